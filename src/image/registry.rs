@@ -1,0 +1,400 @@
+//! A client for the registry v2 API: manifests and blobs for one
+//! repository, with Bearer-token and Basic authentication, plain-http
+//! fallback for insecure registries, and retries with backoff for transient
+//! failures.
+
+use super::auth::Credentials;
+use super::manifest::media;
+use super::registries_conf::Endpoint;
+use crate::util::digest::Digest;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How many times a transient failure is retried.
+const RETRIES: u32 = 3;
+/// Largest manifest berth accepts (registries cap them at 4 MiB).
+const MAX_MANIFEST: u64 = 8 << 20;
+
+/// Why a registry request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{what}: image not known (the registry answered 404 {code})")]
+    NotFound { what: String, code: String },
+    #[error("{host}: authentication required or credentials rejected ({detail}); log in with `berth login {host}`")]
+    Unauthorized { host: String, detail: String },
+    #[error("{host}: access denied to {what} ({detail})")]
+    Denied { host: String, what: String, detail: String },
+    #[error("{host}: registry answered {status} for {what} after {tries} tries: {detail}")]
+    Server {
+        host: String,
+        what: String,
+        status: u16,
+        tries: u32,
+        detail: String,
+    },
+    #[error("cannot reach registry {host}: {detail}")]
+    Connect { host: String, detail: String },
+    #[error("{host}: {detail}")]
+    Protocol { host: String, detail: String },
+}
+
+#[derive(Default)]
+struct AuthState {
+    /// `Authorization` header to send, once a challenge told us which.
+    header: Option<String>,
+}
+
+/// A client for one repository on one registry endpoint.
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: Endpoint,
+    creds: Option<Credentials>,
+    auth: Mutex<AuthState>,
+    scheme: Mutex<Option<&'static str>>,
+}
+
+/// A fetched manifest or index, with its bytes and digest.
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(15))
+        .timeout_read(Duration::from_secs(60))
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .redirects(5)
+        .build()
+}
+
+/// Parses a `WWW-Authenticate` header into its scheme and parameters.
+pub fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
+    let h = h.trim();
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    let mut params = Vec::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let Some((k, after)) = rest.split_once('=') else { break };
+        let k = k.trim().trim_start_matches(',').trim().to_lowercase();
+        let after = after.trim_start();
+        let (v, next) = if let Some(stripped) = after.strip_prefix('"') {
+            match stripped.find('"') {
+                Some(end) => (&stripped[..end], &stripped[end + 1..]),
+                None => (stripped, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        params.push((k, v.to_string()));
+        rest = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    (scheme.to_lowercase(), params)
+}
+
+fn error_detail(resp: ureq::Response) -> (String, String) {
+    let mut body = String::new();
+    let _ = resp.into_reader().take(4096).read_to_string(&mut body);
+    // Registry errors: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+        if let Some(e) = v.get("errors").and_then(|e| e.get(0)) {
+            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("").to_lowercase().replace('_', " ");
+            let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("").to_string();
+            return (code, msg);
+        }
+    }
+    let line = body.lines().next().unwrap_or("").chars().take(200).collect::<String>();
+    (String::new(), line)
+}
+
+impl Client {
+    /// A client for `endpoint`, authenticating with `creds` when asked.
+    pub fn new(endpoint: Endpoint, creds: Option<Credentials>) -> Client {
+        Client {
+            agent: agent(),
+            endpoint,
+            creds,
+            auth: Mutex::new(AuthState::default()),
+            scheme: Mutex::new(None),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.endpoint.host
+    }
+
+    pub fn repository(&self) -> &str {
+        &self.endpoint.repository
+    }
+
+    /// Chooses https, or (for insecure registries only) plain http when the
+    /// https attempt fails at the transport level.
+    fn scheme(&self) -> Result<&'static str, RegistryError> {
+        if let Some(s) = *self.scheme.lock().unwrap() {
+            return Ok(s);
+        }
+        let chosen = if self.endpoint.insecure {
+            let url = format!("https://{}/v2/", self.endpoint.host);
+            match self.agent.get(&url).timeout(Duration::from_secs(5)).call() {
+                Ok(_) | Err(ureq::Error::Status(..)) => "https",
+                Err(ureq::Error::Transport(_)) => "http",
+            }
+        } else {
+            "https"
+        };
+        *self.scheme.lock().unwrap() = Some(chosen);
+        Ok(chosen)
+    }
+
+    fn url(&self, path: &str) -> Result<String, RegistryError> {
+        Ok(format!("{}://{}/v2/{}", self.scheme()?, self.endpoint.host, path))
+    }
+
+    /// Answers a 401 challenge: fetches a bearer token or prepares Basic auth.
+    fn authenticate(&self, challenge: &str) -> Result<(), RegistryError> {
+        let (scheme, params) = parse_challenge(challenge);
+        let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone());
+        let header = match scheme.as_str() {
+            "basic" => {
+                let Some(c) = &self.creds else {
+                    return Err(self.unauthorized("no credentials found"));
+                };
+                use base64::Engine as _;
+                let enc = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+                format!("Basic {enc}")
+            }
+            "bearer" => {
+                let realm = get("realm").ok_or_else(|| self.protocol("bearer challenge without realm"))?;
+                let mut req = self.agent.get(&realm);
+                if let Some(s) = get("service") {
+                    req = req.query("service", &s);
+                }
+                let scope = format!("repository:{}:pull", self.endpoint.repository);
+                req = req.query("scope", &scope);
+                if let Some(c) = &self.creds {
+                    use base64::Engine as _;
+                    let enc = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+                    req = req.set("Authorization", &format!("Basic {enc}"));
+                }
+                let resp = match req.call() {
+                    Ok(r) => r,
+                    Err(ureq::Error::Status(401 | 403, r)) => {
+                        let (_, msg) = error_detail(r);
+                        let why = if self.creds.is_some() { "invalid username or password" } else { "no credentials found" };
+                        return Err(self.unauthorized(&format!("token server: {why}{}", if msg.is_empty() { String::new() } else { format!(": {msg}") })));
+                    }
+                    Err(ureq::Error::Status(code, r)) => {
+                        let (_, msg) = error_detail(r);
+                        return Err(self.protocol(&format!("token server answered {code}: {msg}")));
+                    }
+                    Err(ureq::Error::Transport(t)) => {
+                        return Err(RegistryError::Connect {
+                            host: realm,
+                            detail: t.to_string(),
+                        })
+                    }
+                };
+                let v: serde_json::Value = resp
+                    .into_json()
+                    .map_err(|e| self.protocol(&format!("token server sent no JSON: {e}")))?;
+                let tok = v
+                    .get("token")
+                    .or_else(|| v.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| self.protocol("token server answer has no token"))?;
+                format!("Bearer {tok}")
+            }
+            other => return Err(self.protocol(&format!("unsupported authentication scheme {other:?}"))),
+        };
+        self.auth.lock().unwrap().header = Some(header);
+        Ok(())
+    }
+
+    fn unauthorized(&self, detail: &str) -> RegistryError {
+        RegistryError::Unauthorized {
+            host: self.endpoint.host.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn protocol(&self, detail: &str) -> RegistryError {
+        RegistryError::Protocol {
+            host: self.endpoint.host.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// GET with authentication and retries. `what` names the object for errors.
+    fn get(&self, path: &str, accept: Option<&str>, what: &str) -> Result<ureq::Response, RegistryError> {
+        let url = self.url(path)?;
+        let mut authed_once = false;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut req = self.agent.get(&url);
+            if let Some(a) = accept {
+                req = req.set("Accept", a);
+            }
+            if let Some(h) = &self.auth.lock().unwrap().header {
+                req = req.set("Authorization", h);
+            }
+            let backoff = || std::thread::sleep(Duration::from_millis(200 << (tries - 1)));
+            match req.call() {
+                Ok(r) => return Ok(r),
+                Err(ureq::Error::Status(401, r)) if !authed_once => {
+                    authed_once = true;
+                    tries -= 1;
+                    let ch = r.header("www-authenticate").map(String::from);
+                    match ch {
+                        Some(c) => self.authenticate(&c)?,
+                        None => return Err(self.unauthorized("401 without a challenge")),
+                    }
+                }
+                Err(ureq::Error::Status(401, r)) => {
+                    let (_, msg) = error_detail(r);
+                    let why = if self.creds.is_some() { "invalid username or password" } else { "no credentials found" };
+                    return Err(self.unauthorized(&format!("{why}{}", if msg.is_empty() { String::new() } else { format!(": {msg}") })));
+                }
+                Err(ureq::Error::Status(403, r)) => {
+                    let (_, msg) = error_detail(r);
+                    return Err(RegistryError::Denied {
+                        host: self.endpoint.host.clone(),
+                        what: what.into(),
+                        detail: msg,
+                    });
+                }
+                Err(ureq::Error::Status(404, r)) => {
+                    let (code, msg) = error_detail(r);
+                    let code = if code.is_empty() { msg } else { code };
+                    return Err(RegistryError::NotFound {
+                        what: what.into(),
+                        code,
+                    });
+                }
+                Err(ureq::Error::Status(status, r)) if (status == 429 || status >= 500) && tries < RETRIES => {
+                    drop(r);
+                    tracing::debug!(status, tries, "retrying {url}");
+                    backoff();
+                }
+                Err(ureq::Error::Status(status, r)) => {
+                    let (code, msg) = error_detail(r);
+                    return Err(RegistryError::Server {
+                        host: self.endpoint.host.clone(),
+                        what: what.into(),
+                        status,
+                        tries,
+                        detail: if msg.is_empty() { code } else { msg },
+                    });
+                }
+                Err(ureq::Error::Transport(t)) if tries < RETRIES => {
+                    tracing::debug!(tries, "retrying {url}: {t}");
+                    backoff();
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    let detail = t
+                        .source()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| t.to_string());
+                    return Err(RegistryError::Connect {
+                        host: self.endpoint.host.clone(),
+                        detail: simplify_transport(&detail),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Checks that the registry answers and that our credentials work.
+    pub fn ping(&self) -> Result<(), RegistryError> {
+        self.get("", None, "the registry").map(|_| ())
+    }
+
+    /// Fetches a manifest or index by tag or digest.
+    pub fn manifest(&self, reference: &str, what: &str) -> Result<FetchedManifest, RegistryError> {
+        let path = format!("{}/manifests/{}", self.endpoint.repository, reference);
+        let resp = self.get(&path, Some(media::MANIFEST_ACCEPT), what)?;
+        let header_type = resp
+            .header("content-type")
+            .map(|s| s.split(';').next().unwrap_or("").trim().to_string())
+            .unwrap_or_default();
+        let mut bytes = Vec::new();
+        resp.into_reader()
+            .take(MAX_MANIFEST + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RegistryError::Connect {
+                host: self.endpoint.host.clone(),
+                detail: format!("reading manifest: {e}"),
+            })?;
+        if bytes.len() as u64 > MAX_MANIFEST {
+            return Err(self.protocol("manifest larger than 8 MiB"));
+        }
+        let digest = Digest::of(&bytes);
+        if let Ok(expected) = reference.parse::<Digest>() {
+            if expected != digest {
+                return Err(self.protocol(&format!("manifest {expected} does not match its digest (got {digest})")));
+            }
+        }
+        // The document's own mediaType wins over a generic Content-Type.
+        let body_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("mediaType").and_then(|m| m.as_str()).map(String::from).or_else(|| {
+                    if v.get("manifests").is_some() {
+                        Some(media::OCI_INDEX.to_string())
+                    } else if v.get("layers").is_some() {
+                        Some(media::OCI_MANIFEST.to_string())
+                    } else {
+                        None
+                    }
+                })
+            });
+        let media_type = body_type.unwrap_or(header_type);
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// Opens a blob for streaming; the caller verifies the digest.
+    pub fn blob(&self, d: &Digest) -> Result<(Box<dyn Read + Send>, Option<u64>), RegistryError> {
+        let path = format!("{}/blobs/{d}", self.endpoint.repository);
+        let resp = self.get(&path, None, &format!("blob {d}"))?;
+        let len = resp.header("content-length").and_then(|l| l.parse().ok());
+        Ok((Box::new(resp.into_reader()), len))
+    }
+}
+
+fn simplify_transport(s: &str) -> String {
+    if s.contains("Connection refused") {
+        "connection refused (is the registry running and the address right?)".into()
+    } else {
+        s.to_string()
+    }
+}
+
+use std::error::Error as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
+        );
+        assert_eq!(s, "bearer");
+        assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
+        assert_eq!(p[2].1, "repository:library/busybox:pull");
+        let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
+        assert_eq!(s, "basic");
+        assert_eq!(p[0].1, "Registry Realm");
+    }
+}

@@ -1,0 +1,471 @@
+//! Unpacks one layer tar into its own directory, in overlayfs format
+//! (whiteouts become 0/0 character devices, opaque dirs get the overlay
+//! xattr), and never writes outside that directory: every path is resolved
+//! with openat2(RESOLVE_IN_ROOT), so `..`, absolute symlinks and symlinked
+//! parent dirs in a hostile layer all stay inside it.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Why a layer could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("layer tar is malformed: {0}")]
+    Tar(String),
+    #[error("unpacking {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer tar has a hard link {path} to {target}, which is not in the layer")]
+    BadLink { path: String, target: String },
+}
+
+/// How to unpack: rootless stores cannot create device nodes and use the
+/// `user.` xattr namespace for overlay metadata.
+#[derive(Clone, Copy, Debug)]
+pub struct UnpackOptions {
+    pub rootless: bool,
+}
+
+impl UnpackOptions {
+    /// The xattr overlayfs reads to mark a directory opaque.
+    pub fn opaque_xattr(&self) -> &'static str {
+        if self.rootless {
+            "user.overlay.opaque"
+        } else {
+            "trusted.overlay.opaque"
+        }
+    }
+}
+
+/// Counts worth telling the user about.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnpackStats {
+    pub entries: u64,
+    /// Device nodes skipped because a rootless user cannot create them.
+    pub skipped_devices: u64,
+    /// Files whose owner is outside the user's id range (left owned by root).
+    pub unmapped_owners: u64,
+}
+
+fn cstr(b: &[u8]) -> CString {
+    // Tar names cannot contain NUL bytes (the header is NUL-terminated).
+    CString::new(b.to_vec()).unwrap_or_else(|_| CString::new("_").unwrap())
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// openat2 confined to `root`: symlinks and `..` resolve inside it.
+fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd> {
+    let p = if path.is_empty() { cstr(b".") } else { cstr(path) };
+    // SAFETY: open_how is plain data; zero is a valid value for each field.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    loop {
+        // SAFETY: valid pointers for the duration of the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                p.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if r >= 0 {
+            // SAFETY: the kernel returned a new fd we now own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
+    }
+}
+
+fn open_at(dir: RawFd, name: &[u8], flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let n = cstr(name);
+    // SAFETY: valid C string; the result is checked.
+    let fd = check(unsafe { libc::openat(dir, n.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
+    // SAFETY: a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<Option<libc::stat>> {
+    let n = cstr(name);
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers.
+    match check(unsafe { libc::fstatat(dir, n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
+        Ok(_) => Ok(Some(st)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes `name` in `dir` (recursively for dirs) without following symlinks.
+fn remove_at(dir: RawFd, name: &[u8]) -> io::Result<()> {
+    let n = cstr(name);
+    let Some(st) = lstat_at(dir, name)? else { return Ok(()) };
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let sub = open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+        let entries: Vec<Vec<u8>> = {
+            let dup = sub.try_clone()?;
+            let rd = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup)).map_err(io::Error::from)?;
+            let mut v = Vec::new();
+            for e in rd.into_iter().flatten() {
+                let b = e.file_name().to_bytes().to_vec();
+                if b != b"." && b != b".." {
+                    v.push(b);
+                }
+            }
+            v
+        };
+        for e in entries {
+            remove_at(sub.as_raw_fd(), &e)?;
+        }
+        // SAFETY: valid C string.
+        check(unsafe { libc::unlinkat(dir, n.as_ptr(), libc::AT_REMOVEDIR) })?;
+    } else {
+        // SAFETY: valid C string.
+        check(unsafe { libc::unlinkat(dir, n.as_ptr(), 0) })?;
+    }
+    Ok(())
+}
+
+/// Splits a tar path into clean components: no empty, `.` or `..` parts
+/// (`..` pops, and cannot go above the layer root).
+pub fn clean_components(raw: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    for c in raw.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Unpacker {
+    root: OwnedFd,
+    opts: UnpackOptions,
+    stats: UnpackStats,
+    cached_parent: Option<(Vec<u8>, OwnedFd)>,
+    dir_times: Vec<(Vec<u8>, i64)>,
+    buf: Vec<u8>,
+}
+
+impl Unpacker {
+    /// Opens (creating missing dirs) the parent directory of an entry.
+    fn parent(&mut self, comps: &[&[u8]]) -> io::Result<RawFd> {
+        let key = comps.join(&b'/');
+        if let Some((k, fd)) = &self.cached_parent {
+            if *k == key {
+                return Ok(fd.as_raw_fd());
+            }
+        }
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        let fd = match open_in_root(self.root.as_raw_fd(), &key, flags) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let mut cur = open_in_root(self.root.as_raw_fd(), b"", flags)?;
+                for (i, c) in comps.iter().enumerate() {
+                    let prefix = comps[..=i].join(&b'/');
+                    cur = match open_in_root(self.root.as_raw_fd(), &prefix, flags) {
+                        Ok(fd) => fd,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                            let n = cstr(c);
+                            // SAFETY: valid C string.
+                            let r = unsafe { libc::mkdirat(cur.as_raw_fd(), n.as_ptr(), 0o755) };
+                            if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+                                return Err(io::Error::last_os_error());
+                            }
+                            open_in_root(self.root.as_raw_fd(), &prefix, flags)?
+                        }
+                        Err(e) => return Err(e),
+                    };
+                }
+                cur
+            }
+            Err(e) => return Err(e),
+        };
+        let raw = fd.as_raw_fd();
+        self.cached_parent = Some((key, fd));
+        Ok(raw)
+    }
+
+    fn chown(&mut self, fd: RawFd, name: Option<&[u8]>, uid: u64, gid: u64) -> io::Result<()> {
+        let (uid, gid) = (uid as libc::uid_t, gid as libc::gid_t);
+        let r = match name {
+            // SAFETY: plain syscalls on fds we own.
+            None => unsafe { libc::fchown(fd, uid, gid) },
+            Some(n) => {
+                let c = cstr(n);
+                // SAFETY: valid C string.
+                unsafe { libc::fchownat(fd, c.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }
+            }
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // An id outside the user's mapped range (EINVAL) or no range at
+            // all (EPERM): the file stays owned by the user.
+            if self.opts.rootless && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+                self.stats.unmapped_owners += 1;
+                return Ok(());
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn set_xattrs(&self, fd: RawFd, xattrs: &[(String, Vec<u8>)]) {
+        for (k, v) in xattrs {
+            // Overlay metadata in a layer could forge whiteouts or redirects.
+            if k.starts_with("trusted.overlay.") || k.starts_with("user.overlay.") {
+                continue;
+            }
+            let name = cstr(k.as_bytes());
+            // SAFETY: valid pointers; failure (e.g. trusted.* when rootless) is ignored.
+            unsafe { libc::fsetxattr(fd, name.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
+        }
+    }
+
+    fn entry<R: Read>(&mut self, mut e: tar::Entry<R>) -> io::Result<()> {
+        let raw_path = e.path_bytes().into_owned();
+        let comps = clean_components(&raw_path);
+        let Some((name, parent)) = comps.split_last() else {
+            return Ok(()); // the layer root itself
+        };
+        let (name, parent) = (name.to_vec(), parent.to_vec());
+        let h = e.header().clone();
+        let kind = h.entry_type();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let uid = h.uid().unwrap_or(0);
+        let gid = h.gid().unwrap_or(0);
+        let mtime = h.mtime().unwrap_or(0) as i64;
+        let xattrs: Vec<(String, Vec<u8>)> = match e.pax_extensions() {
+            Ok(Some(exts)) => exts
+                .flatten()
+                .filter_map(|x| {
+                    let k = x.key().ok()?;
+                    k.strip_prefix("SCHILY.xattr.").map(|n| (n.to_string(), x.value_bytes().to_vec()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let dir = self.parent(&parent)?;
+
+        // Whiteouts, in overlayfs format.
+        if let Some(target) = name.strip_prefix(b".wh.") {
+            if target == b".wh..opq" {
+                let v = b"y";
+                let n = cstr(self.opts.opaque_xattr().as_bytes());
+                // SAFETY: valid pointers.
+                check(unsafe { libc::fsetxattr(dir, n.as_ptr(), v.as_ptr().cast(), 1, 0) })?;
+            } else if !target.starts_with(b".wh.") && !target.is_empty() {
+                remove_at(dir, target)?;
+                let n = cstr(target);
+                // SAFETY: valid C string.
+                check(unsafe { libc::mknodat(dir, n.as_ptr(), libc::S_IFCHR, 0) })?;
+            }
+            return Ok(());
+        }
+
+        let existing = lstat_at(dir, &name)?;
+        let is_dir = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        match (&existing, kind) {
+            (Some(st), tar::EntryType::Directory) if is_dir(st) => {}
+            (Some(_), _) => remove_at(dir, &name)?,
+            (None, _) => {}
+        }
+        let n = cstr(&name);
+        match kind {
+            tar::EntryType::Directory => {
+                if existing.is_none() {
+                    // SAFETY: valid C string.
+                    check(unsafe { libc::mkdirat(dir, n.as_ptr(), 0o700) })?;
+                }
+                let fd = open_at(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+                self.chown(fd.as_raw_fd(), None, uid, gid)?;
+                // SAFETY: fd we own.
+                check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+                self.set_xattrs(fd.as_raw_fd(), &xattrs);
+                let mut full = parent.join(&b'/');
+                if !full.is_empty() {
+                    full.push(b'/');
+                }
+                full.extend_from_slice(&name);
+                self.dir_times.push((full, mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let fd = open_at(
+                    dir,
+                    &name,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    0o600,
+                )?;
+                let mut f = File::from(fd);
+                loop {
+                    let k = e.read(&mut self.buf)?;
+                    if k == 0 {
+                        break;
+                    }
+                    f.write_all(&self.buf[..k])?;
+                }
+                let raw = f.as_raw_fd();
+                self.chown(raw, None, uid, gid)?;
+                // SAFETY: fd we own; chmod after chown keeps setuid bits.
+                check(unsafe { libc::fchmod(raw, mode) })?;
+                self.set_xattrs(raw, &xattrs);
+                let ts = [
+                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+                ];
+                // SAFETY: valid pointer to two timespecs.
+                unsafe { libc::futimens(raw, ts.as_ptr()) };
+            }
+            tar::EntryType::Symlink => {
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "symlink without target"))?;
+                let t = cstr(&target);
+                // SAFETY: valid C strings. The target is stored, never followed here.
+                check(unsafe { libc::symlinkat(t.as_ptr(), dir, n.as_ptr()) })?;
+                self.chown(dir, Some(&name), uid, gid)?;
+                let ts = [
+                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+                ];
+                // SAFETY: valid pointers.
+                unsafe { libc::utimensat(dir, n.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+            }
+            tar::EntryType::Link => {
+                let target = e.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let tcomps = clean_components(&target);
+                let bad = || UnpackError::BadLink {
+                    path: String::from_utf8_lossy(&raw_path).into(),
+                    target: String::from_utf8_lossy(&target).into(),
+                };
+                let Some((tname, tparent)) = tcomps.split_last() else {
+                    return Err(io::Error::other(bad()));
+                };
+                let tdir = open_in_root(self.root.as_raw_fd(), &tparent.join(&b'/'), libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(|_| io::Error::other(bad()))?;
+                let tn = cstr(tname);
+                // SAFETY: valid C strings; flags 0 links a symlink itself, never its target.
+                let r = unsafe { libc::linkat(tdir.as_raw_fd(), tn.as_ptr(), dir, n.as_ptr(), 0) };
+                if r < 0 {
+                    return Err(io::Error::other(bad()));
+                }
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let fmt = match kind {
+                    tar::EntryType::Char => libc::S_IFCHR,
+                    tar::EntryType::Block => libc::S_IFBLK,
+                    _ => libc::S_IFIFO,
+                };
+                if self.opts.rootless && fmt != libc::S_IFIFO {
+                    self.stats.skipped_devices += 1;
+                    return Ok(());
+                }
+                let major = h.device_major().ok().flatten().unwrap_or(0);
+                let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                let dev = libc::makedev(major, minor);
+                // SAFETY: valid C string.
+                check(unsafe { libc::mknodat(dir, n.as_ptr(), fmt | mode, dev) })?;
+                self.chown(dir, Some(&name), uid, gid)?;
+            }
+            _ => {} // pax globals and other metadata-only entries
+        }
+        Ok(())
+    }
+}
+
+/// Unpacks a tar stream into `dest` (an existing, empty directory).
+pub fn unpack<R: Read>(reader: R, dest: &Path, opts: UnpackOptions) -> Result<UnpackStats, UnpackError> {
+    let root = open_at(
+        libc::AT_FDCWD,
+        dest.as_os_str().as_encoded_bytes(),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(|source| UnpackError::Io {
+        path: dest.display().to_string(),
+        source,
+    })?;
+    let mut u = Unpacker {
+        root,
+        opts,
+        stats: UnpackStats::default(),
+        cached_parent: None,
+        dir_times: Vec::new(),
+        buf: vec![0u8; 256 * 1024],
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|e| UnpackError::Tar(e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| UnpackError::Tar(e.to_string()))?;
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        u.entry(entry).map_err(|source| match source.get_ref().and_then(|i| i.downcast_ref::<UnpackError>()) {
+            Some(UnpackError::BadLink { path, target }) => UnpackError::BadLink {
+                path: path.clone(),
+                target: target.clone(),
+            },
+            _ if source.kind() == io::ErrorKind::UnexpectedEof || source.kind() == io::ErrorKind::InvalidData => {
+                UnpackError::Tar(format!("{path}: {source}"))
+            }
+            _ => UnpackError::Io { path, source },
+        })?;
+        u.stats.entries += 1;
+    }
+    // Directory times last: creating children would change them again.
+    for (path, mtime) in u.dir_times.iter().rev() {
+        if let Ok(fd) = open_in_root(u.root.as_raw_fd(), path, libc::O_RDONLY | libc::O_DIRECTORY) {
+            let ts = [
+                libc::timespec { tv_sec: *mtime, tv_nsec: 0 },
+                libc::timespec { tv_sec: *mtime, tv_nsec: 0 },
+            ];
+            // SAFETY: valid pointer to two timespecs.
+            unsafe { libc::futimens(fd.as_raw_fd(), ts.as_ptr()) };
+        }
+    }
+    Ok(u.stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_never_climb_out() {
+        let c = |s: &str| {
+            clean_components(s.as_bytes())
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        assert_eq!(c("../../etc/passwd"), "etc/passwd");
+        assert_eq!(c("/abs/./x"), "abs/x");
+        assert_eq!(c("a/../../b"), "b");
+        assert_eq!(c("./"), "");
+    }
+}

@@ -1,0 +1,72 @@
+//! Sizes and times the way podman prints them ("4.26 MB", "2 hours ago").
+
+use chrono::{DateTime, Utc};
+
+/// SI size with three significant digits, as podman's SIZE column.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        return format!("{bytes} B");
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {}", UNITS[i])
+}
+
+/// "3 seconds ago", "About an hour ago", "5 weeks ago" (docker's wording).
+pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds();
+    if secs < 1 {
+        return "Less than a second ago".into();
+    }
+    format!("{} ago", duration(secs as u64))
+}
+
+/// Docker's HumanDuration, used for CREATED and "Up 5 minutes".
+pub fn duration(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match secs {
+        0 => "Less than a second".into(),
+        1..=59 => plural(secs, "second"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => plural(secs / 60, "minute"),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => plural(secs / 3600, "hour"),
+        172_800..=1_209_599 => plural(secs / 86400, "day"),
+        1_209_600..=5_183_999 => plural(secs / 604_800, "week"),
+        5_184_000..=63_071_999 => plural(secs / 2_592_000, "month"),
+        _ => plural(secs / 31_536_000, "year"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(4_261_000), "4.26 MB");
+        assert_eq!(size(123_400_000), "123 MB");
+        assert_eq!(size(12_340), "12.3 kB");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(1), "1 second");
+        assert_eq!(duration(90), "About a minute");
+        assert_eq!(duration(7200), "2 hours");
+        assert_eq!(duration(3 * 86400), "3 days");
+    }
+}

@@ -1,0 +1,7 @@
+//! Small helpers shared by every layer: atomic files, digests, locks and
+//! human-readable sizes and times. Nothing here knows about containers.
+
+pub mod digest;
+pub mod fsutil;
+pub mod human;
+pub mod lock;
