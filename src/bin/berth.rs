@@ -1,1 +1,34 @@
-fn main(){}
+//! The berth binary: parse, set up logging, run, map errors to exit codes.
+
+use clap::Parser;
+
+fn main() {
+    let cli = match berth::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let code = match berth::cli::run(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("Error: {}", f.message);
+            f.code
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,132 @@
+//! Command-line front end: clap definitions, one module per command family,
+//! and the mapping of errors to podman's exit codes.
+
+pub mod format;
+pub mod images;
+pub mod login;
+pub mod progress;
+
+use crate::engine::{Engine, Paths};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// berth: run containers from OCI images, with no daemon.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about, propagate_version = true, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Storage root (default /var/lib/berth, or ~/.local/share/berth when rootless)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Runtime state dir (default /run/berth, or $XDG_RUNTIME_DIR/berth when rootless)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+    /// Log messages at or above this level: trace, debug, info, warn, error
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command berth has.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pull an image from a registry
+    Pull(images::PullArgs),
+    /// List images in local storage
+    Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    /// Add a name to an image
+    Tag(images::TagArgs),
+    /// Show details of images (as JSON)
+    Inspect(images::InspectArgs),
+    /// Create an image from a root filesystem tarball
+    Import(images::ImportArgs),
+    /// Save images to an archive (docker-archive or oci-archive)
+    Save(images::SaveArgs),
+    /// Load images from an archive
+    Load(images::LoadArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(login::LogoutArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(images::ImageCommand),
+    /// Check and manage berth's storage
+    #[command(subcommand)]
+    System(images::SystemCommand),
+}
+
+/// A failure, already phrased for the user, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: i32,
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            message: one_line(&e.to_string()),
+            code: 125,
+        }
+    }
+}
+
+impl Failure {
+    /// A failure with a specific exit code.
+    pub fn with_code(message: impl Into<String>, code: i32) -> Failure {
+        Failure {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ")
+}
+
+/// What a command returns: its exit code, or a failure to print.
+pub type CliResult = Result<i32, Failure>;
+
+impl Command {
+    /// Commands that write layer files: rootless, they run inside the
+    /// user namespace so image ownership maps into the subordinate ids.
+    fn needs_userns(&self) -> bool {
+        match self {
+            Command::Pull(_) | Command::Rmi(_) | Command::Import(_) | Command::Load(_) => true,
+            Command::Image(c) => c.needs_userns(),
+            Command::System(c) => c.needs_userns(),
+            _ => false,
+        }
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> CliResult {
+    let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone());
+    if paths.rootless && cli.command.needs_userns() {
+        crate::namespaces::userns::enter_store_userns()?;
+    }
+    match cli.command {
+        Command::Login(a) => return login::login(a),
+        Command::Logout(a) => return login::logout(a),
+        _ => {}
+    }
+    let engine = Engine::open(paths)?;
+    match cli.command {
+        Command::Pull(a) => images::pull(&engine, a),
+        Command::Images(a) => images::list(&engine, a),
+        Command::Rmi(a) => images::rmi(&engine, a),
+        Command::Tag(a) => images::tag(&engine, a),
+        Command::Inspect(a) => images::inspect(&engine, a),
+        Command::Import(a) => images::import(&engine, a),
+        Command::Save(a) => images::save(&engine, a),
+        Command::Load(a) => images::load(&engine, a),
+        Command::Image(c) => images::image_command(&engine, c),
+        Command::System(c) => images::system_command(&engine, c),
+        Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
+    }
+}

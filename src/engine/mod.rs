@@ -1,0 +1,70 @@
+//! The podman-level verbs over the stores. For now: where the store lives
+//! (root vs rootless), and image removal with its garbage collection.
+
+pub mod images;
+
+use crate::image::registries_conf::RegistriesConf;
+use crate::image::store::{Store, StoreError};
+use std::path::PathBuf;
+
+/// Where berth keeps its state for this user.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub rootless: bool,
+}
+
+impl Paths {
+    /// Root: /var/lib/berth and /run/berth. Rootless: XDG data and runtime
+    /// dirs. `--root` / `--runroot` override either.
+    pub fn resolve(root: Option<PathBuf>, runroot: Option<PathBuf>) -> Paths {
+        let rootless = !nix::unistd::geteuid().is_root();
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let default_root = if rootless {
+            env("XDG_DATA_HOME")
+                .or_else(|| env("HOME").map(|h| h.join(".local/share")))
+                .unwrap_or_else(|| PathBuf::from("/tmp"))
+                .join("berth")
+        } else {
+            PathBuf::from("/var/lib/berth")
+        };
+        let default_runroot = if rootless {
+            env("XDG_RUNTIME_DIR")
+                .unwrap_or_else(|| PathBuf::from(format!("/tmp/berth-run-{}", nix::unistd::geteuid())))
+                .join("berth")
+        } else {
+            PathBuf::from("/run/berth")
+        };
+        Paths {
+            root: root.unwrap_or(default_root),
+            runroot: runroot.unwrap_or(default_runroot),
+            rootless,
+        }
+    }
+}
+
+/// What every command works with.
+pub struct Engine {
+    pub paths: Paths,
+    pub store: Store,
+    pub conf: RegistriesConf,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Conf(#[from] crate::image::registries_conf::ConfError),
+}
+
+impl Engine {
+    /// Opens the store and reads registries.conf.
+    pub fn open(paths: Paths) -> Result<Engine, EngineError> {
+        let store = Store::open(&paths.root, paths.rootless)?;
+        let conf = RegistriesConf::load()?;
+        Ok(Engine { paths, store, conf })
+    }
+}

@@ -1,8 +1,15 @@
 //! Images: references, registries, the content store and layer unpacking.
 //! Knows nothing of containers; `engine` builds on it.
 
+pub mod archive;
 pub mod auth;
+pub mod changes;
+pub mod import;
+pub mod ingest;
+pub mod inspect;
 pub mod manifest;
+pub mod progress;
+pub mod pull;
 pub mod reference;
 pub mod registries_conf;
 pub mod registry;

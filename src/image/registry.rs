@@ -291,7 +291,7 @@ impl Client {
                         detail: if msg.is_empty() { code } else { msg },
                     });
                 }
-                Err(ureq::Error::Transport(t)) if tries < RETRIES => {
+                Err(ureq::Error::Transport(t)) if tries < RETRIES && !is_tls_failure(&t.to_string()) => {
                     tracing::debug!(tries, "retrying {url}: {t}");
                     backoff();
                 }
@@ -370,9 +370,16 @@ impl Client {
     }
 }
 
+/// TLS failures are not transient: retrying cannot help.
+fn is_tls_failure(s: &str) -> bool {
+    s.contains("InvalidContentType") || s.contains("corrupt message") || s.contains("certificate") || s.contains("tls")
+}
+
 fn simplify_transport(s: &str) -> String {
     if s.contains("Connection refused") {
         "connection refused (is the registry running and the address right?)".into()
+    } else if is_tls_failure(s) {
+        format!("TLS handshake failed ({s}); if this registry speaks plain http, mark it insecure in registries.conf or pass --tls-verify=false")
     } else {
         s.to_string()
     }

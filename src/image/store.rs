@@ -608,40 +608,45 @@ pub fn find_in(images: Vec<ImageRecord>, query: &str) -> Result<ImageRecord, Sto
         }
         return Err(StoreError::NotKnown(query.into()));
     }
-    let tag = parsed.tag.clone().unwrap_or_else(|| "latest".into());
-    if !parsed.is_short_name() {
-        let full = parsed.qualify_default().to_string();
-        return images
-            .into_iter()
-            .find(|i| i.names.iter().any(|n| *n == full))
-            .ok_or_else(|| StoreError::NotKnown(query.into()));
-    }
-    // Short name: every stored name whose repository ends with the path.
-    let mut hits: Vec<(usize, &ImageRecord, &String)> = Vec::new();
-    for img in &images {
-        for n in &img.names {
-            let Ok(r) = Reference::parse(n) else { continue };
-            if r.tag.as_deref() != Some(tag.as_str()) {
-                continue;
-            }
-            let repo_match = r.repository == parsed.path
-                || r.repository == format!("library/{}", parsed.path)
-                || r.repository.ends_with(&format!("/{}", parsed.path));
-            if repo_match {
-                let rank = if r.registry == LOCALHOST {
-                    0
-                } else if r.registry == super::reference::DOCKER_HUB {
-                    1
-                } else {
-                    2
-                };
-                hits.push((rank, img, n));
-            }
-        }
-    }
+    let mut hits: Vec<(u8, &ImageRecord)> = images
+        .iter()
+        .filter_map(|img| img.names.iter().filter_map(|n| name_rank(n, &parsed)).min().map(|r| (r, img)))
+        .collect();
     hits.sort_by_key(|h| h.0);
     match hits.first() {
-        Some((_, img, _)) => Ok((*img).clone()),
+        Some((_, img)) => Ok((*img).clone()),
         None => Err(StoreError::NotKnown(query.into())),
     }
+}
+
+/// Whether a stored name answers to what the user typed, and how well
+/// (lower is better): a qualified name must match exactly; a short name
+/// matches any repository ending in it, preferring localhost, then docker.io.
+pub fn name_rank(name: &str, query: &Parsed) -> Option<u8> {
+    let r = Reference::parse(name).ok()?;
+    let tag = query.tag.clone().unwrap_or_else(|| "latest".into());
+    if r.tag.as_deref() != Some(tag.as_str()) {
+        return None;
+    }
+    if !query.is_short_name() {
+        return (query.qualify_default().name() == r.name()).then_some(0);
+    }
+    let repo_match = r.repository == query.path
+        || r.repository == format!("library/{}", query.path)
+        || r.repository.ends_with(&format!("/{}", query.path));
+    if !repo_match {
+        return None;
+    }
+    Some(if r.registry == LOCALHOST {
+        0
+    } else if r.registry == super::reference::DOCKER_HUB {
+        1
+    } else {
+        2
+    })
+}
+
+/// True when the stored `name` is what `query` refers to.
+pub fn find_in_names(name: &str, query: &str) -> bool {
+    Parsed::parse(query).ok().and_then(|p| name_rank(name, &p)).is_some()
 }

@@ -1,0 +1,665 @@
+//! Image commands: pull, images, rmi, tag, inspect, import, save, load, and
+//! `system check`.
+
+use super::format::{columns, go_string, render, table_header};
+use super::{progress, CliResult, Failure};
+use crate::engine::images::{collect_garbage, remove, Removal};
+use crate::engine::Engine;
+use crate::image::archive::{self, Format};
+use crate::image::import::ImportOptions;
+use crate::image::inspect::image_json;
+use crate::image::manifest::Platform;
+use crate::image::pull::PullOptions;
+use crate::image::reference::{Parsed, Reference, LOCALHOST};
+use crate::image::store::ImageRecord;
+use crate::util::human;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// `berth pull`
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Image to pull, e.g. busybox, quay.io/org/app:1.0, name@sha256:...
+    pub image: String,
+    /// Print only the image id, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Platform to pick from a multi-platform image (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Architecture to pick (shorthand for --platform linux/ARCH)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Require HTTPS and verified certificates (false allows plain http)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub tls_verify: Option<bool>,
+    /// Credentials file (default: podman's auth.json)
+    #[arg(long, env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+fn pull_options(platform: Option<&str>, arch: Option<&str>, tls_verify: Option<bool>, authfile: Option<PathBuf>) -> Result<PullOptions, Failure> {
+    let platform = match (platform, arch) {
+        (Some(p), _) => Platform::parse(p)?,
+        (None, Some(a)) => Platform::parse(&format!("linux/{a}"))?,
+        (None, None) => Platform::host(),
+    };
+    Ok(PullOptions {
+        platform,
+        tls_verify: tls_verify.unwrap_or(true),
+        authfile,
+    })
+}
+
+/// Pulls an image; prints its id on stdout.
+pub fn pull(engine: &Engine, a: PullArgs) -> CliResult {
+    let opts = pull_options(a.platform.as_deref(), a.arch.as_deref(), a.tls_verify, a.authfile)?;
+    let progress = progress::for_stderr(a.quiet);
+    let pulled = crate::image::pull::pull(&engine.store, &engine.conf, &a.image, &opts, progress.as_ref())?;
+    println!("{}", pulled.image.id.hex());
+    Ok(0)
+}
+
+/// `berth images`
+#[derive(Args, Debug, Default)]
+pub struct ImagesArgs {
+    /// Show all images (berth keeps no intermediate images, so the same list)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table, json, or a Go template such as '{{.Repository}}:{{.Tag}}'
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Do not truncate image ids
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Do not print the header row
+    #[arg(short = 'n', long)]
+    pub noheading: bool,
+    /// Filter: dangling=true|false, reference=PATTERN
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Only images matching this reference
+    pub reference: Option<String>,
+}
+
+/// One row of `images`: one per name, or one for an image without names.
+struct Row<'a> {
+    img: &'a ImageRecord,
+    repository: String,
+    tag: String,
+}
+
+fn rows(images: &[ImageRecord]) -> Vec<Row<'_>> {
+    let mut out = Vec::new();
+    for img in images {
+        if img.names.is_empty() {
+            out.push(Row {
+                img,
+                repository: "<none>".into(),
+                tag: "<none>".into(),
+            });
+        }
+        for n in &img.names {
+            let (repository, tag) = match Reference::parse(n) {
+                Ok(r) => (r.name(), r.tag.unwrap_or_else(|| "<none>".into())),
+                Err(_) => (n.clone(), "<none>".into()),
+            };
+            out.push(Row { img, repository, tag });
+        }
+    }
+    out
+}
+
+fn created(img: &ImageRecord) -> chrono::DateTime<chrono::Utc> {
+    img.config
+        .created
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
+}
+
+fn matches_filters(row: &Row<'_>, filters: &[(String, String)]) -> bool {
+    filters.iter().all(|(k, v)| match k.as_str() {
+        "dangling" => (row.img.names.is_empty()) == (v == "true"),
+        "reference" => glob_match(v, &format!("{}:{}", row.repository, row.tag)) || glob_match(v, &row.repository) || row.img.names.iter().any(|n| crate::image::store::find_in_names(n, v)),
+        _ => true,
+    })
+}
+
+/// `*` wildcard matching, enough for reference filters.
+fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s || s.ends_with(&format!("/{pattern}"));
+    }
+    let mut pos = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if p.is_empty() {
+            continue;
+        }
+        match s[pos..].find(p) {
+            Some(found) if i > 0 || found == 0 => pos += found + p.len(),
+            _ => return false,
+        }
+    }
+    parts.last().is_some_and(|l| l.is_empty()) || pos == s.len()
+}
+
+/// Lists images with podman's columns.
+pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
+    let images = engine.store.images()?;
+    let mut filters = Vec::new();
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| Failure::from(FilterError(f.clone())))?;
+        if !["dangling", "reference"].contains(&k) {
+            return Err(FilterError(f.clone()).into());
+        }
+        filters.push((k.to_string(), v.to_string()));
+    }
+    if let Some(r) = &a.reference {
+        filters.push(("reference".into(), r.clone()));
+    }
+    let mut rows: Vec<Row<'_>> = rows(&images).into_iter().filter(|r| matches_filters(r, &filters)).collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(created(r.img)));
+    let now = chrono::Utc::now();
+    let id = |img: &ImageRecord| if a.no_trunc { img.id.to_string() } else { img.id.short().to_string() };
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &rows {
+            if seen.insert(r.img.id.clone()) {
+                let _ = writeln!(out, "{}", id(r.img));
+            }
+        }
+        return Ok(0);
+    }
+    let value = |r: &Row<'_>| {
+        json!({
+            "ID": id(r.img),
+            "Id": r.img.id.hex(),
+            "Repository": r.repository,
+            "Tag": r.tag,
+            "Digest": r.img.manifest_digest.to_string(),
+            "CreatedSince": human::ago(created(r.img), now),
+            "CreatedAt": created(r.img).to_rfc3339(),
+            "Size": human::size(r.img.size),
+        })
+    };
+    match a.format.as_deref() {
+        Some("json") => {
+            let mut seen = std::collections::BTreeSet::new();
+            let list: Vec<_> = rows
+                .iter()
+                .filter(|r| seen.insert(r.img.id.clone()))
+                .map(|r| {
+                    json!({
+                        "Id": r.img.id.hex(),
+                        "ParentId": "",
+                        "RepoTags": r.img.names.iter().filter(|n| !n.contains('@')).collect::<Vec<_>>(),
+                        "RepoDigests": r.img.repo_digests,
+                        "Size": r.img.size,
+                        "SharedSize": 0,
+                        "VirtualSize": r.img.size,
+                        "Labels": r.img.config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default(),
+                        "Containers": 0,
+                        "Names": r.img.names,
+                        "Digest": r.img.manifest_digest.to_string(),
+                        "Created": created(r.img).timestamp(),
+                        "CreatedAt": created(r.img).to_rfc3339(),
+                        "Dangling": r.img.names.is_empty(),
+                    })
+                })
+                .collect();
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&list).expect("json"));
+        }
+        Some(t) if t != "table" => {
+            let (tpl, header) = match t.strip_prefix("table") {
+                Some(rest) => (rest.trim_start(), true),
+                None => (t, false),
+            };
+            let mut table = Vec::new();
+            if header && !a.noheading {
+                table.push(table_header(tpl).split('\t').map(String::from).collect());
+            }
+            for r in &rows {
+                table.push(render(tpl, &value(r))?.split('\t').map(String::from).collect());
+            }
+            let _ = write!(out, "{}", columns(&table));
+        }
+        _ => {
+            let mut table: Vec<Vec<String>> = Vec::new();
+            if !a.noheading {
+                let mut h = vec!["REPOSITORY", "TAG"];
+                if a.digests {
+                    h.push("DIGEST");
+                }
+                h.extend(["IMAGE ID", "CREATED", "SIZE"]);
+                table.push(h.into_iter().map(String::from).collect());
+            }
+            for r in &rows {
+                let v = value(r);
+                let mut row = vec![r.repository.clone(), r.tag.clone()];
+                if a.digests {
+                    row.push(r.img.manifest_digest.to_string());
+                }
+                row.extend([go_string(&v["ID"]), go_string(&v["CreatedSince"]), go_string(&v["Size"])]);
+                table.push(row);
+            }
+            let _ = write!(out, "{}", columns(&table));
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid filter {0:?}: supported filters are dangling=true|false and reference=PATTERN")]
+struct FilterError(String);
+
+/// `berth rmi`
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Images to remove (names or ids)
+    pub images: Vec<String>,
+    /// Remove the image even if containers use it, with all its names
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all images
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// Removes images; exit 1 if one was unknown, 2 if one is in use.
+pub fn rmi(engine: &Engine, a: RmiArgs) -> CliResult {
+    let mut targets = a.images.clone();
+    if a.all {
+        targets = engine.store.images()?.iter().map(|i| i.id.hex().to_string()).collect();
+    } else if targets.is_empty() {
+        return Err(Failure::from(UsageError("image name or id must be specified (or --all)")));
+    }
+    let mut code = 0;
+    let mut deleted_any = false;
+    for t in &targets {
+        let query = if a.force {
+            // -f with a name removes the whole image, like podman.
+            match engine.store.find(t) {
+                Ok(img) => img.id.hex().to_string(),
+                Err(_) => t.clone(),
+            }
+        } else {
+            t.clone()
+        };
+        match remove(&engine.store, &query, a.force) {
+            Ok(Removal::Untagged(n)) => println!("Untagged: {n}"),
+            Ok(Removal::Deleted { untagged, id }) => {
+                for n in untagged {
+                    println!("Untagged: {n}");
+                }
+                println!("Deleted: {}", id.hex());
+                deleted_any = true;
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = code.max(e.exit_code());
+            }
+        }
+    }
+    if deleted_any {
+        collect_garbage(&engine.store)?;
+    }
+    Ok(code)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(&'static str);
+
+/// `berth tag`
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Image to name
+    pub image: String,
+    /// New names
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// The name a locally made image gets: podman puts short names under localhost/.
+pub fn local_name(s: &str) -> Result<Reference, Failure> {
+    let p = Parsed::parse(s)?;
+    Ok(if p.is_short_name() { p.qualify(LOCALHOST) } else { p.qualify_default() })
+}
+
+/// Adds names to an image.
+pub fn tag(engine: &Engine, a: TagArgs) -> CliResult {
+    let img = engine.store.find(&a.image)?;
+    for n in &a.names {
+        let name = local_name(n)?;
+        if name.digest.is_some() {
+            return Err(Failure::from(UsageError("a tag cannot contain a digest")));
+        }
+        engine.store.tag(&img, &name)?;
+    }
+    Ok(0)
+}
+
+/// `berth inspect` / `berth image inspect`
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Images to inspect
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Go template for each object, e.g. '{{.Id}}' or '{{json .Config}}'
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Only this kind of object (image)
+    #[arg(short = 't', long = "type")]
+    pub kind: Option<String>,
+}
+
+/// Prints podman-compatible JSON (or a template per image).
+pub fn inspect(engine: &Engine, a: InspectArgs) -> CliResult {
+    if let Some(k) = &a.kind {
+        if k != "image" && k != "all" {
+            return Err(Failure::from(UsageError("--type must be image (containers come with `berth run`)")));
+        }
+    }
+    let mut docs = Vec::new();
+    let mut missing = Vec::new();
+    for n in &a.names {
+        match engine.store.find(n) {
+            Ok(img) => docs.push(image_json(&engine.store, &img)),
+            Err(crate::image::store::StoreError::NotKnown(_)) => missing.push(n.clone()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match &a.format {
+        Some(f) if f != "json" => {
+            for d in &docs {
+                println!("{}", render(f, d)?);
+            }
+        }
+        _ => println!("{}", serde_json::to_string_pretty(&docs).expect("json")),
+    }
+    if !missing.is_empty() {
+        return Err(Failure::with_code(format!("no such image: {}", missing.join(", ")), 125));
+    }
+    Ok(0)
+}
+
+/// `berth import`
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Root filesystem tarball (plain, gzip or zstd), or - for stdin
+    pub source: String,
+    /// Name for the new image (short names go under localhost/)
+    pub reference: Option<String>,
+    /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL)
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Commit message recorded in the image history
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Imports a tarball as an image; prints its id.
+pub fn import(engine: &Engine, a: ImportArgs) -> CliResult {
+    let name = a.reference.as_deref().map(local_name).transpose()?;
+    let opts = ImportOptions {
+        name,
+        changes: a.change,
+        message: a.message,
+        platform: None,
+    };
+    let img = if a.source == "-" {
+        crate::image::import::import(&engine.store, std::io::stdin().lock(), &opts)?
+    } else {
+        let f = std::fs::File::open(&a.source).map_err(|e| Failure::from(OpenError(a.source.clone(), e)))?;
+        crate::image::import::import(&engine.store, f, &opts)?
+    };
+    if !a.quiet {
+        eprintln!("Writing manifest to image destination");
+    }
+    println!("{}", img.id.hex());
+    Ok(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open {0}: {1}")]
+struct OpenError(String, std::io::Error);
+
+/// `berth save`
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Images to save
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Write to this file (default: stdout, if it is not a terminal)
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// docker-archive (default) or oci-archive
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Writes images to an archive file, atomically.
+pub fn save(engine: &Engine, a: SaveArgs) -> CliResult {
+    let format = match a.format.as_str() {
+        "docker-archive" => Format::DockerArchive,
+        "oci-archive" => Format::OciArchive,
+        other => {
+            return Err(Failure::with_code(
+                format!("unsupported --format {other:?}: use docker-archive or oci-archive"),
+                125,
+            ))
+        }
+    };
+    let mut list = Vec::new();
+    for q in &a.images {
+        let img = engine.store.find(q)?;
+        let names: Vec<String> = img
+            .names
+            .iter()
+            .filter(|n| !n.contains('@') && crate::image::store::find_in_names(n, q))
+            .cloned()
+            .collect();
+        let names = if names.is_empty() { img.names.iter().filter(|n| !n.contains('@')).cloned().collect() } else { names };
+        list.push((img, names));
+    }
+    match &a.output {
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let tmp = dir.join(crate::util::fsutil::unique_name(".berth-save-"));
+            let res = (|| -> Result<(), Failure> {
+                let f = std::fs::File::create(&tmp).map_err(|e| Failure::from(OpenError(tmp.display().to_string(), e)))?;
+                let mut w = std::io::BufWriter::new(f);
+                archive::save(&engine.store, &list, format, &mut w)?;
+                let f = w.into_inner().map_err(|e| Failure::from(e.into_error()))?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, path)?;
+                Ok(())
+            })();
+            if res.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            res?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(Failure::from(UsageError("refusing to write an archive to a terminal: use -o FILE or redirect stdout")));
+            }
+            archive::save(&engine.store, &list, format, std::io::stdout().lock())?;
+        }
+    }
+    Ok(0)
+}
+
+/// `berth load`
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from this archive (default: stdin)
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Loads every image of an archive.
+pub fn load(engine: &Engine, a: LoadArgs) -> CliResult {
+    let platform = Platform::host();
+    let loaded = match &a.input {
+        Some(p) => {
+            let f = std::fs::File::open(p).map_err(|e| Failure::from(OpenError(p.display().to_string(), e)))?;
+            archive::load(&engine.store, f, &platform)?
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(Failure::from(UsageError("no archive given: use -i FILE or pipe one to stdin")));
+            }
+            archive::load(&engine.store, std::io::stdin().lock(), &platform)?
+        }
+    };
+    for n in loaded {
+        println!("Loaded image: {n}");
+    }
+    Ok(0)
+}
+
+/// `berth image ...`
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Pull an image from a registry
+    Pull(PullArgs),
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images
+    Rm(RmiArgs),
+    /// Add a name to an image
+    Tag(TagArgs),
+    /// Show details of images
+    Inspect(InspectArgs),
+    /// Create an image from a tarball
+    Import(ImportArgs),
+    /// Save images to an archive
+    Save(SaveArgs),
+    /// Load images from an archive
+    Load(LoadArgs),
+    /// Remove unused data: dangling images (all unused images with -a)
+    Prune(PruneArgs),
+    /// Whether an image exists locally (exit 0 if it does, 1 if not)
+    Exists(ExistsArgs),
+}
+
+impl ImageCommand {
+    pub(super) fn needs_userns(&self) -> bool {
+        matches!(
+            self,
+            ImageCommand::Pull(_) | ImageCommand::Rm(_) | ImageCommand::Import(_) | ImageCommand::Load(_) | ImageCommand::Prune(_)
+        )
+    }
+}
+
+/// `berth image prune`
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all images no container uses, not only dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask (berth never asks; kept for podman compatibility)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `berth image exists`
+#[derive(Args, Debug)]
+pub struct ExistsArgs {
+    pub image: String,
+}
+
+/// Dispatches `berth image ...`.
+pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
+    match c {
+        ImageCommand::Pull(a) => pull(engine, a),
+        ImageCommand::Ls(a) => list(engine, a),
+        ImageCommand::Rm(a) => rmi(engine, a),
+        ImageCommand::Tag(a) => tag(engine, a),
+        ImageCommand::Inspect(a) => inspect(engine, a),
+        ImageCommand::Import(a) => import(engine, a),
+        ImageCommand::Save(a) => save(engine, a),
+        ImageCommand::Load(a) => load(engine, a),
+        ImageCommand::Exists(a) => Ok(if engine.store.find(&a.image).is_ok() { 0 } else { 1 }),
+        ImageCommand::Prune(a) => {
+            let in_use = crate::engine::images::images_in_use(&engine.store);
+            for img in engine.store.images()? {
+                if (a.all || img.names.is_empty()) && !in_use.contains(&img.id) {
+                    engine.store.remove_image(&img.manifest_digest)?;
+                    println!("{}", img.id.hex());
+                }
+            }
+            collect_garbage(&engine.store)?;
+            Ok(0)
+        }
+    }
+}
+
+/// `berth system ...`
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Verify the store: digests of every blob, every image complete, no leftovers
+    Check(CheckArgs),
+}
+
+/// `berth system check`
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Remove leftovers of interrupted operations before checking
+    #[arg(short, long)]
+    pub repair: bool,
+}
+
+impl SystemCommand {
+    pub(super) fn needs_userns(&self) -> bool {
+        matches!(self, SystemCommand::Check(CheckArgs { repair: true }))
+    }
+}
+
+/// Dispatches `berth system ...`.
+pub fn system_command(engine: &Engine, c: SystemCommand) -> CliResult {
+    match c {
+        SystemCommand::Check(a) => {
+            if a.repair {
+                collect_garbage(&engine.store)?;
+            }
+            let problems = engine.store.check()?;
+            if problems.is_empty() {
+                println!("No problems found");
+                return Ok(0);
+            }
+            for p in &problems {
+                println!("{p}");
+            }
+            Err(Failure::with_code(
+                format!("{} problem(s) found in {}", problems.len(), engine.store.root().display()),
+                1,
+            ))
+        }
+    }
+}
