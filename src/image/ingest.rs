@@ -85,6 +85,7 @@ pub fn ingest_layer(
         tee = tee.on_progress(p);
     }
     let layer_tmp = store.temp_path("layer")?;
+    let mut complete = true;
     let mut outcome: Result<(Digest, u64, Compression, UnpackStats), IngestError> = Ok((
         Digest::of(b""),
         0,
@@ -128,9 +129,22 @@ pub fn ingest_layer(
         // Whatever happened, hash the rest of the raw stream: a digest
         // mismatch explains a broken gzip or tar better than the symptom.
         let drained = io::copy(&mut buffered, &mut io::sink());
-        if let (Err(e), Ok(_)) = (drained, &outcome) {
-            outcome = Err(read_err(e));
+        match (drained, &outcome) {
+            (Err(e), Ok(_)) => outcome = Err(read_err(e)),
+            (Err(_), Err(_)) => complete = false,
+            _ => {}
         }
+    }
+    let outcome = outcome.map_err(|e| {
+        if has_enospc(&e) {
+            IngestError::Store(StoreError::NoSpace(format!("layer {label}")))
+        } else {
+            e
+        }
+    });
+    if !complete {
+        // The stream could not be read to its end: its digest says nothing.
+        return Err(outcome.err().expect("incomplete only after an error"));
     }
     let (blob, blob_size, sink) = tee.finish();
     if let Some((expected, size)) = expect.blob {
@@ -147,13 +161,13 @@ pub fn ingest_layer(
             }
         }
     }
-    let (diff_id, diff_size, compression, stats) = outcome.map_err(|e| {
-        if has_enospc(&e) {
-            IngestError::Store(StoreError::NoSpace(format!("layer {label}")))
-        } else {
-            e
-        }
-    })?;
+    let (diff_id, diff_size, compression, stats) = outcome?;
+    if stats.skipped_devices > 0 {
+        tracing::warn!(
+            "layer {label}: skipped {} device node(s): a rootless user cannot create them",
+            stats.skipped_devices
+        );
+    }
     sink.into_inner_flush()?;
 
     let (diff_id, diff_size, chain) = if need_unpack {

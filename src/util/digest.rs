@@ -152,8 +152,8 @@ impl<R: Read, W: Write> Read for TeeHasher<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n > 0 {
-            self.hasher.update(&buf[..n]);
             self.sink.write_all(&buf[..n])?;
+            self.hasher.update(&buf[..n]);
             self.count += n as u64;
             if let Some(p) = self.progress.as_mut() {
                 p(self.count);

@@ -1,0 +1,290 @@
+//! Shared harness for berth's end-to-end tests: real registries on
+//! 127.0.0.1 (plain, htpasswd, and bearer tokens from a small issuer),
+//! fixture images built here and cached under target/, a pusher, temp
+//! stores, and an unprivileged user for rootless runs.
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod push;
+pub mod registry;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The berth binary under test.
+pub fn berth_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// Where fixtures are cached between runs.
+pub fn cache_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Prints the line the Makefile counts as a skipped test.
+pub fn skip(test: &str, why: &str) {
+    println!("BERTH-SKIP {test}: {why}");
+    eprintln!("BERTH-SKIP {test}: {why}");
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "berth-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Layer dirs may hold read-only dirs and subordinate-id files: rm -rf as root.
+        let _ = Command::new("rm").arg("-rf").arg(&self.0).status();
+    }
+}
+
+/// What a berth invocation did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(o: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "berth failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts failure with `code` and a message containing `needle`.
+    #[track_caller]
+    pub fn fails(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "unexpected exit code\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        let errors: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+        assert_eq!(errors.len(), 1, "expected exactly one error line:\n{}", self.stderr);
+    }
+}
+
+/// Who runs berth: root, or the unprivileged test user.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum As {
+    Root,
+    User,
+}
+
+/// A private store plus the environment berth runs in for one test.
+pub struct Env {
+    pub dir: TempDir,
+    pub who: As,
+}
+
+impl Env {
+    /// A fresh store for root.
+    pub fn root() -> Env {
+        Env::new(As::Root)
+    }
+
+    /// A fresh store for the unprivileged test user, or None (with the
+    /// reason printed as a skip) when one cannot be set up.
+    pub fn user(test: &str) -> Option<Env> {
+        match rootless_user() {
+            Ok(_) => Some(Env::new(As::User)),
+            Err(why) => {
+                skip(test, &why);
+                None
+            }
+        }
+    }
+
+    fn new(who: As) -> Env {
+        let dir = TempDir::new(if who == As::Root { "root" } else { "user" });
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(dir.path().join("registries.conf"), registry::registries_conf()).unwrap();
+        if who == As::User {
+            let u = rootless_user().unwrap();
+            let st = Command::new("chown").arg("-R").arg(format!("{}:{}", u.uid, u.gid)).arg(dir.path()).status().unwrap();
+            assert!(st.success());
+            let st = Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();
+            assert!(st.success());
+        }
+        Env { dir, who }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn auth_file(&self) -> PathBuf {
+        self.dir.path().join("auth.json")
+    }
+
+    /// A berth command with this env's store, registries.conf and auth file.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(berth_bin());
+        c.arg("--root").arg(self.store()).args(args);
+        c.env_clear()
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", self.dir.path().join("home"))
+            .env("CONTAINERS_REGISTRIES_CONF", self.dir.path().join("registries.conf"))
+            .env("REGISTRY_AUTH_FILE", self.auth_file())
+            .stdin(Stdio::null());
+        if self.who == As::User {
+            use std::os::unix::process::CommandExt;
+            let u = rootless_user().unwrap();
+            c.uid(u.uid).gid(u.gid);
+            c.env("XDG_RUNTIME_DIR", format!("/run/user/{}", u.uid));
+        }
+        c
+    }
+
+    /// Runs berth to completion.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().expect("berth runs"))
+    }
+
+    /// `system check` must find nothing wrong.
+    #[track_caller]
+    pub fn assert_consistent(&self) {
+        let r = self.berth(&["system", "check"]);
+        assert_eq!(r.code, 0, "store check failed:\n{}{}", r.stdout, r.stderr);
+    }
+
+    /// Nothing left in tmp/ of the store.
+    #[track_caller]
+    pub fn assert_no_temp(&self) {
+        let tmp = self.store().join("tmp");
+        let left: Vec<_> = std::fs::read_dir(&tmp).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "leftover temp files: {left:?}");
+    }
+}
+
+/// The unprivileged test user.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub subuid: u32,
+}
+
+/// Subordinate id range start given to the test user.
+pub const SUBID_START: u32 = 400000;
+pub const SUBID_COUNT: u32 = 65536;
+
+/// Creates (once, idempotently, under a lock) the user `berthtest` with
+/// subordinate id ranges and a runtime dir.
+pub fn rootless_user() -> Result<User, String> {
+    static USER: std::sync::OnceLock<Result<User, String>> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        if !nix_is_root() {
+            return Err("the test harness must run as root to create the test user".into());
+        }
+        let lockf = std::fs::File::create("/tmp/.berth-test-user.lock").map_err(|e| e.to_string())?;
+        flock(&lockf);
+        let name = "berthtest";
+        let exists = Command::new("id").arg("-u").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().map_err(|e| e.to_string())?.success();
+        if !exists {
+            let st = Command::new("useradd").args(["-m", "-s", "/bin/sh", name]).status().map_err(|e| format!("useradd: {e}"))?;
+            if !st.success() {
+                return Err("useradd failed".into());
+            }
+        }
+        let id = |flag: &str| -> Result<u32, String> {
+            let o = Command::new("id").arg(flag).arg(name).output().map_err(|e| e.to_string())?;
+            String::from_utf8_lossy(&o.stdout).trim().parse().map_err(|_| "id failed".to_string())
+        };
+        let (uid, gid) = (id("-u")?, id("-g")?);
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            if !text.lines().any(|l| l.starts_with(&format!("{name}:"))) {
+                let mut t = text;
+                if !t.is_empty() && !t.ends_with('\n') {
+                    t.push('\n');
+                }
+                t.push_str(&format!("{name}:{SUBID_START}:{SUBID_COUNT}\n"));
+                std::fs::write(f, t).map_err(|e| format!("{f}: {e}"))?;
+            }
+        }
+        let run = format!("/run/user/{uid}");
+        std::fs::create_dir_all(&run).map_err(|e| e.to_string())?;
+        Command::new("chown").arg(format!("{uid}:{gid}")).arg(&run).status().map_err(|e| e.to_string())?;
+        Command::new("chmod").arg("700").arg(&run).status().map_err(|e| e.to_string())?;
+        if Command::new("newuidmap").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+            return Err("newuidmap is not installed (Debian package uidmap; `make test-deps` installs it)".into());
+        }
+        // The binary must be reachable by the user.
+        let st = Command::new("setpriv")
+            .args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups", "test", "-x"])
+            .arg(berth_bin())
+            .status();
+        if !matches!(st, Ok(s) if s.success()) {
+            return Err(format!("{} is not executable by an unprivileged user (a parent dir is not world-searchable)", berth_bin().display()));
+        }
+        let subuid = std::fs::read_to_string("/etc/subuid")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).and_then(|r| r.split(':').next()).and_then(|s| s.parse().ok()))
+            .ok_or("no /etc/subuid range for the test user")?;
+        Ok(User { name: name.into(), uid, gid, subuid })
+    })
+    .clone()
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid never fails.
+    unsafe { libc_geteuid() == 0 }
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+    #[link_name = "flock"]
+    fn libc_flock(fd: i32, op: i32) -> i32;
+}
+
+fn flock(f: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd; LOCK_EX = 2. The lock is released when the file closes.
+    unsafe { libc_flock(f.as_raw_fd(), 2) };
+}
+
+/// Lists mounts under `prefix` (to assert nothing leaked).
+pub fn mounts_under(prefix: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(String::from))
+        .filter(|m| m.starts_with(&*prefix.to_string_lossy()))
+        .collect()
+}
