@@ -11,10 +11,16 @@ pub fn go_string(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_string).collect::<Vec<_>>().join(" ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
+        ),
         Value::Object(o) => format!(
             "map[{}]",
-            o.iter().map(|(k, v)| format!("{k}:{}", go_string(v))).collect::<Vec<_>>().join(" ")
+            o.iter()
+                .map(|(k, v)| format!("{k}:{}", go_string(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
     }
 }
@@ -27,9 +33,11 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = v;
     for part in path.trim_start_matches('.').split('.') {
         cur = match cur {
-            Value::Object(o) => o
-                .get(part)
-                .or_else(|| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(part)).map(|(_, v)| v))?,
+            Value::Object(o) => o.get(part).or_else(|| {
+                o.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(part))
+                    .map(|(_, v)| v)
+            })?,
             _ => return None,
         };
     }
@@ -52,16 +60,27 @@ pub fn render(tpl: &str, v: &Value) -> Result<String, TemplateError> {
         let end = after
             .find("}}")
             .ok_or_else(|| TemplateError(tpl.clone(), "unclosed {{".into()))?;
-        let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+        let action = after[..end]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
         let mut words = action.split_whitespace();
         let first = words.next().unwrap_or("");
         let value = |path: &str| lookup(v, path).cloned().unwrap_or(Value::Null);
         let text = match first {
-            "json" => serde_json::to_string(&value(words.next().unwrap_or("."))).unwrap_or_default(),
+            "json" => {
+                serde_json::to_string(&value(words.next().unwrap_or("."))).unwrap_or_default()
+            }
             "upper" => go_string(&value(words.next().unwrap_or("."))).to_uppercase(),
             "lower" => go_string(&value(words.next().unwrap_or("."))).to_lowercase(),
             p if p.starts_with('.') => go_string(&value(p)),
-            other => return Err(TemplateError(tpl.clone(), format!("unsupported action {other:?}"))),
+            other => {
+                return Err(TemplateError(
+                    tpl.clone(),
+                    format!("unsupported action {other:?}"),
+                ))
+            }
         };
         out.push_str(&text);
         rest = &after[end + 2..];
@@ -79,7 +98,11 @@ pub fn table_header(tpl: &str) -> String {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
-        let field = after[..end].split_whitespace().last().unwrap_or("").trim_start_matches('.');
+        let field = after[..end]
+            .split_whitespace()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches('.');
         let header = match field {
             "ID" | "Id" => "IMAGE ID".to_string(),
             "CreatedSince" | "CreatedAt" => "CREATED".to_string(),
@@ -130,11 +153,17 @@ mod tests {
         let v = json!({"Id": "abc", "Config": {"Cmd": ["sh", "-c"], "Env": null}, "Size": 5});
         assert_eq!(render("{{.Id}} {{.Size}}", &v).unwrap(), "abc 5");
         assert_eq!(render("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert_eq!(render("{{json .Config.Cmd}}", &v).unwrap(), r#"["sh","-c"]"#);
+        assert_eq!(
+            render("{{json .Config.Cmd}}", &v).unwrap(),
+            r#"["sh","-c"]"#
+        );
         assert_eq!(render("{{ .id }}", &v).unwrap(), "abc");
         assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
         assert!(render("{{.Id", &v).is_err());
         assert!(render("{{range .X}}", &v).is_err());
-        assert_eq!(table_header("{{.ID}}\\t{{.Repository}}"), "IMAGE ID\tREPOSITORY");
+        assert_eq!(
+            table_header("{{.ID}}\\t{{.Repository}}"),
+            "IMAGE ID\tREPOSITORY"
+        );
     }
 }

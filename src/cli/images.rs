@@ -40,7 +40,12 @@ pub struct PullArgs {
     pub authfile: Option<PathBuf>,
 }
 
-fn pull_options(platform: Option<&str>, arch: Option<&str>, tls_verify: Option<bool>, authfile: Option<PathBuf>) -> Result<PullOptions, Failure> {
+fn pull_options(
+    platform: Option<&str>,
+    arch: Option<&str>,
+    tls_verify: Option<bool>,
+    authfile: Option<PathBuf>,
+) -> Result<PullOptions, Failure> {
     let platform = match (platform, arch) {
         (Some(p), _) => Platform::parse(p)?,
         (None, Some(a)) => Platform::parse(&format!("linux/{a}"))?,
@@ -55,9 +60,20 @@ fn pull_options(platform: Option<&str>, arch: Option<&str>, tls_verify: Option<b
 
 /// Pulls an image; prints its id on stdout.
 pub fn pull(engine: &Engine, a: PullArgs) -> CliResult {
-    let opts = pull_options(a.platform.as_deref(), a.arch.as_deref(), a.tls_verify, a.authfile)?;
+    let opts = pull_options(
+        a.platform.as_deref(),
+        a.arch.as_deref(),
+        a.tls_verify,
+        a.authfile,
+    )?;
     let progress = progress::for_stderr(a.quiet);
-    let pulled = crate::image::pull::pull(&engine.store, &engine.conf, &a.image, &opts, progress.as_ref())?;
+    let pulled = crate::image::pull::pull(
+        &engine.store,
+        &engine.conf,
+        &a.image,
+        &opts,
+        progress.as_ref(),
+    )?;
     println!("{}", pulled.image.id.hex());
     Ok(0)
 }
@@ -112,7 +128,11 @@ fn rows(images: &[ImageRecord]) -> Vec<Row<'_>> {
                 Ok(r) => (r.name(), r.tag.unwrap_or_else(|| "<none>".into())),
                 Err(_) => (n.clone(), "<none>".into()),
             };
-            out.push(Row { img, repository, tag });
+            out.push(Row {
+                img,
+                repository,
+                tag,
+            });
         }
     }
     out
@@ -130,7 +150,15 @@ fn created(img: &ImageRecord) -> chrono::DateTime<chrono::Utc> {
 fn matches_filters(row: &Row<'_>, filters: &[(String, String)]) -> bool {
     filters.iter().all(|(k, v)| match k.as_str() {
         "dangling" => (row.img.names.is_empty()) == (v == "true"),
-        "reference" => glob_match(v, &format!("{}:{}", row.repository, row.tag)) || glob_match(v, &row.repository) || row.img.names.iter().any(|n| crate::image::store::find_in_names(n, v)),
+        "reference" => {
+            glob_match(v, &format!("{}:{}", row.repository, row.tag))
+                || glob_match(v, &row.repository)
+                || row
+                    .img
+                    .names
+                    .iter()
+                    .any(|n| crate::image::store::find_in_names(n, v))
+        }
         _ => true,
     })
 }
@@ -170,10 +198,19 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
     if let Some(r) = &a.reference {
         filters.push(("reference".into(), r.clone()));
     }
-    let mut rows: Vec<Row<'_>> = rows(&images).into_iter().filter(|r| matches_filters(r, &filters)).collect();
+    let mut rows: Vec<Row<'_>> = rows(&images)
+        .into_iter()
+        .filter(|r| matches_filters(r, &filters))
+        .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(created(r.img)));
     let now = chrono::Utc::now();
-    let id = |img: &ImageRecord| if a.no_trunc { img.id.to_string() } else { img.id.short().to_string() };
+    let id = |img: &ImageRecord| {
+        if a.no_trunc {
+            img.id.to_string()
+        } else {
+            img.id.short().to_string()
+        }
+    };
     let mut out = std::io::stdout().lock();
     if a.quiet {
         let mut seen = std::collections::BTreeSet::new();
@@ -221,7 +258,11 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
                     })
                 })
                 .collect();
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&list).expect("json"));
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&list).expect("json")
+            );
         }
         Some(t) if t != "table" => {
             let (tpl, header) = match t.strip_prefix("table") {
@@ -233,7 +274,12 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
                 table.push(table_header(tpl).split('\t').map(String::from).collect());
             }
             for r in &rows {
-                table.push(render(tpl, &value(r))?.split('\t').map(String::from).collect());
+                table.push(
+                    render(tpl, &value(r))?
+                        .split('\t')
+                        .map(String::from)
+                        .collect(),
+                );
             }
             let _ = write!(out, "{}", columns(&table));
         }
@@ -253,7 +299,11 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
                 if a.digests {
                     row.push(r.img.manifest_digest.to_string());
                 }
-                row.extend([go_string(&v["ID"]), go_string(&v["CreatedSince"]), go_string(&v["Size"])]);
+                row.extend([
+                    go_string(&v["ID"]),
+                    go_string(&v["CreatedSince"]),
+                    go_string(&v["Size"]),
+                ]);
                 table.push(row);
             }
             let _ = write!(out, "{}", columns(&table));
@@ -283,9 +333,16 @@ pub struct RmiArgs {
 pub fn rmi(engine: &Engine, a: RmiArgs) -> CliResult {
     let mut targets = a.images.clone();
     if a.all {
-        targets = engine.store.images()?.iter().map(|i| i.id.hex().to_string()).collect();
+        targets = engine
+            .store
+            .images()?
+            .iter()
+            .map(|i| i.id.hex().to_string())
+            .collect();
     } else if targets.is_empty() {
-        return Err(Failure::from(UsageError("image name or id must be specified (or --all)")));
+        return Err(Failure::from(UsageError(
+            "image name or id must be specified (or --all)",
+        )));
     }
     let mut code = 0;
     let mut deleted_any = false;
@@ -337,7 +394,11 @@ pub struct TagArgs {
 /// The name a locally made image gets: podman puts short names under localhost/.
 pub fn local_name(s: &str) -> Result<Reference, Failure> {
     let p = Parsed::parse(s)?;
-    Ok(if p.is_short_name() { p.qualify(LOCALHOST) } else { p.qualify_default() })
+    Ok(if p.is_short_name() {
+        p.qualify(LOCALHOST)
+    } else {
+        p.qualify_default()
+    })
 }
 
 /// Adds names to an image.
@@ -371,7 +432,9 @@ pub struct InspectArgs {
 pub fn inspect(engine: &Engine, a: InspectArgs) -> CliResult {
     if let Some(k) = &a.kind {
         if k != "image" && k != "all" {
-            return Err(Failure::from(UsageError("--type must be image (containers come with `berth run`)")));
+            return Err(Failure::from(UsageError(
+                "--type must be image (containers come with `berth run`)",
+            )));
         }
     }
     let mut docs = Vec::new();
@@ -392,7 +455,10 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> CliResult {
         _ => println!("{}", serde_json::to_string_pretty(&docs).expect("json")),
     }
     if !missing.is_empty() {
-        return Err(Failure::with_code(format!("no such image: {}", missing.join(", ")), 125));
+        return Err(Failure::with_code(
+            format!("no such image: {}", missing.join(", ")),
+            125,
+        ));
     }
     Ok(0)
 }
@@ -427,7 +493,8 @@ pub fn import(engine: &Engine, a: ImportArgs) -> CliResult {
     let img = if a.source == "-" {
         crate::image::import::import(&engine.store, std::io::stdin().lock(), &opts)?
     } else {
-        let f = std::fs::File::open(&a.source).map_err(|e| Failure::from(OpenError(a.source.clone(), e)))?;
+        let f = std::fs::File::open(&a.source)
+            .map_err(|e| Failure::from(OpenError(a.source.clone(), e)))?;
         crate::image::import::import(&engine.store, f, &opts)?
     };
     if !a.quiet {
@@ -479,15 +546,27 @@ pub fn save(engine: &Engine, a: SaveArgs) -> CliResult {
             .filter(|n| !n.contains('@') && crate::image::store::find_in_names(n, q))
             .cloned()
             .collect();
-        let names = if names.is_empty() { img.names.iter().filter(|n| !n.contains('@')).cloned().collect() } else { names };
+        let names = if names.is_empty() {
+            img.names
+                .iter()
+                .filter(|n| !n.contains('@'))
+                .cloned()
+                .collect()
+        } else {
+            names
+        };
         list.push((img, names));
     }
     match &a.output {
         Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
             let tmp = dir.join(crate::util::fsutil::unique_name(".berth-save-"));
             let res = (|| -> Result<(), Failure> {
-                let f = std::fs::File::create(&tmp).map_err(|e| Failure::from(OpenError(tmp.display().to_string(), e)))?;
+                let f = std::fs::File::create(&tmp)
+                    .map_err(|e| Failure::from(OpenError(tmp.display().to_string(), e)))?;
                 let mut w = std::io::BufWriter::new(f);
                 archive::save(&engine.store, &list, format, &mut w)?;
                 let f = w.into_inner().map_err(|e| Failure::from(e.into_error()))?;
@@ -502,7 +581,9 @@ pub fn save(engine: &Engine, a: SaveArgs) -> CliResult {
         }
         None => {
             if std::io::stdout().is_terminal() {
-                return Err(Failure::from(UsageError("refusing to write an archive to a terminal: use -o FILE or redirect stdout")));
+                return Err(Failure::from(UsageError(
+                    "refusing to write an archive to a terminal: use -o FILE or redirect stdout",
+                )));
             }
             archive::save(&engine.store, &list, format, std::io::stdout().lock())?;
         }
@@ -526,12 +607,15 @@ pub fn load(engine: &Engine, a: LoadArgs) -> CliResult {
     let platform = Platform::host();
     let loaded = match &a.input {
         Some(p) => {
-            let f = std::fs::File::open(p).map_err(|e| Failure::from(OpenError(p.display().to_string(), e)))?;
+            let f = std::fs::File::open(p)
+                .map_err(|e| Failure::from(OpenError(p.display().to_string(), e)))?;
             archive::load(&engine.store, f, &platform)?
         }
         None => {
             if std::io::stdin().is_terminal() {
-                return Err(Failure::from(UsageError("no archive given: use -i FILE or pipe one to stdin")));
+                return Err(Failure::from(UsageError(
+                    "no archive given: use -i FILE or pipe one to stdin",
+                )));
             }
             archive::load(&engine.store, std::io::stdin().lock(), &platform)?
         }
@@ -572,7 +656,11 @@ impl ImageCommand {
     pub(super) fn needs_userns(&self) -> bool {
         matches!(
             self,
-            ImageCommand::Pull(_) | ImageCommand::Rm(_) | ImageCommand::Import(_) | ImageCommand::Load(_) | ImageCommand::Prune(_)
+            ImageCommand::Pull(_)
+                | ImageCommand::Rm(_)
+                | ImageCommand::Import(_)
+                | ImageCommand::Load(_)
+                | ImageCommand::Prune(_)
         )
     }
 }
@@ -605,7 +693,11 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
         ImageCommand::Import(a) => import(engine, a),
         ImageCommand::Save(a) => save(engine, a),
         ImageCommand::Load(a) => load(engine, a),
-        ImageCommand::Exists(a) => Ok(if engine.store.find(&a.image).is_ok() { 0 } else { 1 }),
+        ImageCommand::Exists(a) => Ok(if engine.store.find(&a.image).is_ok() {
+            0
+        } else {
+            1
+        }),
         ImageCommand::Prune(a) => {
             let in_use = crate::engine::images::images_in_use(&engine.store);
             for img in engine.store.images()? {
@@ -657,7 +749,11 @@ pub fn system_command(engine: &Engine, c: SystemCommand) -> CliResult {
                 println!("{p}");
             }
             Err(Failure::with_code(
-                format!("{} problem(s) found in {}", problems.len(), engine.store.root().display()),
+                format!(
+                    "{} problem(s) found in {}",
+                    problems.len(),
+                    engine.store.root().display()
+                ),
                 1,
             ))
         }

@@ -37,7 +37,9 @@ pub struct LoginArgs {
 struct LoginError(String);
 
 fn registry_host(arg: &str) -> String {
-    let s = arg.trim_start_matches("https://").trim_start_matches("http://");
+    let s = arg
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     s.split('/').next().unwrap_or(s).to_string()
 }
 
@@ -46,10 +48,16 @@ fn prompt(label: &str, hide: bool) -> Result<String, Failure> {
     let _ = write!(err, "{label}");
     let _ = err.flush();
     let stdin = std::io::stdin();
-    let saved = if hide { nix::sys::termios::tcgetattr(&stdin).ok() } else { None };
+    let saved = if hide {
+        nix::sys::termios::tcgetattr(&stdin).ok()
+    } else {
+        None
+    };
     if let Some(t) = &saved {
         let mut quiet = t.clone();
-        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+        quiet
+            .local_flags
+            .remove(nix::sys::termios::LocalFlags::ECHO);
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet);
     }
     let mut line = String::new();
@@ -79,7 +87,11 @@ pub fn login(a: LoginArgs) -> CliResult {
     let username = match a.username {
         Some(u) => u,
         None if interactive && !a.password_stdin => prompt("Username: ", false)?,
-        None => return Err(Failure::from(LoginError("username required: use -u USER".into()))),
+        None => {
+            return Err(Failure::from(LoginError(
+                "username required: use -u USER".into(),
+            )))
+        }
     };
     let password = if a.password_stdin {
         let mut s = String::new();
@@ -89,15 +101,25 @@ pub fn login(a: LoginArgs) -> CliResult {
         match a.password {
             Some(p) => p,
             None if interactive => prompt("Password: ", true)?,
-            None => return Err(Failure::from(LoginError("password required: use -p PASSWORD or --password-stdin".into()))),
+            None => {
+                return Err(Failure::from(LoginError(
+                    "password required: use -p PASSWORD or --password-stdin".into(),
+                )))
+            }
         }
     };
     if username.is_empty() || password.is_empty() {
-        return Err(Failure::from(LoginError("username and password must not be empty".into())));
+        return Err(Failure::from(LoginError(
+            "username and password must not be empty".into(),
+        )));
     }
     let conf = RegistriesConf::load()?;
     let insecure = a.tls_verify == Some(false) || conf.is_insecure(&host);
-    let endpoint_host = if host == "docker.io" { "registry-1.docker.io".to_string() } else { host.clone() };
+    let endpoint_host = if host == "docker.io" {
+        "registry-1.docker.io".to_string()
+    } else {
+        host.clone()
+    };
     let creds = Credentials { username, password };
     let client = Client::new(
         Endpoint {
@@ -138,7 +160,11 @@ pub fn logout(a: LogoutArgs) -> CliResult {
             auth::remove(&file, Some(&host))?;
             println!("Removed login credentials for {host}");
         }
-        (false, None) => return Err(Failure::from(LoginError("registry must be given (or --all)".into()))),
+        (false, None) => {
+            return Err(Failure::from(LoginError(
+                "registry must be given (or --all)".into(),
+            )))
+        }
     }
     Ok(0)
 }

@@ -12,7 +12,13 @@ use std::path::PathBuf;
 
 /// berth: run containers from OCI images, with no daemon.
 #[derive(Parser, Debug)]
-#[command(name = "berth", version, about, propagate_version = true, disable_help_subcommand = true)]
+#[command(
+    name = "berth",
+    version,
+    about,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Storage root (default /var/lib/berth, or ~/.local/share/berth when rootless)
     #[arg(long, global = true, value_name = "DIR")]
@@ -85,7 +91,11 @@ impl Failure {
 }
 
 fn one_line(s: &str) -> String {
-    s.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ")
+    s.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// What a command returns: its exit code, or a failure to print.

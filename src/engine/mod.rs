@@ -20,7 +20,11 @@ impl Paths {
     /// dirs. `--root` / `--runroot` override either.
     pub fn resolve(root: Option<PathBuf>, runroot: Option<PathBuf>) -> Paths {
         let rootless = !nix::unistd::geteuid().is_root();
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let default_root = if rootless {
             env("XDG_DATA_HOME")
                 .or_else(|| env("HOME").map(|h| h.join(".local/share")))
@@ -31,7 +35,9 @@ impl Paths {
         };
         let default_runroot = if rootless {
             env("XDG_RUNTIME_DIR")
-                .unwrap_or_else(|| PathBuf::from(format!("/tmp/berth-run-{}", nix::unistd::geteuid())))
+                .unwrap_or_else(|| {
+                    PathBuf::from(format!("/tmp/berth-run-{}", nix::unistd::geteuid()))
+                })
                 .join("berth")
         } else {
             PathBuf::from("/run/berth")

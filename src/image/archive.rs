@@ -3,7 +3,9 @@
 //! uncompressed layer tars) and oci-archive (a tarred OCI image layout).
 
 use super::ingest::{ingest_layer, IngestError, LayerExpectation};
-use super::manifest::{chain_ids, media, Compression, Descriptor, ImageConfig, Index, Manifest, Platform};
+use super::manifest::{
+    chain_ids, media, Compression, Descriptor, ImageConfig, Index, Manifest, Platform,
+};
 use super::reference::{Parsed, Reference};
 use super::store::{io_err, ImageRecord, Store, StoreError, REF_NAME};
 use super::unpack::clean_components;
@@ -50,16 +52,25 @@ struct DockerEntry {
     layers: Vec<String>,
 }
 
-fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<(), ArchiveError> {
+fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    data: &[u8],
+) -> Result<(), ArchiveError> {
     let mut h = tar::Header::new_ustar();
     h.set_size(data.len() as u64);
     h.set_mode(0o644);
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, path, data).map_err(ioe("writing archive"))
+    tar.append_data(&mut h, path, data)
+        .map_err(ioe("writing archive"))
 }
 
-fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &str, file: &Path) -> Result<(), ArchiveError> {
+fn append_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    file: &Path,
+) -> Result<(), ArchiveError> {
     let mut f = File::open(file).map_err(ioe("reading blob"))?;
     let len = f.metadata().map_err(ioe("reading blob"))?.len();
     let mut h = tar::Header::new_ustar();
@@ -67,11 +78,17 @@ fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &str, file: &Path) -> 
     h.set_mode(0o644);
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, path, &mut f).map_err(ioe("writing archive"))
+    tar.append_data(&mut h, path, &mut f)
+        .map_err(ioe("writing archive"))
 }
 
 /// Writes `images` (each with the names to record) to `out`.
-pub fn save<W: Write>(store: &Store, images: &[(ImageRecord, Vec<String>)], format: Format, out: W) -> Result<(), ArchiveError> {
+pub fn save<W: Write>(
+    store: &Store,
+    images: &[(ImageRecord, Vec<String>)],
+    format: Format,
+    out: W,
+) -> Result<(), ArchiveError> {
     let mut tar = tar::Builder::new(out);
     match format {
         Format::OciArchive => {
@@ -87,11 +104,18 @@ pub fn save<W: Write>(store: &Store, images: &[(ImageRecord, Vec<String>)], form
                 blobs.extend(img.manifest.layers.iter().map(|l| l.digest.clone()));
                 for b in blobs {
                     if written.insert(b.clone()) {
-                        append_file(&mut tar, &format!("blobs/sha256/{}", b.hex()), &store.blob_path(&b))?;
+                        append_file(
+                            &mut tar,
+                            &format!("blobs/sha256/{}", b.hex()),
+                            &store.blob_path(&b),
+                        )?;
                     }
                 }
-                let size = std::fs::metadata(store.blob_path(&img.manifest_digest)).map(|m| m.len()).unwrap_or(0);
-                let base = Descriptor::new(&img.manifest_media_type, img.manifest_digest.clone(), size);
+                let size = std::fs::metadata(store.blob_path(&img.manifest_digest))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                let base =
+                    Descriptor::new(&img.manifest_media_type, img.manifest_digest.clone(), size);
                 if names.is_empty() {
                     index.manifests.push(base.clone());
                 }
@@ -101,7 +125,11 @@ pub fn save<W: Write>(store: &Store, images: &[(ImageRecord, Vec<String>)], form
                     index.manifests.push(d);
                 }
             }
-            append_bytes(&mut tar, "index.json", &serde_json::to_vec(&index).expect("index serialises"))?;
+            append_bytes(
+                &mut tar,
+                "index.json",
+                &serde_json::to_vec(&index).expect("index serialises"),
+            )?;
         }
         Format::DockerArchive => {
             let mut entries = Vec::new();
@@ -125,10 +153,17 @@ pub fn save<W: Write>(store: &Store, images: &[(ImageRecord, Vec<String>)], form
                     layers: layer_names,
                 });
             }
-            append_bytes(&mut tar, "manifest.json", &serde_json::to_vec(&entries).expect("manifest serialises"))?;
+            append_bytes(
+                &mut tar,
+                "manifest.json",
+                &serde_json::to_vec(&entries).expect("manifest serialises"),
+            )?;
         }
     }
-    tar.into_inner().map_err(ioe("writing archive"))?.flush().map_err(ioe("writing archive"))
+    tar.into_inner()
+        .map_err(ioe("writing archive"))?
+        .flush()
+        .map_err(ioe("writing archive"))
 }
 
 /// docker-archive layers are uncompressed tars named by diff id.
@@ -141,7 +176,9 @@ fn append_layer_uncompressed<W: Write>(
 ) -> Result<(), ArchiveError> {
     let path = store.blob_path(blob);
     let mut head = [0u8; 4];
-    let n = File::open(&path).and_then(|mut f| f.read(&mut head)).map_err(ioe("reading blob"))?;
+    let n = File::open(&path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(ioe("reading blob"))?;
     let compression = Compression::sniff(&head[..n]);
     if compression == Compression::None {
         return append_file(tar, name, &path);
@@ -158,7 +195,9 @@ fn append_layer_uncompressed<W: Write>(
         io::copy(&mut hashing, &mut io::sink()).map_err(ioe("decompressing layer"))?;
         let (d, _, _) = hashing.finish();
         if &d != diff {
-            return Err(ArchiveError::Bad(format!("stored layer {blob} does not decompress to {diff}")));
+            return Err(ArchiveError::Bad(format!(
+                "stored layer {blob} does not decompress to {diff}"
+            )));
         }
     }
     append_file(tar, name, tmp.path())
@@ -168,7 +207,9 @@ fn append_layer_uncompressed<W: Write>(
 /// links), the only form in which load reads them.
 fn extract(input: impl Read, dir: &Path) -> Result<(), ArchiveError> {
     let mut a = tar::Archive::new(input);
-    let entries = a.entries().map_err(|e| ArchiveError::NotArchive(e.to_string()))?;
+    let entries = a
+        .entries()
+        .map_err(|e| ArchiveError::NotArchive(e.to_string()))?;
     let mut any = false;
     for e in entries {
         let mut e = e.map_err(|e| ArchiveError::NotArchive(format!("not a tar file: {e}")))?;
@@ -178,7 +219,10 @@ fn extract(input: impl Read, dir: &Path) -> Result<(), ArchiveError> {
         if comps.is_empty() || e.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let rel: PathBuf = comps.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let rel: PathBuf = comps
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
         let dest = dir.join(rel);
         if let Some(p) = dest.parent() {
             std::fs::create_dir_all(p).map_err(io_err("extracting archive"))?;
@@ -194,7 +238,11 @@ fn extract(input: impl Read, dir: &Path) -> Result<(), ArchiveError> {
 
 /// Loads every image of an archive stream; returns what was loaded (names,
 /// or ids for unnamed images).
-pub fn load(store: &Store, input: impl Read, platform: &Platform) -> Result<Vec<String>, ArchiveError> {
+pub fn load(
+    store: &Store,
+    input: impl Read,
+    platform: &Platform,
+) -> Result<Vec<String>, ArchiveError> {
     store.clean_stale_temp();
     let _guard = store.writer_guard()?;
     let tmp = store.temp_path("load")?;
@@ -204,7 +252,9 @@ pub fn load(store: &Store, input: impl Read, platform: &Platform) -> Result<Vec<
     let reader: Box<dyn Read> = match compression {
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(input).map_err(ioe("reading archive"))?),
+        Compression::Zstd => {
+            Box::new(zstd::Decoder::with_buffer(input).map_err(ioe("reading archive"))?)
+        }
     };
     extract(reader, tmp.path())?;
     let dir = tmp.path();
@@ -221,7 +271,8 @@ pub fn load(store: &Store, input: impl Read, platform: &Platform) -> Result<Vec<
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<(Vec<u8>, T), ArchiveError> {
     let data = std::fs::read(p).map_err(|e| ArchiveError::Bad(format!("{}: {e}", p.display())))?;
-    let v = serde_json::from_slice(&data).map_err(|e| ArchiveError::Bad(format!("{}: {e}", p.display())))?;
+    let v = serde_json::from_slice(&data)
+        .map_err(|e| ArchiveError::Bad(format!("{}: {e}", p.display())))?;
     Ok((data, v))
 }
 
@@ -242,7 +293,8 @@ fn store_layers(
     let mut descs = Vec::new();
     let mut size = 0;
     for (i, (path, desc)) in files.iter().enumerate() {
-        let f = File::open(path).map_err(|e| ArchiveError::Bad(format!("layer {}: {e}", path.display())))?;
+        let f = File::open(path)
+            .map_err(|e| ArchiveError::Bad(format!("layer {}: {e}", path.display())))?;
         let expect = LayerExpectation {
             blob: desc.as_ref().map(|d| (&d.digest, Some(d.size))),
             diff_id: Some(&config.rootfs.diff_ids[i]),
@@ -253,7 +305,11 @@ fn store_layers(
         descs.push(match desc {
             Some(d) => d.clone(),
             None => Descriptor::new(
-                if l.compression == Compression::Gzip { media::DOCKER_LAYER_GZIP } else { media::DOCKER_LAYER },
+                if l.compression == Compression::Gzip {
+                    media::DOCKER_LAYER_GZIP
+                } else {
+                    media::DOCKER_LAYER
+                },
                 l.blob,
                 l.blob_size,
             ),
@@ -275,20 +331,30 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Vec<String>, ArchiveError> {
     let mut loaded = Vec::new();
     for e in entries {
         let (config_bytes, config): (_, ImageConfig) = read_json(&dir.join(&e.config))?;
-        let files: Vec<(PathBuf, Option<Descriptor>)> = e.layers.iter().map(|l| (dir.join(l), None)).collect();
+        let files: Vec<(PathBuf, Option<Descriptor>)> =
+            e.layers.iter().map(|l| (dir.join(l), None)).collect();
         let (layers, size) = store_layers(store, &files, &config)?;
         let config_digest = store.write_blob(&config_bytes)?;
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(media::DOCKER_MANIFEST.into()),
-            config: Descriptor::new(media::DOCKER_CONFIG, config_digest.clone(), config_bytes.len() as u64),
+            config: Descriptor::new(
+                media::DOCKER_CONFIG,
+                config_digest.clone(),
+                config_bytes.len() as u64,
+            ),
             layers,
             annotations: None,
         };
         let mb = serde_json::to_vec(&manifest).expect("manifest serialises");
         let md = store.write_blob(&mb)?;
         let desc = Descriptor::new(media::DOCKER_MANIFEST, md, mb.len() as u64);
-        let names: Vec<Reference> = e.repo_tags.unwrap_or_default().iter().filter_map(|t| name_of(t)).collect();
+        let names: Vec<Reference> = e
+            .repo_tags
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| name_of(t))
+            .collect();
         if names.is_empty() {
             store.add_image(&desc, None, None, size)?;
             loaded.push(config_digest.to_string());
@@ -306,9 +372,12 @@ fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
 }
 
 fn verified_blob(dir: &Path, d: &Digest) -> Result<Vec<u8>, ArchiveError> {
-    let data = std::fs::read(blob_file(dir, d)).map_err(|e| ArchiveError::Bad(format!("blob {d}: {e}")))?;
+    let data = std::fs::read(blob_file(dir, d))
+        .map_err(|e| ArchiveError::Bad(format!("blob {d}: {e}")))?;
     if &Digest::of(&data) != d {
-        return Err(ArchiveError::Bad(format!("blob {d} does not match its digest")));
+        return Err(ArchiveError::Bad(format!(
+            "blob {d} does not match its digest"
+        )));
     }
     Ok(data)
 }
@@ -325,12 +394,17 @@ fn load_oci(store: &Store, dir: &Path, platform: &Platform) -> Result<Vec<String
         if media::is_index(&desc.media_type) {
             let inner: Index = serde_json::from_slice(&verified_blob(dir, &desc.digest)?)
                 .map_err(|e| ArchiveError::Bad(format!("nested index: {e}")))?;
-            desc = inner.select(platform).map_err(|e| ArchiveError::Bad(e.to_string()))?.clone();
+            desc = inner
+                .select(platform)
+                .map_err(|e| ArchiveError::Bad(e.to_string()))?
+                .clone();
         }
         let mb = verified_blob(dir, &desc.digest)?;
-        let manifest: Manifest = serde_json::from_slice(&mb).map_err(|e| ArchiveError::Bad(format!("manifest: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&mb).map_err(|e| ArchiveError::Bad(format!("manifest: {e}")))?;
         let cb = verified_blob(dir, &manifest.config.digest)?;
-        let config: ImageConfig = serde_json::from_slice(&cb).map_err(|e| ArchiveError::Bad(format!("config: {e}")))?;
+        let config: ImageConfig =
+            serde_json::from_slice(&cb).map_err(|e| ArchiveError::Bad(format!("config: {e}")))?;
         let files: Vec<(PathBuf, Option<Descriptor>)> = manifest
             .layers
             .iter()
@@ -339,10 +413,16 @@ fn load_oci(store: &Store, dir: &Path, platform: &Platform) -> Result<Vec<String
         let (_, size) = store_layers(store, &files, &config)?;
         store.write_blob(&cb)?;
         let md = store.write_blob(&mb)?;
-        let media_type = manifest.media_type.clone().unwrap_or_else(|| desc.media_type.clone());
+        let media_type = manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| desc.media_type.clone());
         let d = Descriptor::new(&media_type, md, mb.len() as u64);
         store.add_image(&d, name.as_ref(), None, size)?;
-        loaded.push(name.map(|n| n.to_string()).unwrap_or_else(|| manifest.config.digest.to_string()));
+        loaded.push(
+            name.map(|n| n.to_string())
+                .unwrap_or_else(|| manifest.config.digest.to_string()),
+        );
     }
     Ok(loaded)
 }

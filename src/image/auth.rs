@@ -63,7 +63,10 @@ fn normalize_key(key: &str) -> String {
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
     match k {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
         other => other.to_string(),
@@ -82,14 +85,20 @@ fn read_json(path: &Path) -> Result<Option<Value>, AuthError> {
 }
 
 fn decode_entry(v: &Value) -> Option<Credentials> {
-    if let Some(tok) = v.get("identitytoken").and_then(|t| t.as_str()).filter(|t| !t.is_empty()) {
+    if let Some(tok) = v
+        .get("identitytoken")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    {
         return Some(Credentials {
             username: "<token>".into(),
             password: tok.into(),
         });
     }
     let auth = v.get("auth")?.as_str()?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (u, p) = s.split_once(':')?;
     Some(Credentials {
@@ -100,12 +109,18 @@ fn decode_entry(v: &Value) -> Option<Credentials> {
 
 /// Credentials for `registry` (as the user names it, e.g. `docker.io`)
 /// and `repository` (podman also allows per-repository entries).
-pub fn lookup(registry: &str, repository: &str, explicit: Option<&Path>) -> Result<Option<Credentials>, AuthError> {
+pub fn lookup(
+    registry: &str,
+    repository: &str,
+    explicit: Option<&Path>,
+) -> Result<Option<Credentials>, AuthError> {
     let want = normalize_key(registry);
     let full = format!("{want}/{repository}");
     for f in lookup_files(explicit) {
         let Some(json) = read_json(&f)? else { continue };
-        let Some(auths) = json.get("auths").and_then(|a| a.as_object()) else { continue };
+        let Some(auths) = json.get("auths").and_then(|a| a.as_object()) else {
+            continue;
+        };
         // The most specific key wins: registry/namespace/repo before registry.
         let mut best: Option<(usize, Credentials)> = None;
         for (k, v) in auths {
@@ -138,13 +153,24 @@ fn write_json(path: &Path, v: &Value) -> Result<(), AuthError> {
 /// Saves credentials for `registry`, keeping other entries of the file.
 pub fn store(path: &Path, registry: &str, c: &Credentials) -> Result<(), AuthError> {
     let mut json = read_json(path)?.unwrap_or_else(|| Value::Object(Map::new()));
-    let obj = json.as_object_mut().ok_or_else(|| AuthError::Write(path.display().to_string(), "not a JSON object".into()))?;
-    let auths = obj.entry("auths").or_insert_with(|| Value::Object(Map::new()));
-    let auths = auths
+    let obj = json
         .as_object_mut()
-        .ok_or_else(|| AuthError::Write(path.display().to_string(), "\"auths\" is not an object".into()))?;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
-    auths.insert(normalize_key(registry), serde_json::json!({ "auth": encoded }));
+        .ok_or_else(|| AuthError::Write(path.display().to_string(), "not a JSON object".into()))?;
+    let auths = obj
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let auths = auths.as_object_mut().ok_or_else(|| {
+        AuthError::Write(
+            path.display().to_string(),
+            "\"auths\" is not an object".into(),
+        )
+    })?;
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+    auths.insert(
+        normalize_key(registry),
+        serde_json::json!({ "auth": encoded }),
+    );
     write_json(path, &json)
 }
 
@@ -189,7 +215,10 @@ mod tests {
             password: "p:w".into(),
         };
         store(&f, "https://index.docker.io/v1/", &c).unwrap();
-        assert_eq!(lookup("docker.io", "library/x", Some(&f)).unwrap(), Some(c.clone()));
+        assert_eq!(
+            lookup("docker.io", "library/x", Some(&f)).unwrap(),
+            Some(c.clone())
+        );
         let c2 = Credentials {
             username: "team".into(),
             password: "t".into(),
@@ -198,7 +227,10 @@ mod tests {
         assert_eq!(lookup("docker.io", "team/app", Some(&f)).unwrap(), Some(c2));
         assert_eq!(lookup("docker.io", "other/app", Some(&f)).unwrap(), Some(c));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         remove(&f, Some("docker.io")).unwrap();
         assert!(remove(&f, Some("docker.io")).is_err());
         std::fs::remove_dir_all(dir).unwrap();

@@ -74,7 +74,10 @@ fn key_values(arg: &str) -> Vec<(String, String)> {
 /// Applies each change in order.
 pub fn apply(cfg: &mut ContainerConfig, changes: &[String]) -> Result<(), ChangeError> {
     for ch in changes {
-        let (instr, arg) = ch.trim().split_once(|c: char| c.is_whitespace() || c == '=').ok_or_else(|| ChangeError(ch.clone(), "expected INSTRUCTION ARGUMENTS"))?;
+        let (instr, arg) = ch
+            .trim()
+            .split_once(|c: char| c.is_whitespace() || c == '=')
+            .ok_or_else(|| ChangeError(ch.clone(), "expected INSTRUCTION ARGUMENTS"))?;
         let arg = arg.trim();
         match instr.to_uppercase().as_str() {
             "CMD" => cfg.cmd = Some(command_form(arg)),

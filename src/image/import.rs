@@ -3,7 +3,9 @@
 
 use super::changes;
 use super::ingest::{ingest_layer, IngestError, LayerExpectation};
-use super::manifest::{media, ContainerConfig, Descriptor, History, ImageConfig, Manifest, Platform, RootFs};
+use super::manifest::{
+    media, ContainerConfig, Descriptor, History, ImageConfig, Manifest, Platform, RootFs,
+};
 use super::reference::Reference;
 use super::store::{ImageRecord, Store, StoreError};
 use std::io::Read;
@@ -29,7 +31,11 @@ pub struct ImportOptions {
 }
 
 /// Imports a tarball stream as a new image.
-pub fn import(store: &Store, input: impl Read, opts: &ImportOptions) -> Result<ImageRecord, ImportError> {
+pub fn import(
+    store: &Store,
+    input: impl Read,
+    opts: &ImportOptions,
+) -> Result<ImageRecord, ImportError> {
     let mut cfg = ContainerConfig::default();
     changes::apply(&mut cfg, &opts.changes)?;
     store.clean_stale_temp();
@@ -66,12 +72,20 @@ pub fn import(store: &Store, input: impl Read, opts: &ImportOptions) -> Result<I
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.into()),
         config: Descriptor::new(media::OCI_CONFIG, config_digest, config_bytes.len() as u64),
-        layers: vec![Descriptor::new(layer.compression.oci_media_type(), layer.blob.clone(), layer.blob_size)],
+        layers: vec![Descriptor::new(
+            layer.compression.oci_media_type(),
+            layer.blob.clone(),
+            layer.blob_size,
+        )],
         annotations: None,
     };
     let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
     let manifest_digest = store.write_blob(&manifest_bytes)?;
-    let desc = Descriptor::new(media::OCI_MANIFEST, manifest_digest.clone(), manifest_bytes.len() as u64);
+    let desc = Descriptor::new(
+        media::OCI_MANIFEST,
+        manifest_digest.clone(),
+        manifest_bytes.len() as u64,
+    );
     store.add_image(&desc, opts.name.as_ref(), None, layer.diff_size)?;
     let img = store
         .images()?

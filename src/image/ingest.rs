@@ -1,7 +1,7 @@
-//! One streaming pass per layer: bytes in -> sha256 of the blob + blob file
-//! + decompress -> sha256 of the diff -> untar into a fresh layer dir. No
-//! second read of the data; nothing enters the store until both digests
-//! check out.
+//! One streaming pass per layer: the bytes are hashed and written to the
+//! blob file, decompressed, hashed again (the diff id) and untarred into a
+//! fresh layer dir. No second read of the data; nothing enters the store
+//! until both digests check out.
 
 use super::manifest::{chain_ids, Compression};
 use super::store::{io_err, LayerInfo, Store, StoreError};
@@ -14,9 +14,17 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("blob {expected} does not match its digest (got {actual}, {size} bytes): the download was corrupted or the registry content was tampered with; nothing was stored")]
-    DigestMismatch { expected: Digest, actual: Digest, size: u64 },
+    DigestMismatch {
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
     #[error("layer {blob}: its uncompressed content {actual} does not match the image config's diff_id {expected}; nothing was stored")]
-    DiffMismatch { blob: Digest, expected: Digest, actual: Digest },
+    DiffMismatch {
+        blob: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("blob {0}: expected {1} bytes, got {2}; nothing was stored")]
     SizeMismatch(Digest, u64, u64),
     #[error("layer {blob}: {source}")]
@@ -69,7 +77,10 @@ pub fn ingest_layer(
     store_blob: bool,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Result<IngestedLayer, IngestError> {
-    let label = expect.blob.map(|(d, _)| d.short().to_string()).unwrap_or_else(|| "input".into());
+    let label = expect
+        .blob
+        .map(|(d, _)| d.short().to_string())
+        .unwrap_or_else(|| "input".into());
     let known_chain = expect.diff_id.map(|d| chain_of(expect.parent_chain, d));
     let need_unpack = known_chain.as_ref().is_none_or(|c| !store.has_layer(c));
 
@@ -110,16 +121,24 @@ pub fn ingest_layer(
                 let decoder: Box<dyn Read + '_> = match compression {
                     Compression::None => Box::new(&mut buffered),
                     Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut buffered)),
-                    Compression::Zstd => Box::new(zstd::Decoder::with_buffer(&mut buffered).map_err(read_err)?),
+                    Compression::Zstd => {
+                        Box::new(zstd::Decoder::with_buffer(&mut buffered).map_err(read_err)?)
+                    }
                 };
                 let mut diff = TeeHasher::new(decoder, io::sink());
                 let dest = layer_tmp.path().join("diff");
-                crate::util::fsutil::create_dir_all_mode(&dest, 0o755).map_err(io_err("creating a layer dir"))?;
-                let stats = unpack(&mut diff, &dest, UnpackOptions { rootless: store.rootless }).map_err(|source| {
-                    IngestError::Unpack {
-                        blob: label.clone(),
-                        source,
-                    }
+                crate::util::fsutil::create_dir_all_mode(&dest, 0o755)
+                    .map_err(io_err("creating a layer dir"))?;
+                let stats = unpack(
+                    &mut diff,
+                    &dest,
+                    UnpackOptions {
+                        rootless: store.rootless,
+                    },
+                )
+                .map_err(|source| IngestError::Unpack {
+                    blob: label.clone(),
+                    source,
                 })?;
                 diff.drain().map_err(read_err)?;
                 let (diff_id, diff_size, _) = diff.finish();
@@ -144,7 +163,7 @@ pub fn ingest_layer(
     });
     if !complete {
         // The stream could not be read to its end: its digest says nothing.
-        return Err(outcome.err().expect("incomplete only after an error"));
+        return Err(outcome.expect_err("incomplete only after an error"));
     }
     let (blob, blob_size, sink) = tee.finish();
     if let Some((expected, size)) = expect.blob {
@@ -181,7 +200,14 @@ pub fn ingest_layer(
             }
         }
         let chain = chain_of(expect.parent_chain, &diff_id);
-        store.commit_layer(layer_tmp, &chain, &LayerInfo { diff_id: diff_id.clone(), size: diff_size })?;
+        store.commit_layer(
+            layer_tmp,
+            &chain,
+            &LayerInfo {
+                diff_id: diff_id.clone(),
+                size: diff_size,
+            },
+        )?;
         (diff_id, diff_size, chain)
     } else {
         let chain = known_chain.expect("known when no unpack is needed");

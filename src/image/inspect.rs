@@ -13,7 +13,11 @@ pub fn image_json(store: &Store, img: &ImageRecord) -> Value {
         .rev()
         .map(|c| store.layer_diff(c).display().to_string())
         .collect();
-    let created = img.config.created.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+    let created = img
+        .config
+        .created
+        .clone()
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
     json!({
         "Id": img.id.hex(),
         "Digest": img.manifest_digest.to_string(),

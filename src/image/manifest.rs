@@ -75,7 +75,11 @@ pub struct Platform {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
 }
 
@@ -353,10 +357,16 @@ mod tests {
         let arm = Platform::parse("linux/arm64/v8").unwrap();
         assert_eq!(idx.select(&arm).unwrap().digest, Digest::of(b"linux/arm64"));
         let arm_plain = Platform::parse("linux/arm64").unwrap();
-        assert_eq!(idx.select(&arm_plain).unwrap().digest, Digest::of(b"linux/arm64"));
+        assert_eq!(
+            idx.select(&arm_plain).unwrap().digest,
+            Digest::of(b"linux/arm64")
+        );
         let s390 = Platform::parse("linux/s390x").unwrap();
         let err = idx.select(&s390).unwrap_err().to_string();
-        assert!(err.contains("linux/s390x") && err.contains("linux/amd64"), "{err}");
+        assert!(
+            err.contains("linux/s390x") && err.contains("linux/amd64"),
+            "{err}"
+        );
         assert!(Platform::parse("linux").is_err());
     }
 
@@ -372,7 +382,10 @@ mod tests {
     #[test]
     fn sniffs_compression() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"etc/"), Compression::None);
     }
 }

@@ -5,7 +5,9 @@
 
 use super::auth;
 use super::ingest::{ingest_layer, IngestError, LayerExpectation};
-use super::manifest::{chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform, PlatformError};
+use super::manifest::{
+    chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform, PlatformError,
+};
 use super::progress::Progress;
 use super::reference::{Parsed, Reference, ReferenceError};
 use super::registries_conf::{ConfError, Endpoint, RegistriesConf};
@@ -100,13 +102,20 @@ pub fn pull(
                     not_found.push(format!("{what} ({}: {code})", ep.host));
                 }
                 Err(e) if i < last => {
-                    tracing::warn!("{reference} from {}: {e}; trying the next location", ep.host);
+                    tracing::warn!(
+                        "{reference} from {}: {e}; trying the next location",
+                        ep.host
+                    );
                 }
                 Err(e) => return Err(e),
             }
         }
     }
-    let tried = candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+    let tried = candidates
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     Err(PullError::NotFoundAnywhere(format!(
         "{query}: image not known: no registry has it (tried {tried}; {})",
         not_found.join("; ")
@@ -150,7 +159,11 @@ fn pull_from(
 ) -> Result<ImageRecord, PullError> {
     let creds = match auth::lookup(&ep.host, &ep.repository, opts.authfile.as_deref())? {
         Some(c) => Some(c),
-        None => auth::lookup(&reference.registry, &reference.repository, opts.authfile.as_deref())?,
+        None => auth::lookup(
+            &reference.registry,
+            &reference.repository,
+            opts.authfile.as_deref(),
+        )?,
     };
     let client = Client::new(ep.clone(), creds);
     let what = reference.to_string();
@@ -179,11 +192,14 @@ fn pull_from(
             why: format!("unsupported manifest type {manifest_type:?} (berth reads OCI and Docker schema 2 images)"),
         });
     }
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| PullError::BadImage {
-        what: what.clone(),
-        why: format!("manifest cannot be parsed: {e}"),
-    })?;
-    if manifest.config.media_type != media::OCI_CONFIG && manifest.config.media_type != media::DOCKER_CONFIG {
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| PullError::BadImage {
+            what: what.clone(),
+            why: format!("manifest cannot be parsed: {e}"),
+        })?;
+    if manifest.config.media_type != media::OCI_CONFIG
+        && manifest.config.media_type != media::DOCKER_CONFIG
+    {
         return Err(PullError::BadImage {
             what,
             why: format!(
@@ -193,7 +209,10 @@ fn pull_from(
         });
     }
     let name = if reference.digest.is_some() {
-        Reference { tag: None, ..reference.clone() }
+        Reference {
+            tag: None,
+            ..reference.clone()
+        }
     } else {
         reference.clone()
     };
@@ -204,16 +223,26 @@ fn pull_from(
     let config_bytes = if store.has_blob(&manifest.config.digest) {
         store.read_blob(&manifest.config.digest)?
     } else {
-        let p = progress.blob("config", &manifest.config.digest, Some(manifest.config.size));
-        let b = fetch_small(&client, &manifest.config.digest, manifest.config.size, &what)?;
+        let p = progress.blob(
+            "config",
+            &manifest.config.digest,
+            Some(manifest.config.size),
+        );
+        let b = fetch_small(
+            &client,
+            &manifest.config.digest,
+            manifest.config.size,
+            &what,
+        )?;
         store.write_blob(&b)?;
         p.done(false);
         b
     };
-    let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| PullError::BadImage {
-        what: what.clone(),
-        why: format!("image config cannot be parsed: {e}"),
-    })?;
+    let config: ImageConfig =
+        serde_json::from_slice(&config_bytes).map_err(|e| PullError::BadImage {
+            what: what.clone(),
+            why: format!("image config cannot be parsed: {e}"),
+        })?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(PullError::BadImage {
             what,
@@ -232,7 +261,11 @@ fn pull_from(
     for c in &chains {
         size += store.layer_info(c)?.size;
     }
-    let desc = Descriptor::new(&manifest_type, manifest_digest.clone(), manifest_bytes.len() as u64);
+    let desc = Descriptor::new(
+        &manifest_type,
+        manifest_digest.clone(),
+        manifest_bytes.len() as u64,
+    );
     progress.message("Writing manifest to image destination");
     store.add_image(&desc, Some(&name), Some(&repo_digest), size)?;
     let image = store
@@ -298,8 +331,9 @@ fn fetch_layer(
     let tick = p.clone();
     let on_progress = Box::new(move |n: u64| tick.update(n));
     if have_blob {
-        let f = std::fs::File::open(store.blob_path(&layer.digest))
-            .map_err(super::store::io_err(format!("reading blob {}", layer.digest)))?;
+        let f = std::fs::File::open(store.blob_path(&layer.digest)).map_err(
+            super::store::io_err(format!("reading blob {}", layer.digest)),
+        )?;
         ingest_layer(store, f, &expect, false, Some(on_progress))?;
     } else {
         if layer.urls.is_some() && layer.media_type.contains("foreign") {

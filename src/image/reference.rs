@@ -77,7 +77,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&x| x.is_ascii_alphanumeric() || b"_.-".contains(&x))
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || b"_.-".contains(&x))
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -126,7 +127,10 @@ impl Parsed {
             Some(i) => {
                 let t = &name_tag[last_slash + i + 1..];
                 if !valid_tag(t) {
-                    return Err(invalid(s, "tag must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"));
+                    return Err(invalid(
+                        s,
+                        "tag must be 1-128 of [A-Za-z0-9_.-], not starting with . or -",
+                    ));
                 }
                 (&name_tag[..last_slash + i], Some(t.to_string()))
             }
@@ -134,7 +138,10 @@ impl Parsed {
         };
         let (registry, path) = match name.split_once('/') {
             Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == LOCALHOST || first.starts_with('[') =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == LOCALHOST
+                    || first.starts_with('[') =>
             {
                 if !valid_domain(first) {
                     return Err(invalid(s, "registry host is not a valid host[:port]"));
@@ -173,7 +180,11 @@ impl Parsed {
 
     /// Qualifies the reference with `registry`, as docker does for docker.io.
     pub fn qualify(&self, registry: &str) -> Reference {
-        let registry = if registry == "index.docker.io" { DOCKER_HUB } else { registry };
+        let registry = if registry == "index.docker.io" {
+            DOCKER_HUB
+        } else {
+            registry
+        };
         let repository = if registry == DOCKER_HUB && !self.path.contains('/') {
             format!("library/{}", self.path)
         } else {
@@ -193,7 +204,10 @@ impl Parsed {
 
     /// The docker default: short names live on docker.io.
     pub fn qualify_default(&self) -> Reference {
-        let reg = self.registry.clone().unwrap_or_else(|| DOCKER_HUB.to_string());
+        let reg = self
+            .registry
+            .clone()
+            .unwrap_or_else(|| DOCKER_HUB.to_string());
         self.qualify(&reg)
     }
 }
@@ -255,12 +269,18 @@ mod tests {
         assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(n("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(n("user/app"), "docker.io/user/app:latest");
-        assert_eq!(n("index.docker.io/library/alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(
+            n("index.docker.io/library/alpine"),
+            "docker.io/library/alpine:latest"
+        );
         assert_eq!(n("127.0.0.1:5000/x/y:v1"), "127.0.0.1:5000/x/y:v1");
         assert_eq!(n("localhost/img"), "localhost/img:latest");
         assert_eq!(n("quay.io/a/b/c"), "quay.io/a/b/c:latest");
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(n(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            n(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
         assert_eq!(
             n(&format!("busybox:1@{d}")),
             format!("docker.io/library/busybox:1@{d}")

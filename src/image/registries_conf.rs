@@ -106,7 +106,9 @@ fn conf_files() -> Vec<PathBuf> {
         dirs.push(h.join(".config/containers/registries.conf.d"));
     }
     for d in dirs {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         let mut drop_ins: Vec<PathBuf> = rd
             .flatten()
             .map(|e| e.path())
@@ -200,7 +202,10 @@ impl RegistriesConf {
                 if let Some(suffix) = r.prefix.strip_prefix("*.") {
                     host.ends_with(&format!(".{suffix}"))
                 } else {
-                    name == r.prefix || name.starts_with(&format!("{}/", r.prefix)) || name.starts_with(&format!("{}:", r.prefix)) || name.starts_with(&format!("{}@", r.prefix))
+                    name == r.prefix
+                        || name.starts_with(&format!("{}/", r.prefix))
+                        || name.starts_with(&format!("{}:", r.prefix))
+                        || name.starts_with(&format!("{}@", r.prefix))
                 }
             })
             .max_by_key(|r| r.prefix.len())
@@ -313,10 +318,14 @@ insecure = true
         assert_eq!(eps[1].repository, "library/ubuntu");
         assert!(eps[1].insecure);
         assert!(c.endpoints(&Reference::parse("blocked").unwrap()).is_err());
-        let q = c.endpoints(&Reference::parse("quay.io/a/b").unwrap()).unwrap();
+        let q = c
+            .endpoints(&Reference::parse("quay.io/a/b").unwrap())
+            .unwrap();
         assert_eq!(q, vec![endpoint_for("quay.io/a/b", false)]);
         assert!(c.is_insecure("plain.example:5000"));
-        let hub = RegistriesConf::default().endpoints(&Reference::parse("busybox").unwrap()).unwrap();
+        let hub = RegistriesConf::default()
+            .endpoints(&Reference::parse("busybox").unwrap())
+            .unwrap();
         assert_eq!(hub[0].host, "registry-1.docker.io");
     }
 
@@ -324,7 +333,10 @@ insecure = true
     fn short_names_use_aliases_then_search() {
         let c = conf();
         let a = c.candidates(&Parsed::parse("ubuntu").unwrap());
-        assert_eq!(a.iter().map(|r| r.to_string()).collect::<Vec<_>>(), ["docker.io/library/ubuntu:latest"]);
+        assert_eq!(
+            a.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            ["docker.io/library/ubuntu:latest"]
+        );
         let s = c.candidates(&Parsed::parse("app:1").unwrap());
         assert_eq!(
             s.iter().map(|r| r.to_string()).collect::<Vec<_>>(),

@@ -24,7 +24,11 @@ pub enum RegistryError {
     #[error("{host}: authentication required or credentials rejected ({detail}); log in with `berth login {host}`")]
     Unauthorized { host: String, detail: String },
     #[error("{host}: access denied to {what} ({detail})")]
-    Denied { host: String, what: String, detail: String },
+    Denied {
+        host: String,
+        what: String,
+        detail: String,
+    },
     #[error("{host}: registry answered {status} for {what} after {tries} tries: {detail}")]
     Server {
         host: String,
@@ -77,7 +81,9 @@ pub fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
     let mut params = Vec::new();
     let mut rest = rest.trim();
     while !rest.is_empty() {
-        let Some((k, after)) = rest.split_once('=') else { break };
+        let Some((k, after)) = rest.split_once('=') else {
+            break;
+        };
         let k = k.trim().trim_start_matches(',').trim().to_lowercase();
         let after = after.trim_start();
         let (v, next) = if let Some(stripped) = after.strip_prefix('"') {
@@ -103,12 +109,27 @@ fn error_detail(resp: ureq::Response) -> (String, String) {
     // Registry errors: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
         if let Some(e) = v.get("errors").and_then(|e| e.get(0)) {
-            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("").to_lowercase().replace('_', " ");
-            let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("").to_string();
+            let code = e
+                .get("code")
+                .and_then(|c| c.as_str())
+                .unwrap_or("")
+                .to_lowercase()
+                .replace('_', " ");
+            let msg = e
+                .get("message")
+                .and_then(|c| c.as_str())
+                .unwrap_or("")
+                .to_string();
             return (code, msg);
         }
     }
-    let line = body.lines().next().unwrap_or("").chars().take(200).collect::<String>();
+    let line = body
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
     (String::new(), line)
 }
 
@@ -152,24 +173,36 @@ impl Client {
     }
 
     fn url(&self, path: &str) -> Result<String, RegistryError> {
-        Ok(format!("{}://{}/v2/{}", self.scheme()?, self.endpoint.host, path))
+        Ok(format!(
+            "{}://{}/v2/{}",
+            self.scheme()?,
+            self.endpoint.host,
+            path
+        ))
     }
 
     /// Answers a 401 challenge: fetches a bearer token or prepares Basic auth.
     fn authenticate(&self, challenge: &str) -> Result<(), RegistryError> {
         let (scheme, params) = parse_challenge(challenge);
-        let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(pk, _)| pk == k)
+                .map(|(_, v)| v.clone())
+        };
         let header = match scheme.as_str() {
             "basic" => {
                 let Some(c) = &self.creds else {
                     return Err(self.unauthorized("no credentials found"));
                 };
                 use base64::Engine as _;
-                let enc = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+                let enc = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", c.username, c.password));
                 format!("Basic {enc}")
             }
             "bearer" => {
-                let realm = get("realm").ok_or_else(|| self.protocol("bearer challenge without realm"))?;
+                let realm =
+                    get("realm").ok_or_else(|| self.protocol("bearer challenge without realm"))?;
                 let mut req = self.agent.get(&realm);
                 if let Some(s) = get("service") {
                     req = req.query("service", &s);
@@ -178,15 +211,27 @@ impl Client {
                 req = req.query("scope", &scope);
                 if let Some(c) = &self.creds {
                     use base64::Engine as _;
-                    let enc = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+                    let enc = base64::engine::general_purpose::STANDARD
+                        .encode(format!("{}:{}", c.username, c.password));
                     req = req.set("Authorization", &format!("Basic {enc}"));
                 }
                 let resp = match req.call() {
                     Ok(r) => r,
                     Err(ureq::Error::Status(401 | 403, r)) => {
                         let (_, msg) = error_detail(r);
-                        let why = if self.creds.is_some() { "invalid username or password" } else { "no credentials found" };
-                        return Err(self.unauthorized(&format!("token server: {why}{}", if msg.is_empty() { String::new() } else { format!(": {msg}") })));
+                        let why = if self.creds.is_some() {
+                            "invalid username or password"
+                        } else {
+                            "no credentials found"
+                        };
+                        return Err(self.unauthorized(&format!(
+                            "token server: {why}{}",
+                            if msg.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {msg}")
+                            }
+                        )));
                     }
                     Err(ureq::Error::Status(code, r)) => {
                         let (_, msg) = error_detail(r);
@@ -209,7 +254,9 @@ impl Client {
                     .ok_or_else(|| self.protocol("token server answer has no token"))?;
                 format!("Bearer {tok}")
             }
-            other => return Err(self.protocol(&format!("unsupported authentication scheme {other:?}"))),
+            other => {
+                return Err(self.protocol(&format!("unsupported authentication scheme {other:?}")))
+            }
         };
         self.auth.lock().unwrap().header = Some(header);
         Ok(())
@@ -230,7 +277,12 @@ impl Client {
     }
 
     /// GET with authentication and retries. `what` names the object for errors.
-    fn get(&self, path: &str, accept: Option<&str>, what: &str) -> Result<ureq::Response, RegistryError> {
+    fn get(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+        what: &str,
+    ) -> Result<ureq::Response, RegistryError> {
         let url = self.url(path)?;
         let mut authed_once = false;
         let mut tries = 0;
@@ -257,8 +309,19 @@ impl Client {
                 }
                 Err(ureq::Error::Status(401, r)) => {
                     let (_, msg) = error_detail(r);
-                    let why = if self.creds.is_some() { "invalid username or password" } else { "no credentials found" };
-                    return Err(self.unauthorized(&format!("{why}{}", if msg.is_empty() { String::new() } else { format!(": {msg}") })));
+                    let why = if self.creds.is_some() {
+                        "invalid username or password"
+                    } else {
+                        "no credentials found"
+                    };
+                    return Err(self.unauthorized(&format!(
+                        "{why}{}",
+                        if msg.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {msg}")
+                        }
+                    )));
                 }
                 Err(ureq::Error::Status(403, r)) => {
                     let (_, msg) = error_detail(r);
@@ -276,7 +339,9 @@ impl Client {
                         code,
                     });
                 }
-                Err(ureq::Error::Status(status, r)) if (status == 429 || status >= 500) && tries < RETRIES => {
+                Err(ureq::Error::Status(status, r))
+                    if (status == 429 || status >= 500) && tries < RETRIES =>
+                {
                     drop(r);
                     tracing::debug!(status, tries, "retrying {url}");
                     backoff();
@@ -291,7 +356,9 @@ impl Client {
                         detail: if msg.is_empty() { code } else { msg },
                     });
                 }
-                Err(ureq::Error::Transport(t)) if tries < RETRIES && !is_tls_failure(&t.to_string()) => {
+                Err(ureq::Error::Transport(t))
+                    if tries < RETRIES && !is_tls_failure(&t.to_string()) =>
+                {
                     tracing::debug!(tries, "retrying {url}: {t}");
                     backoff();
                 }
@@ -336,22 +403,27 @@ impl Client {
         let digest = Digest::of(&bytes);
         if let Ok(expected) = reference.parse::<Digest>() {
             if expected != digest {
-                return Err(self.protocol(&format!("manifest {expected} does not match its digest (got {digest})")));
+                return Err(self.protocol(&format!(
+                    "manifest {expected} does not match its digest (got {digest})"
+                )));
             }
         }
         // The document's own mediaType wins over a generic Content-Type.
         let body_type = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| {
-                v.get("mediaType").and_then(|m| m.as_str()).map(String::from).or_else(|| {
-                    if v.get("manifests").is_some() {
-                        Some(media::OCI_INDEX.to_string())
-                    } else if v.get("layers").is_some() {
-                        Some(media::OCI_MANIFEST.to_string())
-                    } else {
-                        None
-                    }
-                })
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(String::from)
+                    .or_else(|| {
+                        if v.get("manifests").is_some() {
+                            Some(media::OCI_INDEX.to_string())
+                        } else if v.get("layers").is_some() {
+                            Some(media::OCI_MANIFEST.to_string())
+                        } else {
+                            None
+                        }
+                    })
             });
         let media_type = body_type.unwrap_or(header_type);
         Ok(FetchedManifest {
@@ -372,7 +444,10 @@ impl Client {
 
 /// TLS failures are not transient: retrying cannot help.
 fn is_tls_failure(s: &str) -> bool {
-    s.contains("InvalidContentType") || s.contains("corrupt message") || s.contains("certificate") || s.contains("tls")
+    s.contains("InvalidContentType")
+        || s.contains("corrupt message")
+        || s.contains("certificate")
+        || s.contains("tls")
 }
 
 fn simplify_transport(s: &str) -> String {
@@ -397,7 +472,10 @@ mod tests {
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
         );
         assert_eq!(s, "bearer");
-        assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
         assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
         assert_eq!(p[2].1, "repository:library/busybox:pull");
         let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);

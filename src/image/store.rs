@@ -136,7 +136,8 @@ impl Store {
             rootless,
         };
         for d in [s.blobs_dir(), s.layers_dir(), s.tmp_dir()] {
-            fsutil::create_dir_all_mode(&d, 0o700).map_err(io_err(format!("creating {}", d.display())))?;
+            fsutil::create_dir_all_mode(&d, 0o700)
+                .map_err(io_err(format!("creating {}", d.display())))?;
         }
         let layout = s.oci_dir().join("oci-layout");
         if !layout.exists() {
@@ -190,7 +191,9 @@ impl Store {
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
         let data = fs::read(self.blob_path(d)).map_err(io_err(format!("reading blob {d}")))?;
         if Digest::of(&data) != *d {
-            return Err(StoreError::Corrupt(format!("blob {d} does not match its digest")));
+            return Err(StoreError::Corrupt(format!(
+                "blob {d} does not match its digest"
+            )));
         }
         Ok(data)
     }
@@ -233,7 +236,9 @@ impl Store {
 
     fn stale_temp(&self) -> Vec<(PathBuf, String)> {
         let mut out = Vec::new();
-        let Ok(rd) = fs::read_dir(self.tmp_dir()) else { return out };
+        let Ok(rd) = fs::read_dir(self.tmp_dir()) else {
+            return out;
+        };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
@@ -251,22 +256,32 @@ impl Store {
     }
 
     pub fn has_layer(&self, chain: &Digest) -> bool {
-        self.layers_dir().join(chain.hex()).join("layer.json").exists()
+        self.layers_dir()
+            .join(chain.hex())
+            .join("layer.json")
+            .exists()
     }
 
     /// Bookkeeping of an unpacked layer.
     pub fn layer_info(&self, chain: &Digest) -> Result<LayerInfo, StoreError> {
         let p = self.layers_dir().join(chain.hex()).join("layer.json");
         let data = fs::read(&p).map_err(io_err(format!("reading {}", p.display())))?;
-        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt(format!("{}: {e}", p.display())))
+        serde_json::from_slice(&data)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", p.display())))
     }
 
     /// Publishes an unpacked layer: `tmp` holds `diff/`; layer.json is written
     /// last, then the whole dir is renamed into place. If another process
     /// published the same layer first, ours is discarded.
-    pub fn commit_layer(&self, tmp: TempPath, chain: &Digest, info: &LayerInfo) -> Result<(), StoreError> {
+    pub fn commit_layer(
+        &self,
+        tmp: TempPath,
+        chain: &Digest,
+        info: &LayerInfo,
+    ) -> Result<(), StoreError> {
         let meta = serde_json::to_vec(info).expect("layer info serialises");
-        atomic_write(&tmp.path().join("layer.json"), &meta, 0o644).map_err(io_err("writing layer.json"))?;
+        atomic_write(&tmp.path().join("layer.json"), &meta, 0o644)
+            .map_err(io_err("writing layer.json"))?;
         let dest = self.layers_dir().join(chain.hex());
         match fs::rename(tmp.path(), &dest) {
             Ok(()) => {
@@ -274,7 +289,10 @@ impl Store {
                 Ok(())
             }
             Err(_) if self.has_layer(chain) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) || e.raw_os_error() == Some(libc::EEXIST) => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOTEMPTY)
+                    || e.raw_os_error() == Some(libc::EEXIST) =>
+            {
                 // A half-published dir from a killed process: replace it.
                 remove_any(&dest).map_err(io_err("replacing a stale layer dir"))?;
                 fs::rename(tmp.path(), &dest).map_err(io_err("publishing layer"))?;
@@ -333,13 +351,24 @@ impl Store {
                 untag_in(idx, n);
             }
             let mine = |d: &Descriptor| d.digest == manifest.digest;
-            let existing_added = idx.manifests.iter().find(|d| mine(d)).and_then(|d| d.annotation(ADDED).map(String::from));
-            let already = idx.manifests.iter().any(|d| mine(d) && d.annotation(REF_NAME) == name.as_deref());
+            let existing_added = idx
+                .manifests
+                .iter()
+                .find(|d| mine(d))
+                .and_then(|d| d.annotation(ADDED).map(String::from));
+            let already = idx
+                .manifests
+                .iter()
+                .any(|d| mine(d) && d.annotation(REF_NAME) == name.as_deref());
             if already {
                 return;
             }
-            let dangling = idx.manifests.iter().position(|d| mine(d) && d.annotation(REF_NAME).is_none());
-            let mut entry = Descriptor::new(&manifest.media_type, manifest.digest.clone(), manifest.size);
+            let dangling = idx
+                .manifests
+                .iter()
+                .position(|d| mine(d) && d.annotation(REF_NAME).is_none());
+            let mut entry =
+                Descriptor::new(&manifest.media_type, manifest.digest.clone(), manifest.size);
             let mut ann = BTreeMap::new();
             if let Some(n) = &name {
                 ann.insert(REF_NAME.to_string(), n.clone());
@@ -360,19 +389,20 @@ impl Store {
 
     /// Adds another name to an image.
     pub fn tag(&self, image: &ImageRecord, name: &Reference) -> Result<(), StoreError> {
-        let desc = Descriptor::new(
-            &image.manifest_media_type,
-            image.manifest_digest.clone(),
-            0,
-        );
+        let desc = Descriptor::new(&image.manifest_media_type, image.manifest_digest.clone(), 0);
         let size = image.size;
         let repo_digest = image
             .repo_digests
             .first()
             .and_then(|r| r.split_once('@'))
             .and_then(|(_, d)| d.parse::<Digest>().ok());
-        let manifest_size = fs::metadata(self.blob_path(&image.manifest_digest)).map(|m| m.len()).unwrap_or(0);
-        let desc = Descriptor { size: manifest_size, ..desc };
+        let manifest_size = fs::metadata(self.blob_path(&image.manifest_digest))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let desc = Descriptor {
+            size: manifest_size,
+            ..desc
+        };
         self.add_image(&desc, Some(name), repo_digest.as_ref(), size)
     }
 
@@ -410,7 +440,10 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("manifest {}: {e}", first.digest)))?;
         let config: ImageConfig = serde_json::from_slice(&self.read_blob(&manifest.config.digest)?)
             .map_err(|e| StoreError::Corrupt(format!("config {}: {e}", manifest.config.digest)))?;
-        let names: Vec<String> = entries.iter().filter_map(|d| d.annotation(REF_NAME).map(String::from)).collect();
+        let names: Vec<String> = entries
+            .iter()
+            .filter_map(|d| d.annotation(REF_NAME).map(String::from))
+            .collect();
         let mut repo_digests = BTreeSet::new();
         for d in entries {
             if let (Some(n), Some(rd)) = (d.annotation(REF_NAME), d.annotation(REPO_DIGEST)) {
@@ -427,7 +460,10 @@ impl Store {
             config,
             names,
             repo_digests: repo_digests.into_iter().collect(),
-            size: first.annotation(SIZE).and_then(|s| s.parse().ok()).unwrap_or(0),
+            size: first
+                .annotation(SIZE)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
             added: first.annotation(ADDED).map(String::from),
         })
     }
@@ -444,7 +480,8 @@ impl Store {
     /// leftovers of killed processes. `in_use` are chain ids containers still
     /// need. Waits for in-flight pulls to record their images first.
     pub fn gc(&self, in_use: &BTreeSet<Digest>) -> Result<GcReport, StoreError> {
-        let _gc = FileLock::exclusive(&self.root.join("gc.lock")).map_err(io_err("locking the store"))?;
+        let _gc =
+            FileLock::exclusive(&self.root.join("gc.lock")).map_err(io_err("locking the store"))?;
         let _l = self.lock()?;
         self.clean_stale_temp();
         let mut keep_blobs = BTreeSet::new();
@@ -459,7 +496,9 @@ impl Store {
         if let Ok(rd) = fs::read_dir(self.blobs_dir()) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                let keep = format!("sha256:{name}").parse::<Digest>().is_ok_and(|d| keep_blobs.contains(&d));
+                let keep = format!("sha256:{name}")
+                    .parse::<Digest>()
+                    .is_ok_and(|d| keep_blobs.contains(&d));
                 if !keep {
                     remove_any(&e.path()).map_err(io_err(format!("removing blob {name}")))?;
                     report.blobs += 1;
@@ -469,7 +508,9 @@ impl Store {
         if let Ok(rd) = fs::read_dir(self.layers_dir()) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                let keep = format!("sha256:{name}").parse::<Digest>().is_ok_and(|d| keep_layers.contains(&d));
+                let keep = format!("sha256:{name}")
+                    .parse::<Digest>()
+                    .is_ok_and(|d| keep_layers.contains(&d));
                 if !keep {
                     remove_any(&e.path()).map_err(io_err(format!("removing layer {name}")))?;
                     report.layers += 1;
@@ -485,7 +526,9 @@ impl Store {
     pub fn check(&self) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
         for (_, name) in self.stale_temp() {
-            problems.push(format!("leftover temporary file tmp/{name} from an interrupted operation"));
+            problems.push(format!(
+                "leftover temporary file tmp/{name} from an interrupted operation"
+            ));
         }
         if let Ok(rd) = fs::read_dir(self.blobs_dir()) {
             for e in rd.flatten() {
@@ -518,7 +561,10 @@ impl Store {
         for entry in &idx.manifests {
             let label = entry.annotation(REF_NAME).unwrap_or("<none>").to_string();
             let Ok(img) = self.record(&[entry]) else {
-                problems.push(format!("image {label}: manifest or config {} missing or corrupt", entry.digest));
+                problems.push(format!(
+                    "image {label}: manifest or config {} missing or corrupt",
+                    entry.digest
+                ));
                 continue;
             };
             for l in &img.manifest.layers {
@@ -527,11 +573,16 @@ impl Store {
                 }
             }
             if img.manifest.layers.len() != img.config.rootfs.diff_ids.len() {
-                problems.push(format!("image {label}: manifest and config disagree on the number of layers"));
+                problems.push(format!(
+                    "image {label}: manifest and config disagree on the number of layers"
+                ));
             }
             for c in img.chain_ids() {
                 if !self.has_layer(&c) {
-                    problems.push(format!("image {label}: unpacked layer {} missing", c.short()));
+                    problems.push(format!(
+                        "image {label}: unpacked layer {} missing",
+                        c.short()
+                    ));
                 }
             }
         }
@@ -547,7 +598,11 @@ pub struct GcReport {
 }
 
 fn untag_in(idx: &mut Index, name: &str) -> bool {
-    let Some(pos) = idx.manifests.iter().position(|d| d.annotation(REF_NAME) == Some(name)) else {
+    let Some(pos) = idx
+        .manifests
+        .iter()
+        .position(|d| d.annotation(REF_NAME) == Some(name))
+    else {
         return false;
     };
     let digest = idx.manifests[pos].digest.clone();
@@ -577,21 +632,31 @@ fn hash_file(p: &Path) -> io::Result<Digest> {
 
 fn is_id_prefix(q: &str) -> bool {
     let hex = q.strip_prefix("sha256:").unwrap_or(q);
-    hex.len() >= 3 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() >= 3
+        && hex.len() <= 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Resolves a user's image query against a list of images (see `Store::find`).
 pub fn find_in(images: Vec<ImageRecord>, query: &str) -> Result<ImageRecord, StoreError> {
     if is_id_prefix(query) {
         let hex = query.strip_prefix("sha256:").unwrap_or(query);
-        let hits: Vec<&ImageRecord> = images.iter().filter(|i| i.id.hex().starts_with(hex)).collect();
+        let hits: Vec<&ImageRecord> = images
+            .iter()
+            .filter(|i| i.id.hex().starts_with(hex))
+            .collect();
         match hits.len() {
             1 => return Ok(hits[0].clone()),
             0 => {}
             _ => {
                 let ids: BTreeSet<&str> = hits.iter().map(|i| i.id.short()).collect();
                 if ids.len() > 1 {
-                    return Err(StoreError::Ambiguous(query.into(), ids.into_iter().collect::<Vec<_>>().join(", ")));
+                    return Err(StoreError::Ambiguous(
+                        query.into(),
+                        ids.into_iter().collect::<Vec<_>>().join(", "),
+                    ));
                 }
                 return Ok(hits[0].clone());
             }
@@ -610,7 +675,13 @@ pub fn find_in(images: Vec<ImageRecord>, query: &str) -> Result<ImageRecord, Sto
     }
     let mut hits: Vec<(u8, &ImageRecord)> = images
         .iter()
-        .filter_map(|img| img.names.iter().filter_map(|n| name_rank(n, &parsed)).min().map(|r| (r, img)))
+        .filter_map(|img| {
+            img.names
+                .iter()
+                .filter_map(|n| name_rank(n, &parsed))
+                .min()
+                .map(|r| (r, img))
+        })
         .collect();
     hits.sort_by_key(|h| h.0);
     match hits.first() {
@@ -648,5 +719,8 @@ pub fn name_rank(name: &str, query: &Parsed) -> Option<u8> {
 
 /// True when the stored `name` is what `query` refers to.
 pub fn find_in_names(name: &str, query: &str) -> bool {
-    Parsed::parse(query).ok().and_then(|p| name_rank(name, &p)).is_some()
+    Parsed::parse(query)
+        .ok()
+        .and_then(|p| name_rank(name, &p))
+        .is_some()
 }

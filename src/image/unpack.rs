@@ -71,7 +71,11 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 
 /// openat2 confined to `root`: symlinks and `..` resolve inside it.
 fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd> {
-    let p = if path.is_empty() { cstr(b".") } else { cstr(path) };
+    let p = if path.is_empty() {
+        cstr(b".")
+    } else {
+        cstr(path)
+    };
     // SAFETY: open_how is plain data; zero is a valid value for each field.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -121,12 +125,20 @@ fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<Option<libc::stat>> {
 /// Removes `name` in `dir` (recursively for dirs) without following symlinks.
 fn remove_at(dir: RawFd, name: &[u8]) -> io::Result<()> {
     let n = cstr(name);
-    let Some(st) = lstat_at(dir, name)? else { return Ok(()) };
+    let Some(st) = lstat_at(dir, name)? else {
+        return Ok(());
+    };
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        let sub = open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+        let sub = open_at(
+            dir,
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
         let entries: Vec<Vec<u8>> = {
             let dup = sub.try_clone()?;
-            let rd = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup)).map_err(io::Error::from)?;
+            let rd = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup))
+                .map_err(io::Error::from)?;
             let mut v = Vec::new();
             for e in rd.into_iter().flatten() {
                 let b = e.file_name().to_bytes().to_vec();
@@ -195,7 +207,9 @@ impl Unpacker {
                             let n = cstr(c);
                             // SAFETY: valid C string.
                             let r = unsafe { libc::mkdirat(cur.as_raw_fd(), n.as_ptr(), 0o755) };
-                            if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+                            if r < 0
+                                && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
+                            {
                                 return Err(io::Error::last_os_error());
                             }
                             open_in_root(self.root.as_raw_fd(), &prefix, flags)?
@@ -227,7 +241,9 @@ impl Unpacker {
             let e = io::Error::last_os_error();
             // An id outside the user's mapped range (EINVAL) or no range at
             // all (EPERM): the file stays owned by the user.
-            if self.opts.rootless && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+            if self.opts.rootless
+                && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM))
+            {
                 self.stats.unmapped_owners += 1;
                 return Ok(());
             }
@@ -266,7 +282,8 @@ impl Unpacker {
                 .flatten()
                 .filter_map(|x| {
                     let k = x.key().ok()?;
-                    k.strip_prefix("SCHILY.xattr.").map(|n| (n.to_string(), x.value_bytes().to_vec()))
+                    k.strip_prefix("SCHILY.xattr.")
+                        .map(|n| (n.to_string(), x.value_bytes().to_vec()))
                 })
                 .collect(),
             _ => Vec::new(),
@@ -303,7 +320,12 @@ impl Unpacker {
                     // SAFETY: valid C string.
                     check(unsafe { libc::mkdirat(dir, n.as_ptr(), 0o700) })?;
                 }
-                let fd = open_at(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+                let fd = open_at(
+                    dir,
+                    &name,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )?;
                 self.chown(fd.as_raw_fd(), None, uid, gid)?;
                 // SAFETY: fd we own.
                 check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
@@ -336,29 +358,44 @@ impl Unpacker {
                 check(unsafe { libc::fchmod(raw, mode) })?;
                 self.set_xattrs(raw, &xattrs);
                 let ts = [
-                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
-                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+                    libc::timespec {
+                        tv_sec: mtime,
+                        tv_nsec: 0,
+                    },
+                    libc::timespec {
+                        tv_sec: mtime,
+                        tv_nsec: 0,
+                    },
                 ];
                 // SAFETY: valid pointer to two timespecs.
                 unsafe { libc::futimens(raw, ts.as_ptr()) };
             }
             tar::EntryType::Symlink => {
-                let target = e
-                    .link_name_bytes()
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "symlink without target"))?;
+                let target = e.link_name_bytes().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "symlink without target")
+                })?;
                 let t = cstr(&target);
                 // SAFETY: valid C strings. The target is stored, never followed here.
                 check(unsafe { libc::symlinkat(t.as_ptr(), dir, n.as_ptr()) })?;
                 self.chown(dir, Some(&name), uid, gid)?;
                 let ts = [
-                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
-                    libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+                    libc::timespec {
+                        tv_sec: mtime,
+                        tv_nsec: 0,
+                    },
+                    libc::timespec {
+                        tv_sec: mtime,
+                        tv_nsec: 0,
+                    },
                 ];
                 // SAFETY: valid pointers.
                 unsafe { libc::utimensat(dir, n.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
             }
             tar::EntryType::Link => {
-                let target = e.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = e
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 let tcomps = clean_components(&target);
                 let bad = || UnpackError::BadLink {
                     path: String::from_utf8_lossy(&raw_path).into(),
@@ -367,8 +404,12 @@ impl Unpacker {
                 let Some((tname, tparent)) = tcomps.split_last() else {
                     return Err(io::Error::other(bad()));
                 };
-                let tdir = open_in_root(self.root.as_raw_fd(), &tparent.join(&b'/'), libc::O_RDONLY | libc::O_DIRECTORY)
-                    .map_err(|_| io::Error::other(bad()))?;
+                let tdir = open_in_root(
+                    self.root.as_raw_fd(),
+                    &tparent.join(&b'/'),
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                )
+                .map_err(|_| io::Error::other(bad()))?;
                 let tn = cstr(tname);
                 // SAFETY: valid C strings; flags 0 links a symlink itself, never its target.
                 let r = unsafe { libc::linkat(tdir.as_raw_fd(), tn.as_ptr(), dir, n.as_ptr(), 0) };
@@ -400,7 +441,11 @@ impl Unpacker {
 }
 
 /// Unpacks a tar stream into `dest` (an existing, empty directory).
-pub fn unpack<R: Read>(reader: R, dest: &Path, opts: UnpackOptions) -> Result<UnpackStats, UnpackError> {
+pub fn unpack<R: Read>(
+    reader: R,
+    dest: &Path,
+    opts: UnpackOptions,
+) -> Result<UnpackStats, UnpackError> {
     let root = open_at(
         libc::AT_FDCWD,
         dest.as_os_str().as_encoded_bytes(),
@@ -420,19 +465,28 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: UnpackOptions) -> Result<Un
         buf: vec![0u8; 256 * 1024],
     };
     let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| UnpackError::Tar(e.to_string()))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| UnpackError::Tar(e.to_string()))?;
     for entry in entries {
         let entry = entry.map_err(|e| UnpackError::Tar(e.to_string()))?;
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        u.entry(entry).map_err(|source| match source.get_ref().and_then(|i| i.downcast_ref::<UnpackError>()) {
-            Some(UnpackError::BadLink { path, target }) => UnpackError::BadLink {
-                path: path.clone(),
-                target: target.clone(),
-            },
-            _ if source.kind() == io::ErrorKind::UnexpectedEof || source.kind() == io::ErrorKind::InvalidData => {
-                UnpackError::Tar(format!("{path}: {source}"))
+        u.entry(entry).map_err(|source| {
+            match source
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<UnpackError>())
+            {
+                Some(UnpackError::BadLink { path, target }) => UnpackError::BadLink {
+                    path: path.clone(),
+                    target: target.clone(),
+                },
+                _ if source.kind() == io::ErrorKind::UnexpectedEof
+                    || source.kind() == io::ErrorKind::InvalidData =>
+                {
+                    UnpackError::Tar(format!("{path}: {source}"))
+                }
+                _ => UnpackError::Io { path, source },
             }
-            _ => UnpackError::Io { path, source },
         })?;
         u.stats.entries += 1;
     }
@@ -440,8 +494,14 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: UnpackOptions) -> Result<Un
     for (path, mtime) in u.dir_times.iter().rev() {
         if let Ok(fd) = open_in_root(u.root.as_raw_fd(), path, libc::O_RDONLY | libc::O_DIRECTORY) {
             let ts = [
-                libc::timespec { tv_sec: *mtime, tv_nsec: 0 },
-                libc::timespec { tv_sec: *mtime, tv_nsec: 0 },
+                libc::timespec {
+                    tv_sec: *mtime,
+                    tv_nsec: 0,
+                },
+                libc::timespec {
+                    tv_sec: *mtime,
+                    tv_nsec: 0,
+                },
             ];
             // SAFETY: valid pointer to two timespecs.
             unsafe { libc::futimens(fd.as_raw_fd(), ts.as_ptr()) };

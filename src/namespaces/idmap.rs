@@ -12,7 +12,9 @@ pub struct IdRange {
 
 /// Ranges for a user, matched by name or numeric id, as shadow-utils does.
 pub fn ranges_for(file: &Path, user: &str, id: u32) -> Vec<IdRange> {
-    let Ok(text) = std::fs::read_to_string(file) else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
     parse_ranges(&text, user, id)
 }
 
@@ -40,7 +42,10 @@ pub fn parse_ranges(text: &str, user: &str, id: u32) -> Vec<IdRange> {
 
 /// The login name of a uid, from /etc/passwd.
 pub fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 #[cfg(test)]
@@ -50,8 +55,20 @@ mod tests {
     #[test]
     fn parses_by_name_and_id() {
         let t = "# c\nalice:100000:65536\n1001:200000:1000\nbob:300000:0\n";
-        assert_eq!(parse_ranges(t, "alice", 1000), vec![IdRange { start: 100000, count: 65536 }]);
-        assert_eq!(parse_ranges(t, "carol", 1001), vec![IdRange { start: 200000, count: 1000 }]);
+        assert_eq!(
+            parse_ranges(t, "alice", 1000),
+            vec![IdRange {
+                start: 100000,
+                count: 65536
+            }]
+        );
+        assert_eq!(
+            parse_ranges(t, "carol", 1001),
+            vec![IdRange {
+                start: 200000,
+                count: 1000
+            }]
+        );
         assert!(parse_ranges(t, "bob", 1002).is_empty());
     }
 }

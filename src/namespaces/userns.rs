@@ -45,26 +45,43 @@ fn map_args(pid: Pid, id: u32, ranges: &[IdRange]) -> Vec<String> {
     args
 }
 
-fn write_maps(pid: Pid, uid: u32, gid: u32, uids: &[IdRange], gids: &[IdRange]) -> Result<(), String> {
+fn write_maps(
+    pid: Pid,
+    uid: u32,
+    gid: u32,
+    uids: &[IdRange],
+    gids: &[IdRange],
+) -> Result<(), String> {
     let helper = |tool: &str, args: Vec<String>| -> Result<bool, String> {
         match Command::new(tool).args(&args).status() {
             Ok(s) if s.success() => Ok(true),
-            Ok(s) => Err(format!("{tool} {} failed ({s}); check /etc/subuid and /etc/subgid", args.join(" "))),
+            Ok(s) => Err(format!(
+                "{tool} {} failed ({s}); check /etc/subuid and /etc/subgid",
+                args.join(" ")
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(format!("running {tool}: {e}")),
         }
     };
     let full = !uids.is_empty() && !gids.is_empty();
-    if full && helper("newuidmap", map_args(pid, uid, uids))? && helper("newgidmap", map_args(pid, gid, gids))? {
+    if full
+        && helper("newuidmap", map_args(pid, uid, uids))?
+        && helper("newgidmap", map_args(pid, gid, gids))?
+    {
         return Ok(());
     }
     if full {
-        tracing::warn!("newuidmap/newgidmap not installed (Debian package uidmap): using a single-id mapping");
+        tracing::warn!(
+            "newuidmap/newgidmap not installed (Debian package uidmap): using a single-id mapping"
+        );
     }
     let proc = format!("/proc/{pid}");
-    std::fs::write(format!("{proc}/uid_map"), format!("0 {uid} 1\n")).map_err(|e| format!("writing uid_map: {e}"))?;
-    std::fs::write(format!("{proc}/setgroups"), "deny").map_err(|e| format!("writing setgroups: {e}"))?;
-    std::fs::write(format!("{proc}/gid_map"), format!("0 {gid} 1\n")).map_err(|e| format!("writing gid_map: {e}"))?;
+    std::fs::write(format!("{proc}/uid_map"), format!("0 {uid} 1\n"))
+        .map_err(|e| format!("writing uid_map: {e}"))?;
+    std::fs::write(format!("{proc}/setgroups"), "deny")
+        .map_err(|e| format!("writing setgroups: {e}"))?;
+    std::fs::write(format!("{proc}/gid_map"), format!("0 {gid} 1\n"))
+        .map_err(|e| format!("writing gid_map: {e}"))?;
     Ok(())
 }
 
@@ -124,8 +141,17 @@ pub fn enter_store_userns() -> Result<(), UsernsError> {
                 return Err(UsernsError::Map(e));
             }
             CHILD.store(child.as_raw(), Ordering::SeqCst);
-            let act = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
-            for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            let act = SigAction::new(
+                SigHandler::Handler(forward),
+                SaFlags::SA_RESTART,
+                SigSet::empty(),
+            );
+            for s in [
+                Signal::SIGINT,
+                Signal::SIGTERM,
+                Signal::SIGHUP,
+                Signal::SIGQUIT,
+            ] {
                 // SAFETY: the handler only calls kill.
                 let _ = unsafe { sigaction(s, &act) };
             }

@@ -63,7 +63,11 @@ impl FromStr for Digest {
         if alg != "sha256" {
             return Err(DigestError::Algorithm(s.to_string()));
         }
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::Invalid(s.to_string()));
         }
         Ok(Digest {
@@ -176,7 +180,9 @@ mod tests {
         );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
         assert!("sha256:abc".parse::<Digest>().is_err());
-        assert!("md5:e3b0c44298fc1c149afbf4c8996fb924".parse::<Digest>().is_err());
+        assert!("md5:e3b0c44298fc1c149afbf4c8996fb924"
+            .parse::<Digest>()
+            .is_err());
         assert!(Digest::parse_loose(d.hex()).is_ok());
         let upper = format!("sha256:{}", d.hex().to_uppercase());
         assert!(upper.parse::<Digest>().is_err());

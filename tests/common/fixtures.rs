@@ -15,7 +15,12 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 
 /// Markers a hostile layer tries to write outside its dir.
-pub const ESCAPE_MARKERS: [&str; 4] = ["berth-escape-1", "berth-escape-2", "berth-escape-3", "berth-escape-4"];
+pub const ESCAPE_MARKERS: [&str; 4] = [
+    "berth-escape-1",
+    "berth-escape-2",
+    "berth-escape-3",
+    "berth-escape-4",
+];
 
 /// A layer under construction.
 pub struct Layer(tar::Builder<Vec<u8>>);
@@ -37,7 +42,13 @@ impl Layer {
     }
 
     /// Appends an entry with a raw name (no sanitising: hostile names allowed).
-    fn raw(&mut self, mut h: tar::Header, name: &str, link: Option<&str>, data: &[u8]) -> &mut Self {
+    fn raw(
+        &mut self,
+        mut h: tar::Header,
+        name: &str,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> &mut Self {
         {
             let gnu = h.as_gnu_mut().unwrap();
             gnu.name = [0; 100];
@@ -54,19 +65,39 @@ impl Layer {
     }
 
     pub fn dir(&mut self, name: &str, mode: u32) -> &mut Self {
-        self.raw(Self::header(tar::EntryType::Directory, mode, 0), name, None, &[])
+        self.raw(
+            Self::header(tar::EntryType::Directory, mode, 0),
+            name,
+            None,
+            &[],
+        )
     }
     pub fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
         self.file_owned(name, data, 0o644, 0)
     }
     pub fn file_owned(&mut self, name: &str, data: &[u8], mode: u32, uid: u64) -> &mut Self {
-        self.raw(Self::header(tar::EntryType::Regular, mode, uid), name, None, data)
+        self.raw(
+            Self::header(tar::EntryType::Regular, mode, uid),
+            name,
+            None,
+            data,
+        )
     }
     pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.raw(Self::header(tar::EntryType::Symlink, 0o777, 0), name, Some(target), &[])
+        self.raw(
+            Self::header(tar::EntryType::Symlink, 0o777, 0),
+            name,
+            Some(target),
+            &[],
+        )
     }
     pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.raw(Self::header(tar::EntryType::Link, 0o644, 0), name, Some(target), &[])
+        self.raw(
+            Self::header(tar::EntryType::Link, 0o644, 0),
+            name,
+            Some(target),
+            &[],
+        )
     }
     pub fn chardev(&mut self, name: &str, major: u32, minor: u32) -> &mut Self {
         let mut h = Self::header(tar::EntryType::Char, 0o666, 0);
@@ -102,10 +133,15 @@ fn zstd_compress(data: &[u8]) -> Vec<u8> {
 /// symlink per command, /etc/passwd, a file owned by uid 1000, a setuid
 /// file and a device node.
 pub fn busybox_rootfs() -> Vec<u8> {
-    let bin = std::fs::read("/bin/busybox").expect("busybox-static is installed (`make test-deps`)");
-    let list = std::process::Command::new("/bin/busybox").arg("--list").output().unwrap();
+    let bin =
+        std::fs::read("/bin/busybox").expect("busybox-static is installed (`make test-deps`)");
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .unwrap();
     let mut l = Layer::new();
-    l.dir("bin/", 0o755).file_owned("bin/busybox", &bin, 0o755, 0);
+    l.dir("bin/", 0o755)
+        .file_owned("bin/busybox", &bin, 0o755, 0);
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" && !applet.is_empty() {
             l.symlink(&format!("bin/{applet}"), "busybox");
@@ -134,7 +170,12 @@ pub struct Built {
 }
 
 /// Builds an image from (uncompressed diff, stored blob, media type) triples.
-pub fn image(layers: Vec<(Vec<u8>, Vec<u8>, &str)>, arch: &str, docker: bool, cmd: &[&str]) -> Built {
+pub fn image(
+    layers: Vec<(Vec<u8>, Vec<u8>, &str)>,
+    arch: &str,
+    docker: bool,
+    cmd: &[&str],
+) -> Built {
     let diff_ids: Vec<String> = layers.iter().map(|(diff, _, _)| digest(diff)).collect();
     let config = serde_json::to_vec(&json!({
         "created": "2024-01-02T03:04:05Z",
@@ -145,7 +186,11 @@ pub fn image(layers: Vec<(Vec<u8>, Vec<u8>, &str)>, arch: &str, docker: bool, cm
         "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "berth test fixture"}],
     }))
     .unwrap();
-    let (mt, cmt) = if docker { (DOCKER_MANIFEST, DOCKER_CONFIG) } else { (OCI_MANIFEST, OCI_CONFIG) };
+    let (mt, cmt) = if docker {
+        (DOCKER_MANIFEST, DOCKER_CONFIG)
+    } else {
+        (OCI_MANIFEST, OCI_CONFIG)
+    };
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": mt,
@@ -155,7 +200,10 @@ pub fn image(layers: Vec<(Vec<u8>, Vec<u8>, &str)>, arch: &str, docker: bool, cm
     .unwrap();
     Built {
         config,
-        layers: layers.into_iter().map(|(_, b, m)| (b, m.to_string())).collect(),
+        layers: layers
+            .into_iter()
+            .map(|(_, b, m)| (b, m.to_string()))
+            .collect(),
         manifest,
         media_type: mt.into(),
     }
@@ -189,13 +237,26 @@ pub fn busybox() -> Built {
 pub fn multilayer() -> Built {
     let base = busybox_rootfs();
     let mut l2 = Layer::new();
-    l2.dir("data/", 0o755).file("data/keep", b"keep\n").file("data/gone", b"gone\n").dir("olddir/", 0o755).file("olddir/a", b"a\n");
+    l2.dir("data/", 0o755)
+        .file("data/keep", b"keep\n")
+        .file("data/gone", b"gone\n")
+        .dir("olddir/", 0o755)
+        .file("olddir/a", b"a\n");
     let l2 = l2.finish();
     let mut l3 = Layer::new();
-    l3.dir("data/", 0o755).file("data/.wh.gone", b"").dir("olddir/", 0o755).file("olddir/.wh..wh..opq", b"").file("olddir/b", b"b\n");
+    l3.dir("data/", 0o755)
+        .file("data/.wh.gone", b"")
+        .dir("olddir/", 0o755)
+        .file("olddir/.wh..wh..opq", b"")
+        .file("olddir/b", b"b\n");
     let l3 = l3.finish();
     let (g1, g2) = (gzip(&base), gzip(&l2));
-    image(vec![(base, g1, GZ), (l2.clone(), g2, GZ), (l3.clone(), l3, TAR)], "amd64", false, &["/bin/sh"])
+    image(
+        vec![(base, g1, GZ), (l2.clone(), g2, GZ), (l3.clone(), l3, TAR)],
+        "amd64",
+        false,
+        &["/bin/sh"],
+    )
 }
 
 fn arch_image(arch: &str) -> Built {
@@ -211,7 +272,9 @@ pub fn multiarch() -> Pushable {
     let arm = arch_image("arm64");
     let amd = arch_image("amd64");
     let att_layer = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#.to_vec();
-    let att_config = br#"{"architecture":"unknown","os":"unknown","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let att_config =
+        br#"{"architecture":"unknown","os":"unknown","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
     let att_manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": digest(&att_config), "size": att_config.len()},
@@ -232,8 +295,18 @@ pub fn multiarch() -> Pushable {
         "manifests": [desc(&arm.manifest, "arm64", "linux", Some("v8")), att_desc, desc(&amd.manifest, "amd64", "linux", None)],
     }))
     .unwrap();
-    let mut blobs = vec![arm.config.clone(), amd.config.clone(), att_config, att_layer];
-    blobs.extend(arm.layers.iter().chain(amd.layers.iter()).map(|(b, _)| b.clone()));
+    let mut blobs = vec![
+        arm.config.clone(),
+        amd.config.clone(),
+        att_config,
+        att_layer,
+    ];
+    blobs.extend(
+        arm.layers
+            .iter()
+            .chain(amd.layers.iter())
+            .map(|(b, _)| b.clone()),
+    );
     Pushable {
         repo: "multiarch".into(),
         tag: "latest".into(),
@@ -251,14 +324,17 @@ pub fn multiarch() -> Pushable {
 /// must keep every write inside.
 pub fn hostile_escapes() -> Built {
     let mut l = Layer::new();
-    l.file(&format!("../../../../../../tmp/{}", ESCAPE_MARKERS[0]), b"x")
-        .symlink("abs", "/")
-        .file(&format!("abs/tmp/{}", ESCAPE_MARKERS[1]), b"x")
-        .symlink("up", "../../../../../../../..")
-        .file(&format!("up/tmp/{}", ESCAPE_MARKERS[2]), b"x")
-        .dir("d/", 0o755)
-        .symlink("d/link", "/tmp")
-        .file(&format!("d/link/{}", ESCAPE_MARKERS[3]), b"x");
+    l.file(
+        &format!("../../../../../../tmp/{}", ESCAPE_MARKERS[0]),
+        b"x",
+    )
+    .symlink("abs", "/")
+    .file(&format!("abs/tmp/{}", ESCAPE_MARKERS[1]), b"x")
+    .symlink("up", "../../../../../../../..")
+    .file(&format!("up/tmp/{}", ESCAPE_MARKERS[2]), b"x")
+    .dir("d/", 0o755)
+    .symlink("d/link", "/tmp")
+    .file(&format!("d/link/{}", ESCAPE_MARKERS[3]), b"x");
     let d = l.finish();
     image(vec![(d.clone(), d, TAR)], "amd64", false, &["/bin/sh"])
 }
@@ -266,7 +342,8 @@ pub fn hostile_escapes() -> Built {
 /// A layer with a hard link to a file outside the layer.
 pub fn hostile_hardlink() -> Built {
     let mut l = Layer::new();
-    l.file("ok", b"ok").hardlink("stolen-passwd", "../../../../../etc/passwd");
+    l.file("ok", b"ok")
+        .hardlink("stolen-passwd", "../../../../../etc/passwd");
     let d = l.finish();
     image(vec![(d.clone(), d, TAR)], "amd64", false, &["/bin/sh"])
 }
@@ -315,12 +392,19 @@ pub fn big(layers: usize, mb: usize) -> Built {
         let diff_cache = super::cache_dir().join(format!("big-{mb}mb-{i}.tar"));
         if !cache.exists() || !diff_cache.exists() {
             let mut l = Layer::new();
-            l.file(&format!("blob-{i}"), &pseudo_random(mb << 20, 100 + i as u64));
+            l.file(
+                &format!("blob-{i}"),
+                &pseudo_random(mb << 20, 100 + i as u64),
+            );
             let d = l.finish();
             std::fs::write(&diff_cache, &d).unwrap();
             std::fs::write(&cache, gzip(&d)).unwrap();
         }
-        parts.push((std::fs::read(&diff_cache).unwrap(), std::fs::read(&cache).unwrap(), GZ));
+        parts.push((
+            std::fs::read(&diff_cache).unwrap(),
+            std::fs::read(&cache).unwrap(),
+            GZ,
+        ));
     }
     image(parts, "amd64", false, &["/bin/sh"])
 }
@@ -334,11 +418,26 @@ pub fn push_all(r: &Registry) {
     }
     push(r, &bb.pushable("library/busybox", "1.36"));
     let diff = busybox_rootfs();
-    let docker = image(vec![(diff.clone(), gzip(&diff), DOCKER_GZ)], "amd64", true, &["/bin/sh"]);
+    let docker = image(
+        vec![(diff.clone(), gzip(&diff), DOCKER_GZ)],
+        "amd64",
+        true,
+        &["/bin/sh"],
+    );
     push(r, &docker.pushable("busybox-docker", "latest"));
-    let plain = image(vec![(diff.clone(), diff.clone(), TAR)], "amd64", false, &["/bin/sh"]);
+    let plain = image(
+        vec![(diff.clone(), diff.clone(), TAR)],
+        "amd64",
+        false,
+        &["/bin/sh"],
+    );
     push(r, &plain.pushable("busybox-plain", "latest"));
-    let z = image(vec![(diff.clone(), zstd(&diff), ZST)], "amd64", false, &["/bin/sh"]);
+    let z = image(
+        vec![(diff.clone(), zstd(&diff), ZST)],
+        "amd64",
+        false,
+        &["/bin/sh"],
+    );
     push(r, &z.pushable("busybox-zstd", "latest"));
     push(r, &multilayer().pushable("multi", "latest"));
     push(r, &multiarch());

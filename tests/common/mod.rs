@@ -69,7 +69,10 @@ impl Run {
     pub fn from(o: Output) -> Run {
         use std::os::unix::process::ExitStatusExt;
         Run {
-            code: o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
@@ -78,21 +81,38 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "berth failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "berth failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         &self.stdout
     }
 
     /// Asserts failure with `code` and a message containing `needle`.
     #[track_caller]
     pub fn fails(&self, code: i32, needle: &str) {
-        assert_eq!(self.code, code, "unexpected exit code\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         assert!(
             self.stderr.contains(needle),
             "stderr lacks {needle:?}:\n{}",
             self.stderr
         );
-        let errors: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
-        assert_eq!(errors.len(), 1, "expected exactly one error line:\n{}", self.stderr);
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("Error:"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected exactly one error line:\n{}",
+            self.stderr
+        );
     }
 }
 
@@ -130,12 +150,25 @@ impl Env {
     fn new(who: As) -> Env {
         let dir = TempDir::new(if who == As::Root { "root" } else { "user" });
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        std::fs::write(dir.path().join("registries.conf"), registry::registries_conf()).unwrap();
+        std::fs::write(
+            dir.path().join("registries.conf"),
+            registry::registries_conf(),
+        )
+        .unwrap();
         if who == As::User {
             let u = rootless_user().unwrap();
-            let st = Command::new("chown").arg("-R").arg(format!("{}:{}", u.uid, u.gid)).arg(dir.path()).status().unwrap();
+            let st = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{}:{}", u.uid, u.gid))
+                .arg(dir.path())
+                .status()
+                .unwrap();
             assert!(st.success());
-            let st = Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();
+            let st = Command::new("chmod")
+                .arg("755")
+                .arg(dir.path())
+                .status()
+                .unwrap();
             assert!(st.success());
         }
         Env { dir, who }
@@ -154,9 +187,15 @@ impl Env {
         let mut c = Command::new(berth_bin());
         c.arg("--root").arg(self.store()).args(args);
         c.env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("HOME", self.dir.path().join("home"))
-            .env("CONTAINERS_REGISTRIES_CONF", self.dir.path().join("registries.conf"))
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                self.dir.path().join("registries.conf"),
+            )
             .env("REGISTRY_AUTH_FILE", self.auth_file())
             .stdin(Stdio::null());
         if self.who == As::User {
@@ -184,7 +223,9 @@ impl Env {
     #[track_caller]
     pub fn assert_no_temp(&self) {
         let tmp = self.store().join("tmp");
-        let left: Vec<_> = std::fs::read_dir(&tmp).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
         assert!(left.is_empty(), "leftover temp files: {left:?}");
     }
 }

@@ -16,7 +16,10 @@ pub struct Pushable {
 
 pub fn digest(data: &[u8]) -> String {
     let h = Sha256::digest(data);
-    format!("sha256:{}", h.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 struct Session<'a> {
@@ -26,7 +29,13 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    fn send(&mut self, method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> ureq::Response {
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> ureq::Response {
         for _ in 0..2 {
             let mut req = self.agent.request(method, url);
             if let Some(ct) = content_type {
@@ -37,7 +46,9 @@ impl Session<'_> {
             }
             match req.send_bytes(body) {
                 Ok(r) => return r,
-                Err(ureq::Error::Status(401, r)) if self.auth.is_none() || self.reg.auth == super::registry::Auth::Token => {
+                Err(ureq::Error::Status(401, r))
+                    if self.auth.is_none() || self.reg.auth == super::registry::Auth::Token =>
+                {
                     let ch = r.header("www-authenticate").unwrap_or("").to_string();
                     self.auth = Some(self.answer(&ch));
                 }
@@ -50,7 +61,10 @@ impl Session<'_> {
 
     fn answer(&self, challenge: &str) -> String {
         let (user, pass) = self.reg.push_creds().expect("registry needs credentials");
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
         if challenge.starts_with("Basic") {
             return basic;
         }
@@ -90,10 +104,22 @@ pub fn push(reg: &Registry, p: &Pushable) {
             continue;
         }
         let start = s.send("POST", &format!("{base}/blobs/uploads/"), None, &[]);
-        let loc = start.header("location").expect("upload location").to_string();
-        let loc = if loc.starts_with('/') { format!("http://{}{loc}", reg.host()) } else { loc };
+        let loc = start
+            .header("location")
+            .expect("upload location")
+            .to_string();
+        let loc = if loc.starts_with('/') {
+            format!("http://{}{loc}", reg.host())
+        } else {
+            loc
+        };
         let sep = if loc.contains('?') { '&' } else { '?' };
-        s.send("PUT", &format!("{loc}{sep}digest={d}"), Some("application/octet-stream"), blob);
+        s.send(
+            "PUT",
+            &format!("{loc}{sep}digest={d}"),
+            Some("application/octet-stream"),
+            blob,
+        );
     }
     let n = p.manifests.len();
     for (i, (m, mt)) in p.manifests.iter().enumerate() {

@@ -41,7 +41,11 @@ fn track(child: &Child) {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_listening(port: u16) {
@@ -90,11 +94,17 @@ impl Registry {
         match auth {
             Auth::None => {}
             Auth::Basic => {
-                let out = Command::new("htpasswd").args(["-Bbn", USER, PASS]).output().expect("htpasswd (apache2-utils) runs");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", USER, PASS])
+                    .output()
+                    .expect("htpasswd (apache2-utils) runs");
                 assert!(out.status.success());
                 let f = dir.path().join("htpasswd");
                 std::fs::write(&f, &out.stdout).unwrap();
-                cfg.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", f.display()));
+                cfg.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                    f.display()
+                ));
             }
             Auth::Token => {
                 let issuer = TokenIssuer::get();
@@ -128,7 +138,10 @@ impl Registry {
 
     /// Path of a blob's bytes in the registry's own storage (for tampering).
     pub fn blob_data(&self, hex: &str) -> PathBuf {
-        self.storage.join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+        self.storage.join(format!(
+            "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        ))
     }
 
     /// Credentials to push with.
@@ -159,13 +172,8 @@ pub fn shared(auth: Auth) -> &'static Registry {
 
 /// registries.conf for tests: every 127.0.0.1 registry is plain http.
 pub fn registries_conf() -> String {
-    let mut s = String::from("unqualified-search-registries = []\n");
-    for auth in [Auth::None, Auth::Basic, Auth::Token] {
-        // Only registries already started are listed; tests start what they use first.
-        let _ = auth;
-    }
-    s.push_str("[[registry]]\nlocation = \"127.0.0.1\"\ninsecure = true\n");
-    s
+    "unqualified-search-registries = []\n[[registry]]\nlocation = \"127.0.0.1\"\ninsecure = true\n"
+        .to_string()
 }
 
 /// Signs registry tokens (RS256 JWTs with the certificate in x5c) the way
@@ -186,7 +194,18 @@ impl TokenIssuer {
             let key = dir.path().join("key.pem");
             let cert = dir.path().join("cert.pem");
             let st = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=berth-test-issuer", "-keyout"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=berth-test-issuer",
+                    "-keyout",
+                ])
                 .arg(&key)
                 .arg("-out")
                 .arg(&cert)
@@ -265,7 +284,11 @@ fn serve_token(mut conn: TcpStream, key_pem: &[u8], x5c: &str) {
         );
     };
     if !good {
-        respond(&mut conn, "401 Unauthorized", r#"{"details":"invalid username or password"}"#);
+        respond(
+            &mut conn,
+            "401 Unauthorized",
+            r#"{"details":"invalid username or password"}"#,
+        );
         return;
     }
     let access: Vec<serde_json::Value> = scopes
@@ -276,7 +299,10 @@ fn serve_token(mut conn: TcpStream, key_pem: &[u8], x5c: &str) {
             Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
         })
         .collect();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let claims = serde_json::json!({
         "iss": "berth-test-issuer", "sub": USER, "aud": service,
         "exp": now + 600, "nbf": now - 60, "iat": now, "jti": format!("{now}-{}", rand_u32()),
@@ -286,7 +312,11 @@ fn serve_token(mut conn: TcpStream, key_pem: &[u8], x5c: &str) {
     header.x5c = Some(vec![x5c.to_string()]);
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem).unwrap();
     let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-    respond(&mut conn, "200 OK", &serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string());
+    respond(
+        &mut conn,
+        "200 OK",
+        &serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string(),
+    );
 }
 
 fn rand_u32() -> u32 {
@@ -300,7 +330,7 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+        if b[i] == b'%' && i + 2 < b.len() {
             if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;

@@ -1,0 +1,54 @@
+# berth: build, test, benchmark. Every target works on a fresh Debian 12
+# machine as root with a Rust toolchain (rustup) installed.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+
+CARGO ?= cargo
+BERTH := target/release/berth
+# Debian packages the tests need (installed by `make test-deps`).
+TEST_DEBS := docker-registry busybox-static uidmap skopeo apache2-utils openssl util-linux iproute2 tar gzip
+# Extra packages for benchmarks (peers run side by side with berth).
+BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine
+
+.PHONY: build test test-deps bench bench-deps lint demo clean
+
+build:
+	$(CARGO) build --release
+
+# Installs only what is missing, so a second run does nothing.
+test-deps:
+	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# Unit tests, then end-to-end tests as root and as an unprivileged user
+# against real registries. Skipped tests say why and are counted.
+test: test-deps
+	@mkdir -p target
+	$(CARGO) test --all-targets 2>&1 | tee target/test.log
+	@passed=$$(grep -Eo '[0-9]+ passed' target/test.log | awk '{s+=$$1} END {print s+0}'); \
+	failed=$$(grep -Eo '[0-9]+ failed' target/test.log | awk '{s+=$$1} END {print s+0}'); \
+	skipped=$$(grep -c '^BERTH-SKIP' target/test.log || true); \
+	grep '^BERTH-SKIP' target/test.log || true; \
+	echo "berth: $$((passed - skipped)) passed, $$failed failed, $$skipped skipped"
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: build bench-deps
+	bench/pull.sh
+
+demo: build
+	scripts/demo.sh $(BERTH)
+
+clean:
+	$(CARGO) clean
