@@ -160,6 +160,15 @@ fn remove_at(dir: RawFd, name: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// atime and mtime, both set to a tar entry's mtime.
+fn times(mtime: i64) -> [libc::timespec; 2] {
+    let t = libc::timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    [t, t]
+}
+
 /// Splits a tar path into clean components: no empty, `.` or `..` parts
 /// (`..` pops, and cannot go above the layer root).
 pub fn clean_components(raw: &[u8]) -> Vec<&[u8]> {
@@ -357,16 +366,7 @@ impl Unpacker {
                 // SAFETY: fd we own; chmod after chown keeps setuid bits.
                 check(unsafe { libc::fchmod(raw, mode) })?;
                 self.set_xattrs(raw, &xattrs);
-                let ts = [
-                    libc::timespec {
-                        tv_sec: mtime,
-                        tv_nsec: 0,
-                    },
-                    libc::timespec {
-                        tv_sec: mtime,
-                        tv_nsec: 0,
-                    },
-                ];
+                let ts = times(mtime);
                 // SAFETY: valid pointer to two timespecs.
                 unsafe { libc::futimens(raw, ts.as_ptr()) };
             }
@@ -378,16 +378,7 @@ impl Unpacker {
                 // SAFETY: valid C strings. The target is stored, never followed here.
                 check(unsafe { libc::symlinkat(t.as_ptr(), dir, n.as_ptr()) })?;
                 self.chown(dir, Some(&name), uid, gid)?;
-                let ts = [
-                    libc::timespec {
-                        tv_sec: mtime,
-                        tv_nsec: 0,
-                    },
-                    libc::timespec {
-                        tv_sec: mtime,
-                        tv_nsec: 0,
-                    },
-                ];
+                let ts = times(mtime);
                 // SAFETY: valid pointers.
                 unsafe { libc::utimensat(dir, n.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
             }
@@ -493,16 +484,7 @@ pub fn unpack<R: Read>(
     // Directory times last: creating children would change them again.
     for (path, mtime) in u.dir_times.iter().rev() {
         if let Ok(fd) = open_in_root(u.root.as_raw_fd(), path, libc::O_RDONLY | libc::O_DIRECTORY) {
-            let ts = [
-                libc::timespec {
-                    tv_sec: *mtime,
-                    tv_nsec: 0,
-                },
-                libc::timespec {
-                    tv_sec: *mtime,
-                    tv_nsec: 0,
-                },
-            ];
+            let ts = times(*mtime);
             // SAFETY: valid pointer to two timespecs.
             unsafe { libc::futimens(fd.as_raw_fd(), ts.as_ptr()) };
         }
