@@ -4,14 +4,11 @@
 //! with openat2(RESOLVE_IN_ROOT), so `..`, absolute symlinks and symlinked
 //! parent dirs in a hostile layer all stay inside it.
 
-use std::ffi::CString;
+use crate::util::secure_path::{check, cstr, mkdir_all_in_root, open_at, open_in_root};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// Why a layer could not be unpacked.
 #[derive(Debug, thiserror::Error)]
@@ -54,60 +51,6 @@ pub struct UnpackStats {
     pub skipped_devices: u64,
     /// Files whose owner is outside the user's id range (left owned by root).
     pub unmapped_owners: u64,
-}
-
-fn cstr(b: &[u8]) -> CString {
-    // Tar names cannot contain NUL bytes (the header is NUL-terminated).
-    CString::new(b.to_vec()).unwrap_or_else(|_| CString::new("_").unwrap())
-}
-
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-/// openat2 confined to `root`: symlinks and `..` resolve inside it.
-fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd> {
-    let p = if path.is_empty() {
-        cstr(b".")
-    } else {
-        cstr(path)
-    };
-    // SAFETY: open_how is plain data; zero is a valid value for each field.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    loop {
-        // SAFETY: valid pointers for the duration of the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                p.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if r >= 0 {
-            // SAFETY: the kernel returned a new fd we now own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EAGAIN) {
-            return Err(e);
-        }
-    }
-}
-
-fn open_at(dir: RawFd, name: &[u8], flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    let n = cstr(name);
-    // SAFETY: valid C string; the result is checked.
-    let fd = check(unsafe { libc::openat(dir, n.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
-    // SAFETY: a new fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<Option<libc::stat>> {
@@ -169,21 +112,7 @@ fn times(mtime: i64) -> [libc::timespec; 2] {
     [t, t]
 }
 
-/// Splits a tar path into clean components: no empty, `.` or `..` parts
-/// (`..` pops, and cannot go above the layer root).
-pub fn clean_components(raw: &[u8]) -> Vec<&[u8]> {
-    let mut out: Vec<&[u8]> = Vec::new();
-    for c in raw.split(|b| *b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::util::secure_path::clean_components;
 
 struct Unpacker {
     root: OwnedFd,
@@ -203,33 +132,7 @@ impl Unpacker {
                 return Ok(fd.as_raw_fd());
             }
         }
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
-        let fd = match open_in_root(self.root.as_raw_fd(), &key, flags) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let mut cur = open_in_root(self.root.as_raw_fd(), b"", flags)?;
-                for (i, c) in comps.iter().enumerate() {
-                    let prefix = comps[..=i].join(&b'/');
-                    cur = match open_in_root(self.root.as_raw_fd(), &prefix, flags) {
-                        Ok(fd) => fd,
-                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                            let n = cstr(c);
-                            // SAFETY: valid C string.
-                            let r = unsafe { libc::mkdirat(cur.as_raw_fd(), n.as_ptr(), 0o755) };
-                            if r < 0
-                                && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
-                            {
-                                return Err(io::Error::last_os_error());
-                            }
-                            open_in_root(self.root.as_raw_fd(), &prefix, flags)?
-                        }
-                        Err(e) => return Err(e),
-                    };
-                }
-                cur
-            }
-            Err(e) => return Err(e),
-        };
+        let fd = mkdir_all_in_root(self.root.as_raw_fd(), comps)?;
         let raw = fd.as_raw_fd();
         self.cached_parent = Some((key, fd));
         Ok(raw)

@@ -5,3 +5,4 @@ pub mod digest;
 pub mod fsutil;
 pub mod human;
 pub mod lock;
+pub mod secure_path;
