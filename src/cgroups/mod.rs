@@ -1,1 +1,134 @@
-//! Placeholder until its issue lands.
+//! A cgroup per container: cgroup v2 when the host has a unified hierarchy
+//! with controllers, cgroup v1 otherwise (hybrid hosts such as this
+//! project's machines). One trait hides which.
+
+mod v1;
+mod v2;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Limits a container asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// CPU quota in microseconds per `cpu_period`.
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: u64,
+    /// Maximum number of processes.
+    pub pids: Option<i64>,
+}
+
+impl Resources {
+    /// True when no limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.cpu_quota.is_none() && self.pids.is_none()
+    }
+}
+
+/// Why a cgroup could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
+    move |source| CgroupError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A container's cgroup.
+pub trait Cgroup: Send {
+    /// Moves a process into the cgroup.
+    fn add(&self, pid: i32) -> Result<(), CgroupError>;
+    /// Whether the kernel killed a process here for lack of memory.
+    fn oom_killed(&self) -> bool;
+    /// Kills every process still inside (used on teardown).
+    fn kill_all(&self);
+    /// Removes the cgroup (after its processes are gone).
+    fn destroy(&self);
+    /// Where it lives, for `inspect` and messages.
+    fn path(&self) -> String;
+}
+
+/// Which cgroup hierarchy the host has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    V2,
+    V1,
+}
+
+/// Detects the hierarchy: v2 if `/sys/fs/cgroup` is cgroup2, v1 otherwise.
+pub fn detect() -> Mode {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        Mode::V2
+    } else {
+        Mode::V1
+    }
+}
+
+/// Creates the cgroup `parent/name` with the limits; `parent` is relative
+/// to the hierarchy root (e.g. `berth`).
+pub fn create(parent: &str, name: &str, res: &Resources) -> Result<Box<dyn Cgroup>, CgroupError> {
+    match detect() {
+        Mode::V2 => Ok(Box::new(v2::V2Cgroup::create(
+            Path::new("/sys/fs/cgroup"),
+            parent,
+            name,
+            res,
+        )?)),
+        Mode::V1 => Ok(Box::new(v1::V1Cgroup::create(
+            Path::new("/sys/fs/cgroup"),
+            parent,
+            name,
+            res,
+        )?)),
+    }
+}
+
+pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    std::fs::write(path, value).map_err(io_err(path))
+}
+
+pub(crate) fn pids_in(procs: &Path) -> Vec<i32> {
+    std::fs::read_to_string(procs)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Kills the processes listed in a cgroup.procs file until none are left.
+pub(crate) fn kill_listed(procs: &Path) {
+    for _ in 0..50 {
+        let pids = pids_in(procs);
+        if pids.is_empty() {
+            return;
+        }
+        for p in pids {
+            // SAFETY: plain kill.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// rmdir with a few retries (the kernel frees a cgroup shortly after its
+/// last process is reaped).
+pub(crate) fn remove_dir(p: &PathBuf) {
+    for _ in 0..50 {
+        match std::fs::remove_dir(p) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}

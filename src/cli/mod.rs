@@ -5,6 +5,7 @@ pub mod format;
 pub mod images;
 pub mod login;
 pub mod progress;
+pub mod run;
 
 use crate::engine::{Engine, Paths};
 use clap::{Parser, Subcommand};
@@ -36,6 +37,12 @@ pub struct Cli {
 /// Every command berth has.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run a command in a new container
+    Run(Box<run::RunArgs>),
+    /// List containers
+    Ps(run::PsArgs),
+    /// Remove containers
+    Rm(run::RmArgs),
     /// Pull an image from a registry
     Pull(images::PullArgs),
     /// List images in local storage
@@ -106,7 +113,12 @@ impl Command {
     /// user namespace so image ownership maps into the subordinate ids.
     fn needs_userns(&self) -> bool {
         match self {
-            Command::Pull(_) | Command::Rmi(_) | Command::Import(_) | Command::Load(_) => true,
+            Command::Pull(_)
+            | Command::Rmi(_)
+            | Command::Import(_)
+            | Command::Load(_)
+            | Command::Run(_)
+            | Command::Rm(_) => true,
             Command::Image(c) => c.needs_userns(),
             Command::System(c) => c.needs_userns(),
             _ => false,
@@ -127,6 +139,9 @@ pub fn run(cli: Cli) -> CliResult {
     }
     let engine = Engine::open(paths)?;
     match cli.command {
+        Command::Run(a) => run::run(&engine, *a),
+        Command::Ps(a) => run::ps(&engine, a),
+        Command::Rm(a) => run::rm(&engine, a),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),
         Command::Rmi(a) => images::rmi(&engine, a),
@@ -138,5 +153,14 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Image(c) => images::image_command(&engine, c),
         Command::System(c) => images::system_command(&engine, c),
         Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

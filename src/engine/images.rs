@@ -36,10 +36,27 @@ impl RemoveError {
     }
 }
 
-/// Image ids that containers refer to. Containers arrive with the run
-/// issue; until then no image is in use.
-pub fn images_in_use(_store: &Store) -> BTreeSet<Digest> {
-    BTreeSet::new()
+/// Image ids that containers refer to.
+pub fn images_in_use(store: &Store) -> BTreeSet<Digest> {
+    super::container::Containers::new(store.root())
+        .list()
+        .iter()
+        .filter_map(|c| Digest::parse_loose(&c.image_id).ok())
+        .collect()
+}
+
+/// Unpacked layers that containers' root filesystems use.
+pub fn layers_in_use(store: &Store) -> BTreeSet<Digest> {
+    super::container::Containers::new(store.root())
+        .list()
+        .iter()
+        .flat_map(|c| {
+            c.layers
+                .iter()
+                .filter_map(|l| Digest::parse_loose(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Removes one image argument: a name untags (and deletes the image when it
@@ -75,5 +92,5 @@ fn name_matches(name: &str, query: &str) -> bool {
 
 /// Deletes what no image needs any more.
 pub fn collect_garbage(store: &Store) -> Result<(), StoreError> {
-    store.gc(&BTreeSet::new()).map(|_| ())
+    store.gc(&layers_in_use(store)).map(|_| ())
 }

@@ -1,7 +1,12 @@
-//! The podman-level verbs over the stores. For now: where the store lives
-//! (root vs rootless), and image removal with its garbage collection.
+//! The podman-level verbs over the stores: where state lives (root vs
+//! rootless), image removal with garbage collection, and running containers.
 
+pub mod container;
 pub mod images;
+pub mod run;
+pub mod seccomp_profile;
+pub mod spec;
+pub mod user;
 
 use crate::image::registries_conf::RegistriesConf;
 use crate::image::store::{Store, StoreError};

@@ -1,1 +1,6 @@
-//! Placeholder until its issue lands.
+//! The process that watches a running container: owns its terminal or
+//! stdio, forwards signals, and collects the exit status. For `run` in the
+//! foreground this is berth itself.
+
+pub mod foreground;
+pub mod tty;

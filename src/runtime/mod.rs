@@ -1,1 +1,262 @@
-//! Placeholder until its issue lands.
+//! The low-level runtime: given an OCI runtime spec and a rootfs mount
+//! point, create the container's first process in new namespaces and run
+//! the setup plan in it. Knows nothing of images or registries (the engine
+//! prepares the spec) and nothing of terminals or logs (the monitor does).
+
+pub mod init;
+pub mod mounts;
+pub mod plan;
+pub mod process;
+pub mod seccomp;
+
+use crate::cgroups::Cgroup;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+/// Why the container could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("{0}")]
+    Spec(String),
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::Error),
+    /// Setup or exec failed in the container; `code` is podman's exit code
+    /// for it (125 setup, 126 cannot invoke, 127 not found).
+    #[error("{message}")]
+    Container { code: i32, message: String },
+}
+
+/// How the container's stdio is connected.
+pub struct Stdio {
+    /// The pty slave (and its path, for /dev/console) when `-t`.
+    pub console: Option<(OwnedFd, PathBuf)>,
+    /// Replace stdin with /dev/null (no `-i`).
+    pub null_stdin: bool,
+}
+
+/// What to start.
+pub struct Launch<'a> {
+    pub spec: &'a Spec,
+    /// Where the rootfs is mounted inside the new mount namespace.
+    pub rootfs: PathBuf,
+    pub stdio: Stdio,
+    /// True when berth runs inside a user namespace (rootless).
+    pub userns: bool,
+}
+
+fn namespace_flags(spec: &Spec) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
+    let nss = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    for ns in nss {
+        if ns.path().is_some() {
+            continue;
+        }
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            _ => CloneFlags::empty(), // cgroup: unshared after joining the cgroup; user: see Launch::userns
+        };
+    }
+    flags
+}
+
+fn wants_cgroupns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Sys("pipe", e))
+}
+
+/// Reports a failure to the parent and exits; used only in the child.
+fn die(err_fd: RawFd, code: i32, msg: &str) -> ! {
+    let line = format!("{code}\t{msg}");
+    // SAFETY: writing a buffer to a pipe we own, then _exit.
+    unsafe {
+        libc::write(err_fd, line.as_ptr().cast(), line.len());
+        libc::_exit(code)
+    }
+}
+
+/// Creates the container's first process and runs its setup. Returns once
+/// the command has been exec'd (or setup failed). The cgroup, if any, is
+/// joined before the process does anything.
+pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, RuntimeError> {
+    let steps = plan::build(l.spec, &l.rootfs, l.stdio.console.is_some())?;
+    let process = l
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::Spec("spec has no process".into()))?;
+    let exec = process::ExecPlan::from_process(process).map_err(RuntimeError::Spec)?;
+    let filter = match l.spec.linux().as_ref().and_then(|x| x.seccomp().clone()) {
+        Some(s) => Some(seccomp::compile(&s)?),
+        None => None,
+    };
+    let init = l
+        .spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(plan::ANNOTATION_INIT))
+        .is_some_and(|v| v == "true");
+    let cgroupns = wants_cgroupns(l.spec);
+    let flags = namespace_flags(l.spec);
+    let (sync_r, sync_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let devnull = if l.stdio.null_stdin {
+        Some(
+            std::fs::File::open("/dev/null")
+                .map_err(|e| RuntimeError::Spec(format!("opening /dev/null: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let console = l
+        .stdio
+        .console
+        .as_ref()
+        .map(|(fd, path)| (fd.as_raw_fd(), path.clone()));
+    let (sync_rfd, sync_wfd, err_rfd, err_wfd) = (
+        sync_r.as_raw_fd(),
+        sync_w.as_raw_fd(),
+        err_r.as_raw_fd(),
+        err_w.as_raw_fd(),
+    );
+    let rootfs = l.rootfs.clone();
+    let userns = l.userns;
+
+    let child = move || -> isize {
+        // SAFETY: closing the parent's ends of the pipes in the child.
+        unsafe {
+            libc::close(sync_wfd);
+            libc::close(err_rfd);
+        }
+        // Undo what the parent set up for itself: blocked signals, SIGPIPE ignored.
+        let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+        // SAFETY: resetting dispositions to default.
+        unsafe {
+            for s in 1..32 {
+                if s != libc::SIGKILL && s != libc::SIGSTOP {
+                    libc::signal(s, libc::SIG_DFL);
+                }
+            }
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: reading one byte from our pipe.
+        if unsafe { libc::read(sync_rfd, b.as_mut_ptr().cast(), 1) } != 1 {
+            die(err_wfd, 125, "the parent went away before setup");
+        }
+        if cgroupns {
+            if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+                die(err_wfd, 125, &format!("creating the cgroup namespace: {e}"));
+            }
+        }
+        if let Some((fd, _)) = &console {
+            // SAFETY: session and controlling terminal for the pty slave.
+            unsafe {
+                libc::setsid();
+                libc::ioctl(*fd, libc::TIOCSCTTY, 0);
+                for target in 0..3 {
+                    libc::dup2(*fd, target);
+                }
+            }
+        } else if let Some(n) = &devnull {
+            // SAFETY: replacing stdin.
+            unsafe { libc::dup2(n.as_raw_fd(), 0) };
+        }
+        let mut ctx = mounts::MountCtx {
+            rootfs: rootfs.clone(),
+            rootfs_fd: None,
+            userns,
+            console: console.as_ref().map(|(_, p)| p.clone()),
+        };
+        for step in &steps {
+            if let Err(msg) = mounts::run_step(step, &mut ctx) {
+                die(err_wfd, 125, &msg);
+            }
+        }
+        if let Some((fd, _)) = &console {
+            if *fd > 2 {
+                // SAFETY: the slave is now 0-2.
+                unsafe { libc::close(*fd) };
+            }
+        }
+        if init {
+            // SAFETY: single-threaded child.
+            match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Parent { child }) => {
+                    // SAFETY: PID 1 keeps no copy of the error pipe.
+                    unsafe { libc::close(err_wfd) };
+                    init::run(child);
+                }
+                Ok(nix::unistd::ForkResult::Child) => {}
+                Err(e) => die(err_wfd, 125, &format!("fork for --init: {e}")),
+            }
+        }
+        // Nothing of berth's leaks into the container: every fd above
+        // stderr closes on exec (the error pipe stays usable until then).
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
+        let failure = exec.exec(filter.as_ref());
+        die(err_wfd, failure.code, &failure.message)
+    };
+    let mut stack = vec![0u8; 1 << 20];
+    // SAFETY: the child runs `child` on its own stack; the parent is single-threaded here.
+    let pid = unsafe { nix::sched::clone(Box::new(child), &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(|e| RuntimeError::Sys("creating the container process (clone)", e))?;
+    drop(sync_r);
+    drop(err_w);
+    let fail_early = |e: RuntimeError| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        e
+    };
+    if let Some(cg) = cgroup {
+        cg.add(pid.as_raw()).map_err(|e| fail_early(e.into()))?;
+    }
+    nix::unistd::write(&sync_w, b"1")
+        .map_err(|e| fail_early(RuntimeError::Sys("starting the container", e)))?;
+    drop(sync_w);
+    let mut report = String::new();
+    // SAFETY: we own err_r; File takes it over.
+    let mut f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(err_r)) };
+    let _ = f.read_to_string(&mut report);
+    if !report.is_empty() {
+        let _ = nix::sys::wait::waitpid(pid, None);
+        let (code, message) = report.split_once('\t').unwrap_or(("125", report.as_str()));
+        return Err(RuntimeError::Container {
+            code: code.parse().unwrap_or(125),
+            message: message.to_string(),
+        });
+    }
+    Ok(pid)
+}
+
+/// True when this process is inside a user namespace (rootless berth).
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}

@@ -26,7 +26,11 @@ pub fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 
 /// openat2 confined to `root`: symlinks and `..` resolve inside it.
 pub fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd> {
-    let p = if path.is_empty() { cstr(b".") } else { cstr(path) };
+    let p = if path.is_empty() {
+        cstr(b".")
+    } else {
+        cstr(path)
+    };
     // SAFETY: open_how is plain data; zero is a valid value for each field.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -125,7 +129,14 @@ pub fn ensure_in_root(root: RawFd, path: &[u8], file: bool) -> io::Result<OwnedF
     let n = cstr(name);
     if file {
         // SAFETY: valid C string.
-        let fd = unsafe { libc::openat(dir.as_raw_fd(), n.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644) };
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                n.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o644,
+            )
+        };
         if fd >= 0 {
             // SAFETY: fd just opened.
             unsafe { libc::close(fd) };

@@ -1,0 +1,224 @@
+//! Container records on disk: one directory per container under
+//! `ROOT/containers/ID/` (record, overlay upper/work dirs, generated /etc
+//! files), and a name index of symlinks `ROOT/containers/names/NAME -> ID`
+//! whose atomic creation makes names unique even between racing commands.
+
+use crate::image::store::{io_err, StoreError};
+use crate::util::fsutil::{atomic_write, create_dir_all_mode, remove_any};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Why a container operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("the container name {0:?} is already in use by {1}: remove that container (berth rm {0}) or choose another name")]
+    NameInUse(String, String),
+    #[error("invalid container name {0:?}: names are [a-zA-Z0-9][a-zA-Z0-9_.-]*")]
+    BadName(String),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("{0} matches more than one container; use more of the id")]
+    Ambiguous(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What berth remembers about a container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub command: Vec<String>,
+    pub created: String,
+    /// created, running, exited
+    pub state: String,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// Unpacked layers the container's rootfs uses (kept by image gc).
+    #[serde(default)]
+    pub layers: Vec<String>,
+}
+
+/// The containers directory of a store.
+pub struct Containers {
+    dir: PathBuf,
+}
+
+const ADJECTIVES: [&str; 24] = [
+    "brave", "calm", "clever", "eager", "fond", "gentle", "happy", "jolly", "keen", "kind",
+    "lucid", "merry", "nimble", "proud", "quiet", "quick", "relaxed", "sharp", "steady", "sunny",
+    "tender", "vivid", "wise", "zealous",
+];
+const NOUNS: [&str; 24] = [
+    "albatross",
+    "badger",
+    "beacon",
+    "buoy",
+    "cormorant",
+    "dolphin",
+    "ferry",
+    "gull",
+    "harbor",
+    "heron",
+    "keel",
+    "lighthouse",
+    "mariner",
+    "narwhal",
+    "otter",
+    "pelican",
+    "pier",
+    "puffin",
+    "quay",
+    "schooner",
+    "seal",
+    "tern",
+    "walrus",
+    "wharf",
+];
+
+/// 32 random bytes as hex: a container id.
+pub fn random_id() -> String {
+    let mut b = [0u8; 32];
+    use std::io::Read;
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        b[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
+    }
+    crate::util::digest::hex(&b)
+}
+
+fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b.len() <= 253
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+impl Containers {
+    pub fn new(store_root: &Path) -> Containers {
+        Containers {
+            dir: store_root.join("containers"),
+        }
+    }
+
+    fn names(&self) -> PathBuf {
+        self.dir.join("names")
+    }
+
+    /// The directory of one container.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Reserves a name (given or generated) for a new id. Exactly one of
+    /// two racing callers gets a given name.
+    pub fn claim(&self, id: &str, name: Option<&str>) -> Result<String, ContainerError> {
+        create_dir_all_mode(&self.names(), 0o700).map_err(io_err("creating the containers dir"))?;
+        create_dir_all_mode(&self.dir(id), 0o700).map_err(io_err("creating the container dir"))?;
+        if let Some(n) = name {
+            if !valid_name(n) {
+                return Err(ContainerError::BadName(n.into()));
+            }
+            return match std::os::unix::fs::symlink(id, self.names().join(n)) {
+                Ok(()) => Ok(n.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let other = std::fs::read_link(self.names().join(n))
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    Err(ContainerError::NameInUse(n.into(), other))
+                }
+                Err(e) => Err(io_err("claiming the container name")(e).into()),
+            };
+        }
+        let seed = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
+        for attempt in 0..1000u64 {
+            let x = seed.wrapping_add(attempt.wrapping_mul(7919));
+            let mut n = format!(
+                "{}_{}",
+                ADJECTIVES[(x % 24) as usize],
+                NOUNS[((x / 24) % 24) as usize]
+            );
+            if attempt >= 576 {
+                n.push_str(&format!("{attempt}"));
+            }
+            if std::os::unix::fs::symlink(id, self.names().join(&n)).is_ok() {
+                return Ok(n);
+            }
+        }
+        Err(ContainerError::NameInUse(
+            "generated".into(),
+            "other containers".into(),
+        ))
+    }
+
+    /// Writes a record atomically.
+    pub fn save(&self, r: &ContainerRecord) -> Result<(), ContainerError> {
+        let data = serde_json::to_vec_pretty(r).expect("record serialises");
+        atomic_write(&self.dir(&r.id).join("container.json"), &data, 0o600)
+            .map_err(io_err("writing the container record"))?;
+        Ok(())
+    }
+
+    /// Every container with a record.
+    pub fn list(&self) -> Vec<ContainerRecord> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| e.file_name() != "names")
+            .filter_map(|e| std::fs::read(e.path().join("container.json")).ok())
+            .filter_map(|d| serde_json::from_slice(&d).ok())
+            .collect()
+    }
+
+    /// Finds a container by name, id or unique id prefix.
+    pub fn find(&self, q: &str) -> Result<ContainerRecord, ContainerError> {
+        if let Ok(id) = std::fs::read_link(self.names().join(q)) {
+            let id = id.display().to_string();
+            if let Ok(d) = std::fs::read(self.dir(&id).join("container.json")) {
+                if let Ok(r) = serde_json::from_slice(&d) {
+                    return Ok(r);
+                }
+            }
+        }
+        let hits: Vec<ContainerRecord> = self
+            .list()
+            .into_iter()
+            .filter(|r| r.id.starts_with(q))
+            .collect();
+        match hits.len() {
+            0 => Err(ContainerError::NotFound(q.into())),
+            1 => Ok(hits.into_iter().next().expect("one")),
+            _ => Err(ContainerError::Ambiguous(q.into())),
+        }
+    }
+
+    /// Removes a container's directory and name.
+    pub fn remove(&self, id: &str, name: &str) -> Result<(), ContainerError> {
+        let link = self.names().join(name);
+        if std::fs::read_link(&link)
+            .map(|t| t.display().to_string() == id)
+            .unwrap_or(false)
+        {
+            let _ = std::fs::remove_file(&link);
+        }
+        remove_any(&self.dir(id)).map_err(io_err("removing the container dir"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,453 @@
+//! `run`: from an image name and flags to a finished container. Finds (or
+//! pulls) the image, records the container, writes its /etc files, builds
+//! the runtime spec, sets up the cgroup, hands over to the foreground
+//! monitor, and cleans up.
+
+use super::container::{random_id, ContainerError, ContainerRecord, Containers};
+use super::spec::{self, SpecError, SpecInput, UserMount};
+use super::user;
+use super::Engine;
+use crate::cgroups::{self, Cgroup, Resources};
+use crate::image::progress::Progress;
+use crate::image::pull::{PullError, PullOptions};
+use crate::image::store::{ImageRecord, StoreError};
+use crate::monitor::foreground::{self, IoMode};
+use std::path::{Path, PathBuf};
+
+/// What `berth run` was asked to do (flags already split, not yet checked).
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    pub image: String,
+    pub command: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub name: Option<String>,
+    pub remove: bool,
+    pub interactive: bool,
+    pub tty: bool,
+    pub init: bool,
+    pub read_only: bool,
+    pub volumes: Vec<String>,
+    pub mounts: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub security_opt: Vec<String>,
+    pub network: Option<String>,
+    pub userns: Option<String>,
+    /// IMAGE is a directory to use as the rootfs.
+    pub rootfs: bool,
+    pub cgroup_parent: Option<String>,
+    pub cgroups: Option<String>,
+    pub pull: PullOptions,
+}
+
+/// Why `run` failed before the command ran, with podman's exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    User(#[from] user::UserError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl RunError {
+    /// 126/127 when the command cannot run, 125 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Runtime(crate::runtime::RuntimeError::Container { code, .. }) => *code,
+            _ => 125,
+        }
+    }
+}
+
+fn usage(s: impl Into<String>) -> RunError {
+    RunError::Usage(s.into())
+}
+
+/// The env the container gets: PATH default, image Env, --env-file, -e, HOSTNAME, TERM.
+fn environment(
+    img_env: &[String],
+    o: &RunOptions,
+    hostname: &str,
+) -> Result<Vec<String>, RunError> {
+    let mut env: Vec<String> = Vec::new();
+    fn set_in(env: &mut Vec<String>, kv: String) {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    let mut set = |kv: String| set_in(&mut env, kv);
+    set(spec::DEFAULT_PATH.into());
+    set("container=berth".into());
+    for e in img_env {
+        set(e.clone());
+    }
+    let mut user_env = Vec::new();
+    for f in &o.env_files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| usage(format!("reading --env-file {}: {e}", f.display())))?;
+        user_env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    user_env.extend(o.env.iter().cloned());
+    for e in user_env {
+        if e.contains('=') {
+            set(e);
+        } else if e.is_empty() {
+            return Err(usage("invalid empty --env"));
+        } else if let Ok(v) = std::env::var(&e) {
+            set(format!("{e}={v}"));
+        }
+    }
+    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        set_in(&mut env, "TERM=xterm".into());
+    }
+    set_in(&mut env, format!("HOSTNAME={hostname}"));
+    Ok(env)
+}
+
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    name: &str,
+    network_host: bool,
+) -> Result<Vec<(String, PathBuf)>, RunError> {
+    let w = |p: &Path, s: &str| {
+        std::fs::write(p, s).map_err(crate::image::store::io_err(format!(
+            "writing {}",
+            p.display()
+        )))
+    };
+    let hosts = dir.join("hosts");
+    if network_host {
+        let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        w(&hosts, &host)?;
+    } else {
+        w(&hosts, &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname} {name}\n"))?;
+    }
+    let hn = dir.join("hostname");
+    w(&hn, &format!("{hostname}\n"))?;
+    let resolv = dir.join("resolv.conf");
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    w(&resolv, &host_resolv)?;
+    Ok(vec![
+        ("/etc/hosts".into(), hosts),
+        ("/etc/hostname".into(), hn),
+        ("/etc/resolv.conf".into(), resolv),
+    ])
+}
+
+fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>, bool), RunError> {
+    let mut nnp = false;
+    let mut profile = if o.privileged {
+        None
+    } else {
+        Some(super::seccomp_profile::default_profile(caps))
+    };
+    for s in &o.security_opt {
+        let (k, v) = s.split_once(['=', ':']).unwrap_or((s.as_str(), ""));
+        match (k, v) {
+            ("no-new-privileges", "" | "true") => nnp = true,
+            ("no-new-privileges", "false") => nnp = false,
+            ("seccomp", "unconfined") => profile = None,
+            ("seccomp", file) if !file.is_empty() => {
+                let text = std::fs::read_to_string(file).map_err(|e| usage(format!("reading seccomp profile {file}: {e}")))?;
+                profile = Some(super::seccomp_profile::from_docker_json(&text, caps).map_err(|e| usage(format!("seccomp profile {file}: {e}")))?);
+            }
+            ("label", _) | ("apparmor", _) => {}
+            _ => return Err(usage(format!("unsupported --security-opt {s:?}: use no-new-privileges, seccomp=unconfined or seccomp=FILE"))),
+        }
+    }
+    Ok((profile, nnp))
+}
+
+/// Runs a container in the foreground and returns its exit code.
+pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i32, RunError> {
+    let network = o.network.clone().unwrap_or_else(|| "private".into());
+    let network_host = match network.as_str() {
+        "host" => true,
+        "none" | "private" | "default" => false,
+        other => return Err(usage(format!("unsupported --network {other:?}: berth supports none and host (a private network namespace with loopback is the default)"))),
+    };
+    match o.userns.as_deref() {
+        None | Some("") | Some("host") => {}
+        Some(other) => {
+            return Err(usage(format!(
+                "unsupported --userns {other:?}: only the default mapping is supported yet"
+            )))
+        }
+    }
+    if o.tty && o.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        tracing::debug!("-t with a stdin that is not a terminal");
+    }
+    let caps = spec::capabilities(&o.cap_add, &o.cap_drop, o.privileged)?;
+    let (seccomp, nnp) = seccomp(&o, &caps)?;
+    let memory = o.memory.as_deref().map(spec::parse_size).transpose()?;
+    let cpu_quota = match o.cpus.as_deref() {
+        Some(c) => {
+            let v: f64 = c.parse().map_err(|_| {
+                usage(format!(
+                    "invalid --cpus {c:?}: use a number such as 0.5 or 2"
+                ))
+            })?;
+            if v <= 0.0 {
+                return Err(usage(format!("invalid --cpus {c:?}: must be positive")));
+            }
+            Some((v * 100_000.0) as i64)
+        }
+        None => None,
+    };
+    if let Some(p) = o.pids_limit {
+        if p == 0 || p < -1 {
+            return Err(usage(format!(
+                "invalid --pids-limit {p}: use a positive number, or -1 for no limit"
+            )));
+        }
+    }
+    let mut user_mounts: Vec<UserMount> = Vec::new();
+    for v in &o.volumes {
+        user_mounts.push(spec::parse_volume(v)?);
+    }
+    for m in &o.mounts {
+        user_mounts.push(spec::parse_mount(m)?);
+    }
+    for t in &o.tmpfs {
+        user_mounts.push(spec::parse_tmpfs(t)?);
+    }
+
+    // The image (or plain directory) the rootfs comes from.
+    let (image, lowers): (Option<ImageRecord>, Vec<PathBuf>) = if o.rootfs {
+        let dir = std::fs::canonicalize(&o.image)
+            .map_err(|e| usage(format!("--rootfs {}: {e}", o.image)))?;
+        if !dir.is_dir() {
+            return Err(usage(format!("--rootfs {}: not a directory", o.image)));
+        }
+        (None, vec![dir])
+    } else {
+        let img = match engine.store.find(&o.image) {
+            Ok(i) => i,
+            Err(StoreError::NotKnown(_)) => {
+                crate::image::pull::pull(&engine.store, &engine.conf, &o.image, &o.pull, progress)?
+                    .image
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let lowers = img
+            .chain_ids()
+            .iter()
+            .rev()
+            .map(|c| engine.store.layer_diff(c))
+            .collect();
+        (Some(img), lowers)
+    };
+    let cfg = image
+        .as_ref()
+        .and_then(|i| i.config.config.clone())
+        .unwrap_or_default();
+    let args = spec::command(&cfg, o.entrypoint.as_deref(), &o.command);
+    if args.is_empty() {
+        return Err(usage("no command specified: the image has no Cmd or Entrypoint; give one after the image name"));
+    }
+    let lower_refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
+    let user_spec = o.user.clone().or(cfg.user.clone()).unwrap_or_default();
+    let ids = user::resolve(&user_spec, &lower_refs)?;
+
+    let containers = Containers::new(engine.store.root());
+    let id = random_id();
+    let name = containers.claim(&id, o.name.as_deref())?;
+    let dir = containers.dir(&id);
+    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let mut record = ContainerRecord {
+        id: id.clone(),
+        name: name.clone(),
+        image: o.image.clone(),
+        image_id: image
+            .as_ref()
+            .map(|i| i.id.hex().to_string())
+            .unwrap_or_default(),
+        command: args.clone(),
+        created: now(),
+        state: "created".into(),
+        exit_code: None,
+        oom_killed: false,
+        started_at: None,
+        finished_at: None,
+        layers: image
+            .as_ref()
+            .map(|i| i.chain_ids().iter().map(|c| c.hex().to_string()).collect())
+            .unwrap_or_default(),
+    };
+    let result = (|| -> Result<i32, RunError> {
+        containers.save(&record)?;
+        let userdata = dir.join("userdata");
+        let rootfs = dir.join("rootfs");
+        for d in [&userdata, &rootfs] {
+            std::fs::create_dir_all(d).map_err(crate::image::store::io_err(format!(
+                "creating {}",
+                d.display()
+            )))?;
+        }
+        let overlay = if o.rootfs {
+            None
+        } else {
+            let (upper, work) = (dir.join("upper"), dir.join("work"));
+            for d in [&upper, &work] {
+                std::fs::create_dir_all(d).map_err(crate::image::store::io_err(format!(
+                    "creating {}",
+                    d.display()
+                )))?;
+            }
+            let lower = lowers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":");
+            let mut opts = format!(
+                "lowerdir={lower},upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            );
+            if engine.paths.rootless {
+                opts.push_str(",userxattr");
+            }
+            Some(opts)
+        };
+        let etc_files = write_etc_files(&userdata, &hostname, &name, network_host)?;
+        let cwd = o
+            .workdir
+            .clone()
+            .or(cfg.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        if !cwd.starts_with('/') {
+            return Err(usage(format!(
+                "invalid --workdir {cwd:?}: must be an absolute path"
+            )));
+        }
+        let mut env = environment(cfg.env.as_deref().unwrap_or_default(), &o, &hostname)?;
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!(
+                "HOME={}",
+                ids.home.clone().unwrap_or_else(|| "/root".into())
+            ));
+        }
+        let cgroup_v2 = cgroups::detect() == cgroups::Mode::V2;
+        let root_path = if o.rootfs {
+            lowers[0].clone()
+        } else {
+            rootfs.clone()
+        };
+        let spec = spec::build(&SpecInput {
+            args: args.clone(),
+            env,
+            cwd,
+            uid: ids.uid,
+            gid: ids.gid,
+            groups: ids.groups.clone(),
+            hostname: hostname.clone(),
+            tty: o.tty,
+            caps: caps.clone(),
+            no_new_privileges: nnp,
+            seccomp: seccomp.clone(),
+            privileged: o.privileged,
+            read_only: o.read_only,
+            network_host,
+            rootfs: &root_path,
+            overlay,
+            init: o.init,
+            etc_files,
+            user_mounts: user_mounts.clone(),
+            memory,
+            cpu_quota,
+            pids: o.pids_limit.filter(|p| *p > 0),
+            cgroup_v2,
+        })?;
+        let spec_json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+        std::fs::write(userdata.join("config.json"), spec_json)
+            .map_err(crate::image::store::io_err("writing config.json"))?;
+
+        let res = Resources {
+            memory,
+            cpu_quota,
+            cpu_period: 100_000,
+            pids: o.pids_limit.filter(|p| *p > 0),
+        };
+        let cgroup: Option<Box<dyn Cgroup>> = if o.cgroups.as_deref() == Some("disabled") {
+            None
+        } else if engine.paths.rootless {
+            if !res.is_empty() {
+                tracing::warn!("rootless containers cannot use cgroup limits on this host (no delegated cgroup v2 subtree): --memory, --cpus and --pids-limit are ignored");
+            }
+            None
+        } else {
+            let parent = o.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
+            Some(cgroups::create(
+                parent.trim_matches('/'),
+                &format!("berth-{id}"),
+                &res,
+            )?)
+        };
+        record.state = "running".into();
+        record.started_at = Some(now());
+        containers.save(&record)?;
+        let rootfs_mount = if o.rootfs {
+            root_path.clone()
+        } else {
+            rootfs.clone()
+        };
+        let outcome = foreground::run(
+            &spec,
+            rootfs_mount,
+            IoMode {
+                tty: o.tty,
+                interactive: o.interactive,
+            },
+            cgroup.as_deref(),
+            engine.paths.rootless,
+        );
+        if let Some(cg) = &cgroup {
+            cg.destroy();
+        }
+        let outcome = outcome?;
+        record.exit_code = Some(outcome.exit_code);
+        record.oom_killed = outcome.oom_killed;
+        Ok(outcome.exit_code)
+    })();
+    record.state = "exited".into();
+    record.finished_at = Some(now());
+    if let Err(e) = &result {
+        record.exit_code = Some(e.exit_code());
+    }
+    if o.remove {
+        containers.remove(&id, &name)?;
+    } else {
+        containers.save(&record)?;
+    }
+    result
+}

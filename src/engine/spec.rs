@@ -1,0 +1,451 @@
+//! Image config + `run` flags -> an OCI runtime spec, with podman's
+//! defaults: its capability set, mounts, masked and read-only paths, and
+//! the default seccomp policy.
+
+use crate::image::manifest::ContainerConfig;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// podman's default capabilities.
+pub const DEFAULT_CAPS: [&str; 11] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+/// Paths hidden from containers (podman's list).
+pub const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+];
+
+/// Paths containers may read but not write (podman's list).
+pub const READONLY: [&str; 6] = [
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Every capability name the kernel has (for --privileged and ALL).
+pub fn all_caps() -> Vec<String> {
+    caps::all().iter().map(|c| c.to_string()).collect()
+}
+
+fn cap_name(s: &str) -> String {
+    let up = s.to_uppercase();
+    if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// Why flags could not become a spec.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(s: impl Into<String>) -> SpecError {
+    SpecError::Invalid(s.into())
+}
+
+/// The capability set after --cap-add/--cap-drop/--privileged.
+pub fn capabilities(
+    add: &[String],
+    drop: &[String],
+    privileged: bool,
+) -> Result<Vec<String>, SpecError> {
+    let all = all_caps();
+    let mut set: Vec<String> = if privileged {
+        all.clone()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    for d in drop {
+        if d.eq_ignore_ascii_case("all") {
+            set.clear();
+            continue;
+        }
+        let n = cap_name(d);
+        if !all.contains(&n) {
+            return Err(invalid(format!("unknown capability {d:?} in --cap-drop")));
+        }
+        set.retain(|c| *c != n);
+    }
+    for a in add {
+        if a.eq_ignore_ascii_case("all") {
+            set = all.clone();
+            continue;
+        }
+        let n = cap_name(a);
+        if !all.contains(&n) {
+            return Err(invalid(format!("unknown capability {a:?} in --cap-add")));
+        }
+        if !set.contains(&n) {
+            set.push(n);
+        }
+    }
+    set.sort();
+    Ok(set)
+}
+
+/// Parses `--memory` sizes: 32m, 1g, 512k, 1048576.
+pub fn parse_size(s: &str) -> Result<i64, SpecError> {
+    let t = s.trim().to_lowercase();
+    let t = t.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| {
+        invalid(format!(
+            "invalid size {s:?}: use a number with an optional unit b, k, m or g"
+        ))
+    })?;
+    if n <= 0.0 {
+        return Err(invalid(format!("invalid size {s:?}: must be positive")));
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// A bind mount, tmpfs or volume the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserMount {
+    pub destination: String,
+    pub kind: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+/// Parses `-v SRC:DST[:OPTS]`.
+pub fn parse_volume(v: &str) -> Result<UserMount, SpecError> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => {
+            return Err(invalid(format!(
+                "invalid volume {v:?}: expected SRC:DST[:ro|rw]"
+            )))
+        }
+    };
+    if !src.starts_with('/') {
+        return Err(invalid(format!("invalid volume {v:?}: the source must be an absolute host path (named volumes are not supported yet)")));
+    }
+    if !dst.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid volume {v:?}: the destination must be an absolute path"
+        )));
+    }
+    if !Path::new(src).exists() {
+        return Err(invalid(format!(
+            "invalid volume {v:?}: {src} does not exist on the host"
+        )));
+    }
+    let mut options = vec!["rbind".to_string()];
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "rw" | "z" | "Z" | "nosuid" | "nodev" | "noexec" | "private" | "rprivate" => {
+                options.push(o.into())
+            }
+            other => return Err(invalid(format!("invalid volume option {other:?} in {v:?}"))),
+        }
+    }
+    Ok(UserMount {
+        destination: dst.into(),
+        kind: "bind".into(),
+        source: src.into(),
+        options,
+    })
+}
+
+/// Parses `--mount type=bind|tmpfs,source=...,target=...,readonly`.
+pub fn parse_mount(m: &str) -> Result<UserMount, SpecError> {
+    let mut kind = "bind".to_string();
+    let mut src = String::new();
+    let mut dst = String::new();
+    let mut options = Vec::new();
+    for kv in m.split(',') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "type" => kind = v.into(),
+            "source" | "src" => src = v.into(),
+            "target" | "destination" | "dst" => dst = v.into(),
+            "readonly" | "ro" if v.is_empty() || v == "true" => options.push("ro".into()),
+            "tmpfs-size" => options.push(format!("size={v}")),
+            "tmpfs-mode" => options.push(format!("mode={v}")),
+            "bind-propagation" | "relabel" => {}
+            other => {
+                return Err(invalid(format!(
+                    "invalid --mount option {other:?} in {m:?}"
+                )))
+            }
+        }
+    }
+    if dst.is_empty() || !dst.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid --mount {m:?}: target must be an absolute path"
+        )));
+    }
+    match kind.as_str() {
+        "bind" => {
+            if !src.starts_with('/') || !Path::new(&src).exists() {
+                return Err(invalid(format!(
+                    "invalid --mount {m:?}: source must be an existing absolute host path"
+                )));
+            }
+            options.insert(0, "rbind".into());
+        }
+        "tmpfs" => {
+            src = "tmpfs".into();
+            options.extend(["nosuid".into(), "nodev".into()]);
+        }
+        other => {
+            return Err(invalid(format!(
+                "unsupported --mount type {other:?}: use bind or tmpfs"
+            )))
+        }
+    }
+    Ok(UserMount {
+        destination: dst,
+        kind,
+        source: src,
+        options,
+    })
+}
+
+/// Parses `--tmpfs /path[:opts]`.
+pub fn parse_tmpfs(t: &str) -> Result<UserMount, SpecError> {
+    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+    if !dst.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid --tmpfs {t:?}: the path must be absolute"
+        )));
+    }
+    let mut options: Vec<String> = vec!["nosuid".into(), "nodev".into()];
+    options.extend(opts.split(',').filter(|o| !o.is_empty()).map(String::from));
+    Ok(UserMount {
+        destination: dst.into(),
+        kind: "tmpfs".into(),
+        source: "tmpfs".into(),
+        options,
+    })
+}
+
+/// Everything the spec is made of.
+pub struct SpecInput<'a> {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub hostname: String,
+    pub tty: bool,
+    pub caps: Vec<String>,
+    pub no_new_privileges: bool,
+    /// None: no filter (unconfined or privileged).
+    pub seccomp: Option<Value>,
+    pub privileged: bool,
+    pub read_only: bool,
+    pub network_host: bool,
+    pub rootfs: &'a Path,
+    pub overlay: Option<String>,
+    pub init: bool,
+    /// Files bound over /etc/hosts, /etc/hostname, /etc/resolv.conf.
+    pub etc_files: Vec<(String, PathBuf)>,
+    pub user_mounts: Vec<UserMount>,
+    pub memory: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub pids: Option<i64>,
+    pub cgroup_v2: bool,
+}
+
+/// Default environment when the image sets none.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Merges image Entrypoint/Cmd with the user's, as docker does.
+pub fn command(
+    cfg: &ContainerConfig,
+    entrypoint: Option<&str>,
+    user_cmd: &[String],
+) -> Vec<String> {
+    let entry: Vec<String> = match entrypoint {
+        Some("") => Vec::new(),
+        Some(e) => vec![e.to_string()],
+        None => cfg.entrypoint.clone().unwrap_or_default(),
+    };
+    let cmd: Vec<String> = if !user_cmd.is_empty() {
+        user_cmd.to_vec()
+    } else if entrypoint.is_some() {
+        Vec::new()
+    } else {
+        cfg.cmd.clone().unwrap_or_default()
+    };
+    entry.into_iter().chain(cmd).collect()
+}
+
+/// Builds the runtime spec.
+pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+    ];
+    if i.cgroup_v2 {
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    }
+    for (dest, src) in &i.etc_files {
+        mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["bind", "rprivate"]}));
+    }
+    let mut user = i.user_mounts.clone();
+    user.sort_by_key(|m| m.destination.matches('/').count());
+    for m in user {
+        mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
+    }
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "mount"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "cgroup"}),
+    ];
+    if !i.network_host {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut resources = json!({});
+    if let Some(m) = i.memory {
+        resources["memory"] = json!({"limit": m});
+    }
+    if let Some(q) = i.cpu_quota {
+        resources["cpu"] = json!({"quota": q, "period": 100000});
+    }
+    if let Some(p) = i.pids {
+        resources["pids"] = json!({"limit": p});
+    }
+    let mut linux = json!({"namespaces": namespaces, "resources": resources});
+    if !i.privileged {
+        linux["maskedPaths"] = json!(MASKED);
+        linux["readonlyPaths"] = json!(READONLY);
+    }
+    if let Some(s) = &i.seccomp {
+        linux["seccomp"] = s.clone();
+    }
+    let mut annotations = serde_json::Map::new();
+    if let Some(o) = &i.overlay {
+        annotations.insert(crate::runtime::plan::ANNOTATION_OVERLAY.into(), json!(o));
+    }
+    if i.init {
+        annotations.insert(crate::runtime::plan::ANNOTATION_INIT.into(), json!("true"));
+    }
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": i.tty,
+            "user": {"uid": i.uid, "gid": i.gid, "additionalGids": i.groups},
+            "args": i.args,
+            "env": i.env,
+            "cwd": i.cwd,
+            "capabilities": {"bounding": i.caps, "effective": i.caps, "permitted": i.caps, "inheritable": [], "ambient": []},
+            "noNewPrivileges": i.no_new_privileges,
+        },
+        "root": {"path": i.rootfs, "readonly": i.read_only},
+        "hostname": i.hostname,
+        "mounts": mounts,
+        "linux": linux,
+        "annotations": annotations,
+    });
+    serde_json::from_value(spec)
+        .map_err(|e| invalid(format!("internal error building the runtime spec: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_entrypoint_and_cmd_like_docker() {
+        let cfg = ContainerConfig {
+            entrypoint: Some(vec!["/entry".into()]),
+            cmd: Some(vec!["default".into()]),
+            ..Default::default()
+        };
+        assert_eq!(command(&cfg, None, &[]), ["/entry", "default"]);
+        assert_eq!(command(&cfg, None, &["x".into()]), ["/entry", "x"]);
+        assert_eq!(command(&cfg, Some("/bin/echo"), &[]), ["/bin/echo"]);
+        assert_eq!(
+            command(&cfg, Some("/bin/echo"), &["a".into()]),
+            ["/bin/echo", "a"]
+        );
+        assert_eq!(command(&cfg, Some(""), &["sh".into()]), ["sh"]);
+    }
+
+    #[test]
+    fn capability_flags() {
+        let d = capabilities(&[], &[], false).unwrap();
+        assert_eq!(d.len(), 11);
+        let c = capabilities(&["net_admin".into()], &["chown".into()], false).unwrap();
+        assert!(c.contains(&"CAP_NET_ADMIN".into()) && !c.contains(&"CAP_CHOWN".into()));
+        assert!(capabilities(&[], &["all".into()], false)
+            .unwrap()
+            .is_empty());
+        assert!(capabilities(&["bogus".into()], &[], false).is_err());
+        assert_eq!(
+            capabilities(&[], &[], true).unwrap().len(),
+            all_caps().len()
+        );
+    }
+
+    #[test]
+    fn sizes_and_mounts() {
+        assert_eq!(parse_size("32m").unwrap(), 32 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_volume("relative:/x").is_err());
+        assert!(parse_volume("/tmp:/x:ro")
+            .unwrap()
+            .options
+            .contains(&"ro".to_string()));
+        assert!(parse_volume("/tmp:/x:bogus").is_err());
+        assert_eq!(
+            parse_mount("type=tmpfs,target=/t,tmpfs-size=1m")
+                .unwrap()
+                .kind,
+            "tmpfs"
+        );
+        assert!(parse_mount("type=volume,target=/t").is_err());
+        assert_eq!(
+            parse_tmpfs("/run:size=1m").unwrap().options.last().unwrap(),
+            "size=1m"
+        );
+    }
+}

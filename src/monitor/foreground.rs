@@ -1,0 +1,208 @@
+//! `run` in the foreground: start the container, then relay terminal I/O
+//! and signals until it exits, and report how it ended.
+
+use super::tty::{copy_winsize, RawMode};
+use crate::cgroups::Cgroup;
+use crate::runtime::{self, Launch, RuntimeError, Stdio};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// How the container ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// The exit code berth passes on (128+N for signal N).
+    pub exit_code: i32,
+    /// The kernel's OOM killer ended it.
+    pub oom_killed: bool,
+}
+
+/// Terminal and stdin wishes of the user.
+#[derive(Clone, Copy, Debug)]
+pub struct IoMode {
+    pub tty: bool,
+    pub interactive: bool,
+}
+
+/// Signals relayed to the container (and SIGCHLD/SIGWINCH for ourselves).
+fn relay_set() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+        Signal::SIGWINCH,
+    ] {
+        s.add(sig);
+    }
+    s
+}
+
+fn status_code(s: WaitStatus) -> Option<i32> {
+    match s {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Starts the container described by `spec` and waits for it.
+pub fn run(
+    spec: &oci_spec::runtime::Spec,
+    rootfs: PathBuf,
+    io: IoMode,
+    cgroup: Option<&dyn Cgroup>,
+    userns: bool,
+) -> Result<Outcome, RuntimeError> {
+    let relay = relay_set();
+    relay
+        .thread_block()
+        .map_err(|e| RuntimeError::Sys("blocking signals", e))?;
+    let sfd = SignalFd::with_flags(&relay, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| RuntimeError::Sys("signalfd", e))?;
+    let mut master: Option<OwnedFd> = None;
+    let console = if io.tty {
+        let pty =
+            nix::pty::openpty(None, None).map_err(|e| RuntimeError::Sys("opening a pty", e))?;
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+            .map_err(|e| RuntimeError::Spec(format!("pty path: {e}")))?;
+        copy_winsize(0, &pty.master);
+        nix::fcntl::fcntl(
+            pty.master.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| RuntimeError::Sys("pty", e))?;
+        master = Some(pty.master);
+        Some((pty.slave, path))
+    } else {
+        None
+    };
+    let launch = Launch {
+        spec,
+        rootfs,
+        stdio: Stdio {
+            console,
+            null_stdin: !io.interactive,
+        },
+        userns,
+    };
+    let result = runtime::start(&launch, cgroup);
+    drop(launch); // closes our copy of the pty slave
+    let pid = match result {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = relay.thread_unblock();
+            return Err(e);
+        }
+    };
+    let _raw = if io.tty && io.interactive {
+        RawMode::enable(0)
+    } else {
+        None
+    };
+    let mut status: Option<i32> = None;
+    let mut stdin_open = io.tty && io.interactive;
+    let mut master_open = master.is_some();
+    let mut buf = vec![0u8; 32 * 1024];
+    while status.is_none() || master_open {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(m) = &master {
+            if master_open {
+                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        let stdin = std::io::stdin();
+        if stdin_open && status.is_none() {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if status.is_some() {
+            PollTimeout::from(200u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) if status.is_some() => break, // output drained after exit
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(RuntimeError::Sys("poll", e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if sig == libc::SIGCHLD {
+                    if let Ok(s) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                        if let Some(code) = status_code(s) {
+                            status = Some(code);
+                        }
+                    }
+                } else if sig == libc::SIGWINCH {
+                    if let Some(m) = &master {
+                        copy_winsize(0, m);
+                    }
+                } else {
+                    // SAFETY: plain kill of our child.
+                    unsafe { libc::kill(pid.as_raw(), sig) };
+                }
+            }
+        }
+        let mut idx = 1;
+        if master_open {
+            if let Some(m) = &master {
+                if ready.get(idx).copied().unwrap_or(false) {
+                    match nix::unistd::read(m.as_raw_fd(), &mut buf) {
+                        Ok(0) | Err(_) => master_open = false, // EIO: the container side closed
+                        Ok(n) => {
+                            let mut out = std::io::stdout().lock();
+                            let _ = out.write_all(&buf[..n]);
+                            let _ = out.flush();
+                        }
+                    }
+                }
+            }
+            idx += 1;
+        }
+        if stdin_open && status.is_none() && ready.get(idx).copied().unwrap_or(false) {
+            match std::io::stdin().lock().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    if let Some(m) = &master {
+                        // Pass end-of-file on as the terminal's EOF character.
+                        let _ = nix::unistd::write(m, &[4u8]);
+                    }
+                }
+                Ok(n) => {
+                    if let Some(m) = &master {
+                        let _ = nix::unistd::write(m, &buf[..n]);
+                    }
+                }
+            }
+        }
+        if status.is_none() && master.is_none() {
+            // Without a pty only signals matter; a blocking wait would miss them.
+            continue;
+        }
+    }
+    let _ = relay.thread_unblock();
+    let code = status.unwrap_or(125);
+    let oom = cgroup.is_some_and(|c| c.oom_killed());
+    Ok(Outcome {
+        exit_code: if oom && code == 128 + libc::SIGKILL {
+            137
+        } else {
+            code
+        },
+        oom_killed: oom,
+    })
+}

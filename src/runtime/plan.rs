@@ -1,0 +1,309 @@
+//! Container setup as data: the parent turns an OCI runtime spec into an
+//! ordered list of steps (mounts, devices, pivot_root, masking, hostname);
+//! the child only executes them. Unit tests check plans without privileges.
+
+use nix::mount::MsFlags;
+use oci_spec::runtime::Spec;
+use std::path::PathBuf;
+
+/// Annotation: overlay options for the rootfs, mounted inside the
+/// container's own mount namespace (so nothing is left on the host).
+pub const ANNOTATION_OVERLAY: &str = "io.berth.rootfs.overlay";
+/// Annotation: run the built-in init as PID 1.
+pub const ANNOTATION_INIT: &str = "io.berth.init";
+
+/// One setup step, run in order by the container's first process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// mount --make-rprivate / so nothing propagates back to the host.
+    PrivatizeMounts,
+    /// Mount the overlay rootfs at the bundle's rootfs dir.
+    Overlay {
+        target: PathBuf,
+        options: String,
+    },
+    /// Bind a plain directory as the rootfs (`--rootfs`).
+    BindRootfs {
+        source: PathBuf,
+        target: PathBuf,
+    },
+    /// Mount a filesystem at a path inside the rootfs.
+    Mount {
+        fstype: String,
+        source: String,
+        dest: String,
+        flags: MsFlags,
+        data: String,
+    },
+    /// Bind a host path onto a path inside the rootfs (then remount with flags).
+    Bind {
+        source: PathBuf,
+        dest: String,
+        flags: MsFlags,
+        file: bool,
+    },
+    /// A device node inside the rootfs /dev (bound from the host when rootless).
+    Device {
+        dest: String,
+        major: u64,
+        minor: u64,
+        mode: u32,
+    },
+    /// A symlink inside the rootfs.
+    Symlink {
+        target: String,
+        dest: String,
+    },
+    /// Bind the pty slave onto /dev/console.
+    Console,
+    /// pivot_root into the rootfs and detach the old root.
+    PivotRoot,
+    /// Hide a path: /dev/null over files, an empty read-only tmpfs over dirs.
+    Mask(String),
+    /// Make a path read-only.
+    ReadOnly(String),
+    /// Remount the root read-only (`--read-only`).
+    RootReadOnly,
+    Hostname(String),
+    /// Bring up `lo` in a new network namespace.
+    LoopbackUp,
+}
+
+/// Why a spec cannot be turned into a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid runtime spec: {0}")]
+    Invalid(String),
+}
+
+/// The minimal /dev every container gets.
+pub const DEVICES: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+/// Turns mount options (`ro`, `nosuid`, `mode=755`, ...) into flags and data.
+pub fn mount_options(options: &[String]) -> (MsFlags, String, bool) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    let mut bind = false;
+    for o in options {
+        match o.as_str() {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" => {}
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "bind" => bind = true,
+            "rbind" => {
+                bind = true;
+                flags |= MsFlags::MS_REC;
+            }
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "z" | "Z" => {}
+            other => data.push(other.to_string()),
+        }
+    }
+    (flags, data.join(","), bind)
+}
+
+/// Builds the plan for `spec`. `rootfs` is where the root is mounted;
+/// `console` says whether a pty is attached.
+pub fn build(spec: &Spec, rootfs: &std::path::Path, console: bool) -> Result<Vec<Step>, PlanError> {
+    let mut steps = vec![Step::PrivatizeMounts];
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| PlanError::Invalid("no root".into()))?;
+    match annotations.get(ANNOTATION_OVERLAY) {
+        Some(options) => steps.push(Step::Overlay {
+            target: rootfs.to_path_buf(),
+            options: options.clone(),
+        }),
+        None => steps.push(Step::BindRootfs {
+            source: root.path().clone(),
+            target: rootfs.to_path_buf(),
+        }),
+    }
+    let mut has_dev = false;
+    for m in spec.mounts().clone().unwrap_or_default() {
+        let dest = m.destination().display().to_string();
+        let options = m.options().clone().unwrap_or_default();
+        let (flags, data, bind) = mount_options(&options);
+        let fstype = m.typ().clone().unwrap_or_else(|| "none".into());
+        if bind || fstype == "bind" {
+            let source = m
+                .source()
+                .clone()
+                .ok_or_else(|| PlanError::Invalid(format!("bind mount {dest} without a source")))?;
+            let file = std::fs::metadata(&source)
+                .map(|md| !md.is_dir())
+                .unwrap_or(false);
+            steps.push(Step::Bind {
+                source,
+                dest,
+                flags: flags | MsFlags::MS_BIND,
+                file,
+            });
+        } else {
+            if dest == "/dev" {
+                has_dev = true;
+            }
+            steps.push(Step::Mount {
+                fstype: fstype.clone(),
+                source: m
+                    .source()
+                    .as_ref()
+                    .map(|s| s.display().to_string())
+                    .unwrap_or(fstype),
+                dest: dest.clone(),
+                flags,
+                data,
+            });
+            if dest == "/dev" {
+                for (path, major, minor) in DEVICES {
+                    steps.push(Step::Device {
+                        dest: path.into(),
+                        major,
+                        minor,
+                        mode: 0o666,
+                    });
+                }
+                for (target, link) in [
+                    ("/proc/self/fd", "/dev/fd"),
+                    ("/proc/self/fd/0", "/dev/stdin"),
+                    ("/proc/self/fd/1", "/dev/stdout"),
+                    ("/proc/self/fd/2", "/dev/stderr"),
+                    ("pts/ptmx", "/dev/ptmx"),
+                    ("/proc/kcore", "/dev/core"),
+                ] {
+                    steps.push(Step::Symlink {
+                        target: target.into(),
+                        dest: link.into(),
+                    });
+                }
+            }
+        }
+    }
+    if console && has_dev {
+        steps.push(Step::Console);
+    }
+    steps.push(Step::PivotRoot);
+    if let Some(linux) = spec.linux() {
+        for p in linux.masked_paths().clone().unwrap_or_default() {
+            steps.push(Step::Mask(p));
+        }
+        for p in linux.readonly_paths().clone().unwrap_or_default() {
+            steps.push(Step::ReadOnly(p));
+        }
+        let has_netns = linux
+            .namespaces()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
+            });
+        if has_netns {
+            steps.push(Step::LoopbackUp);
+        }
+    }
+    if root.readonly().unwrap_or(false) {
+        steps.push(Step::RootReadOnly);
+    }
+    if let Some(h) = spec.hostname() {
+        steps.push(Step::Hostname(h.clone()));
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(extra: serde_json::Value) -> Spec {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "/rootfs", "readonly": true},
+            "hostname": "box",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                {"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "ro"]}
+            ],
+            "linux": {
+                "namespaces": [{"type": "network"}, {"type": "pid"}],
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"]
+            }
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in e {
+                o.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn plan_orders_mounts_before_pivot_and_masks_after() {
+        let s = spec(
+            serde_json::json!({"annotations": {ANNOTATION_OVERLAY: "lowerdir=/a,upperdir=/b,workdir=/c"}}),
+        );
+        let steps = build(&s, std::path::Path::new("/bundle/rootfs"), true).unwrap();
+        assert_eq!(steps[0], Step::PrivatizeMounts);
+        assert!(
+            matches!(&steps[1], Step::Overlay { options, .. } if options.starts_with("lowerdir=/a"))
+        );
+        let pos = |f: &dyn Fn(&Step) -> bool| steps.iter().position(f).unwrap();
+        let pivot = pos(&|s| *s == Step::PivotRoot);
+        assert!(pos(&|s| matches!(s, Step::Mount { dest, .. } if dest == "/proc")) < pivot);
+        assert!(pos(&|s| matches!(s, Step::Device { dest, .. } if dest == "/dev/null")) < pivot);
+        assert!(pos(&|s| *s == Step::Console) < pivot);
+        assert!(pos(&|s| *s == Step::Mask("/proc/kcore".into())) > pivot);
+        assert!(steps.contains(&Step::RootReadOnly));
+        assert!(steps.contains(&Step::LoopbackUp));
+        assert!(steps.contains(&Step::Hostname("box".into())));
+        let bind = steps
+            .iter()
+            .find(|s| matches!(s, Step::Bind { .. }))
+            .unwrap();
+        assert!(
+            matches!(bind, Step::Bind { flags, .. } if flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REC | MsFlags::MS_BIND))
+        );
+    }
+
+    #[test]
+    fn without_overlay_the_root_is_bound() {
+        let steps = build(
+            &spec(serde_json::json!({})),
+            std::path::Path::new("/b/rootfs"),
+            false,
+        )
+        .unwrap();
+        assert!(
+            matches!(&steps[1], Step::BindRootfs { source, .. } if source == std::path::Path::new("/rootfs"))
+        );
+        assert!(!steps.contains(&Step::Console));
+    }
+
+    #[test]
+    fn parses_mount_options() {
+        let (f, d, b) = mount_options(&[
+            "nosuid".into(),
+            "ro".into(),
+            "mode=1777".into(),
+            "size=65536k".into(),
+        ]);
+        assert_eq!(f, MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
+        assert_eq!(d, "mode=1777,size=65536k");
+        assert!(!b);
+    }
+}
