@@ -82,6 +82,11 @@ pub fn pull(
 ) -> Result<Pulled, PullError> {
     let parsed = Parsed::parse(query)?;
     let candidates = conf.candidates(&parsed);
+    if candidates.is_empty() {
+        return Err(PullError::NotFoundAnywhere(format!(
+            "short name {query:?} did not resolve to an alias and no unqualified-search registries are defined in registries.conf: use a fully qualified name such as docker.io/library/{query}"
+        )));
+    }
     let mut not_found = Vec::new();
     for reference in &candidates {
         let endpoints = conf.endpoints(reference)?;

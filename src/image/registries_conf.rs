@@ -81,6 +81,8 @@ pub struct Endpoint {
 #[derive(Debug, Default, Clone)]
 pub struct RegistriesConf {
     pub search: Vec<String>,
+    /// True when a file set `unqualified-search-registries` (even to []).
+    pub search_set: bool,
     pub registries: Vec<RegistryEntry>,
     pub aliases: BTreeMap<String, String>,
     /// The files that were read, for `berth info` and error messages.
@@ -152,6 +154,7 @@ impl RegistriesConf {
         let file: FileV2 = toml::from_str(text).map_err(|e| e.message().to_string())?;
         if let Some(s) = file.unqualified_search_registries {
             self.search = s;
+            self.search_set = true;
         }
         for mut r in file.registry {
             if r.prefix.is_empty() {
@@ -167,6 +170,7 @@ impl RegistriesConf {
         if let Some(v1) = file.registries {
             if let Some(s) = v1.search {
                 self.search = s.registries;
+                self.search_set = true;
             }
             for (list, insecure) in [(v1.insecure, true), (v1.block, false)] {
                 for host in list.map(|l| l.registries).unwrap_or_default() {
@@ -258,6 +262,9 @@ impl RegistriesConf {
             }
         }
         if self.search.is_empty() {
+            if self.search_set {
+                return Vec::new(); // explicitly no search registries: short names cannot resolve
+            }
             return vec![p.qualify(DOCKER_HUB)];
         }
         self.search.iter().map(|reg| p.qualify(reg)).collect()

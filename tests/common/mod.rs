@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod pty;
 pub mod push;
 pub mod registry;
 
@@ -328,4 +329,47 @@ pub fn mounts_under(prefix: &Path) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().nth(4).map(String::from))
         .filter(|m| m.starts_with(&*prefix.to_string_lossy()))
         .collect()
+}
+
+/// Imports the busybox fixture into `env` as `localhost/busybox` (no registry needed).
+pub fn busybox_image(env: &Env) -> &'static str {
+    let tarball = env.dir.path().join("home/busybox.tar");
+    std::fs::write(&tarball, fixtures::busybox_rootfs()).unwrap();
+    if env.who == As::User {
+        let u = rootless_user().unwrap();
+        Command::new("chown")
+            .arg(format!("{}:{}", u.uid, u.gid))
+            .arg(&tarball)
+            .status()
+            .unwrap();
+    }
+    env.berth(&[
+        "import",
+        "-q",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        tarball.to_str().unwrap(),
+        "busybox",
+    ])
+    .ok();
+    "busybox"
+}
+
+/// Cgroup directories (v1 memory controller, or v2) left under `parent`.
+pub fn cgroups_left(parent: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup",
+    ] {
+        if let Ok(rd) = std::fs::read_dir(Path::new(base).join(parent)) {
+            left.extend(
+                rd.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path().display().to_string()),
+            );
+        }
+    }
+    left
 }

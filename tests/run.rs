@@ -1,0 +1,647 @@
+//! End-to-end tests of `berth run`: real namespaces, overlay mounts, cgroups
+//! (v1 on this host), a real pty, as root and as an unprivileged user.
+
+mod common;
+
+use common::pty::PtySession;
+use common::registry::{shared, Auth};
+use common::{busybox_image, cgroups_left, mounts_under, Env};
+
+/// A cgroup parent of the test's own, so leak checks see only its containers.
+fn cg_parent(test: &str) -> String {
+    format!("berth-test-{test}-{}", std::process::id())
+}
+
+#[track_caller]
+fn assert_clean(env: &Env, parent: &str) {
+    assert!(
+        cgroups_left(parent).is_empty(),
+        "cgroups left behind: {:?}",
+        cgroups_left(parent)
+    );
+    assert!(
+        mounts_under(&env.store()).is_empty(),
+        "mounts left behind: {:?}",
+        mounts_under(&env.store())
+    );
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/cpu",
+        "/sys/fs/cgroup/freezer",
+        "/sys/fs/cgroup",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new(base).join(parent));
+    }
+}
+
+#[test]
+fn run_prints_and_cleans_up() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let cg = cg_parent("echo");
+    let r = env.berth(&["run", "--rm", "--cgroup-parent", &cg, img, "echo", "hello"]);
+    assert_eq!(r.ok(), "hello\n");
+    assert!(
+        env.berth(&["ps", "-a", "-q"]).ok().trim().is_empty(),
+        "--rm leaves no container"
+    );
+    assert_clean(&env, &cg);
+    let containers = std::fs::read_dir(env.store().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "names")
+        .count();
+    assert_eq!(containers, 0);
+}
+
+#[test]
+fn pid_uts_and_mount_isolation() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "boxy",
+        img,
+        "sh",
+        "-c",
+        "echo pid=$$; hostname; ps -o pid,comm | tail -n +2 | wc -l; ls /proc | grep -c '^[0-9]'",
+    ]);
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "pid=1", "the command is PID 1");
+    assert_eq!(lines[1], "boxy");
+    let procs: usize = lines[2].trim().parse().unwrap();
+    assert!(
+        procs <= 5,
+        "only the container's processes are visible: {text}"
+    );
+    let default_host = env.berth(&["run", "--rm", img, "hostname"]);
+    assert_eq!(
+        default_host.ok().trim().len(),
+        12,
+        "hostname defaults to the short id"
+    );
+}
+
+#[test]
+fn image_config_and_flags_take_effect() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-e",
+        "B",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        img,
+        "sh",
+        "-c",
+        "echo $A:$B; pwd; id -u; id -g",
+    ]);
+    assert_eq!(r.ok(), "1:\n/tmp\n1000\n1000\n");
+    let named = env.berth(&["run", "--rm", "-u", "user", img, "id", "-un"]);
+    assert_eq!(
+        named.ok().trim(),
+        "user",
+        "user names resolve in the image's /etc/passwd"
+    );
+    let ep = env.berth(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/echo",
+        img,
+        "via",
+        "entrypoint",
+    ]);
+    assert_eq!(ep.ok(), "via entrypoint\n");
+    let envfile = env.dir.path().join("env.list");
+    std::fs::write(&envfile, "# comment\nFROMFILE=yes\n").unwrap();
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--env-file",
+        envfile.to_str().unwrap(),
+        img,
+        "sh",
+        "-c",
+        "echo $FROMFILE $container",
+    ]);
+    assert_eq!(r.ok(), "yes berth\n");
+    env.berth(&["run", "--rm", "-u", "nosuchuser", img, "true"])
+        .fails(125, "unable to find user nosuchuser");
+}
+
+#[test]
+fn containers_do_not_share_writes_and_rm_removes_them() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "--name",
+        "first",
+        img,
+        "sh",
+        "-c",
+        "echo x > /tmp/mark",
+    ])
+    .ok();
+    let other = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "test -e /tmp/mark && echo seen || echo absent",
+    ]);
+    assert_eq!(other.ok().trim(), "absent");
+    let ps = env.berth(&["ps", "-a"]);
+    assert!(
+        ps.ok().contains("first") && ps.stdout.contains("Exited (0)"),
+        "{}",
+        ps.stdout
+    );
+    env.berth(&["run", "--name", "first", img, "true"])
+        .fails(125, "already in use");
+    env.berth(&["rmi", img]).fails(2, "in use by a container");
+    env.berth(&["rm", "first"]).ok();
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+    env.berth(&["rm", "first"]).fails(1, "no such container");
+    env.assert_consistent();
+}
+
+#[test]
+fn bind_mounts_read_only_and_read_write() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let host = env.dir.path().join("share");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let ro = format!("{}:/data:ro", host.display());
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro,
+        img,
+        "sh",
+        "-c",
+        "cat /data/in; echo x > /data/new 2>/dev/null; echo write=$?",
+    ]);
+    assert_eq!(r.ok(), "from host\nwrite=1\n");
+    assert!(!host.join("new").exists());
+    let rw = format!("type=bind,source={},target=/data", host.display());
+    env.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &rw,
+        img,
+        "sh",
+        "-c",
+        "echo out > /data/new",
+    ])
+    .ok();
+    assert_eq!(std::fs::read_to_string(host.join("new")).unwrap(), "out\n");
+    let t = env.berth(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--read-only",
+        img,
+        "sh",
+        "-c",
+        "echo a > /scratch/f && cat /scratch/f; touch /etc/x 2>/dev/null; echo root=$?",
+    ]);
+    assert_eq!(t.ok(), "a\nroot=1\n");
+    env.berth(&["run", "--rm", "-v", "relative:/x", img, "true"])
+        .fails(125, "absolute");
+}
+
+#[test]
+fn hardened_by_default() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let caps = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(
+        caps.ok().trim(),
+        "CapEff:\t00000000800405fb",
+        "podman's default capability set"
+    );
+    let r = env.berth(&["run", "--rm", img, "sh", "-c", "head -c1 /proc/kcore >/dev/null 2>&1; echo kcore=$?; mount -o remount,rw / 2>/dev/null; echo remount=$?; touch /sys/x 2>/dev/null; echo sys=$?; echo 1 > /proc/sys/kernel/domainname 2>/dev/null; echo procsys=$?; kill -0 1; echo"]);
+    let out = r.ok();
+    assert!(
+        out.contains("remount=1") || out.contains("remount=255"),
+        "{out}"
+    );
+    assert!(out.contains("sys=1"), "{out}");
+    assert!(out.contains("procsys=1"), "{out}");
+    let kcore = env.berth(&["run", "--rm", img, "sh", "-c", "wc -c < /proc/kcore"]);
+    assert!(
+        kcore.stdout.trim() == "0" || kcore.code != 0,
+        "kcore is masked: {}",
+        kcore.stdout
+    );
+    let add = env.berth(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "net_admin",
+        "--cap-drop",
+        "chown",
+        img,
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(
+        add.ok().trim(),
+        "CapEff:\t00000000800415fa",
+        "CHOWN dropped, NET_ADMIN added"
+    );
+    // The default seccomp policy refuses what the capabilities do not allow.
+    let sec = env.berth(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "sys_admin",
+        img,
+        "sh",
+        "-c",
+        "unshare -r true 2>&1; echo rc=$?",
+    ]);
+    assert!(
+        sec.ok().contains("rc=0"),
+        "unshare allowed with CAP_SYS_ADMIN: {}",
+        sec.stdout
+    );
+    let nnp = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        img,
+        "sh",
+        "-c",
+        "grep NoNewPrivs /proc/self/status",
+    ]);
+    assert_eq!(nnp.ok().trim(), "NoNewPrivs:\t1");
+    let profile = env.dir.path().join("deny-mkdir.json");
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let custom = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        img,
+        "sh",
+        "-c",
+        "mkdir /tmp/d 2>/dev/null; echo mkdir=$?",
+    ]);
+    assert_eq!(
+        custom.ok().trim(),
+        "mkdir=1",
+        "a seccomp=FILE profile applies"
+    );
+    let unconfined = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        img,
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status",
+    ]);
+    assert_eq!(unconfined.ok().trim(), "Seccomp:\t0");
+    let filtered = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status",
+    ]);
+    assert_eq!(filtered.ok().trim(), "Seccomp:\t2");
+}
+
+#[test]
+fn memory_limit_kills_with_137() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let cg = cg_parent("oom");
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "hog",
+        "--cgroup-parent",
+        &cg,
+        "--memory",
+        "32m",
+        img,
+        "sh",
+        "-c",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert_eq!(r.code, 137, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("survived"));
+    let rec = std::fs::read_to_string(
+        std::fs::read_dir(env.store().join("containers"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name() != "names")
+            .unwrap()
+            .path()
+            .join("container.json"),
+    )
+    .unwrap();
+    assert!(
+        rec.contains("\"oom_killed\": true"),
+        "OOM kill recorded: {rec}"
+    );
+    env.berth(&["rm", "hog"]).ok();
+    assert_clean(&env, &cg);
+}
+
+#[test]
+fn pids_limit_contains_a_fork_bomb() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let cg = cg_parent("pids");
+    let bomb = "for i in $(seq 40); do sleep 2 & done; wait; echo all-forked";
+    let limited = env.berth(&[
+        "run",
+        "--rm",
+        "--cgroup-parent",
+        &cg,
+        "--pids-limit",
+        "16",
+        img,
+        "sh",
+        "-c",
+        bomb,
+    ]);
+    assert_ne!(
+        limited.code, 0,
+        "the limit stops the forks: {}",
+        limited.stdout
+    );
+    assert!(limited.stderr.contains("can't fork"), "{}", limited.stderr);
+    assert!(!limited.stdout.contains("all-forked"));
+    let free = env.berth(&["run", "--rm", "--cgroup-parent", &cg, img, "sh", "-c", bomb]);
+    assert_eq!(
+        free.ok().trim(),
+        "all-forked",
+        "the same command works without the limit"
+    );
+    assert_clean(&env, &cg);
+}
+
+#[test]
+fn exit_codes_follow_podman() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    for code in [0, 1, 42] {
+        let r = env.berth(&["run", "--rm", img, "sh", "-c", &format!("exit {code}")]);
+        assert_eq!(r.code, code);
+    }
+    env.berth(&["run", "--rm", "--memory", "lots", img, "true"])
+        .fails(125, "invalid size");
+    env.berth(&["run", "--rm", "--bogus-flag", img])
+        .code
+        .eq(&125)
+        .then_some(())
+        .expect("unknown flag is 125");
+    env.berth(&["run", "--rm", img, "/etc/passwd"])
+        .fails(126, "permission denied");
+    env.berth(&["run", "--rm", img, "no-such-command"])
+        .fails(127, "not found");
+    let missing = format!("{}/no-such-image-here", shared(Auth::None).host());
+    env.berth(&["run", "--rm", &missing])
+        .fails(125, "image not known");
+    env.berth(&["run", "--rm", "no-such-image-here"])
+        .fails(125, "unqualified-search registries");
+    let r = env.berth(&["run", "--rm", "--init", img, "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(r.code, 143);
+    let r = env.berth(&["run", "--rm", "--init", img, "sh", "-c", "kill -KILL $$"]);
+    assert_eq!(r.code, 137);
+}
+
+#[test]
+fn init_reaps_zombies_and_forwards_signals() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--init",
+        img,
+        "sh",
+        "-c",
+        "(sleep 0.2 &) ; sleep 1; ps -o stat,comm | grep -c '^Z' || true",
+    ]);
+    assert_eq!(r.ok().trim(), "0", "no zombies under --init");
+    // SIGTERM to berth reaches the command through the init.
+    let mut child = env
+        .cmd(&[
+            "run",
+            "--rm",
+            "--init",
+            img,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(7));
+}
+
+#[test]
+fn tty_echo_window_size_and_ctrl_c() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let mut s = PtySession::spawn(env.cmd(&["run", "--rm", "-it", img, "sh"]), 33, 91);
+    let before = s.local_flags();
+    s.expect("#", 20);
+    assert!(
+        !s.local_flags()
+            .contains(nix::sys::termios::LocalFlags::ECHO),
+        "raw mode while running"
+    );
+    s.send("stty size\r");
+    s.expect("33 91", 10);
+    s.send("echo $((6*7))\r");
+    s.expect("42", 10);
+    // Ctrl-C must stop the sleep: "interrupted" then shows long before 30 s.
+    s.send("sleep 30\r");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.send("\x03");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    s.send("echo interrupted\r");
+    s.expect("interrupted\r\n", 10);
+    s.send("exit 3\r");
+    assert_eq!(s.wait(10), 3);
+    assert_eq!(s.local_flags(), before, "terminal settings restored");
+}
+
+#[test]
+fn run_pulls_a_missing_image() {
+    let env = Env::root();
+    let image = format!("{}/library/busybox", shared(Auth::None).host());
+    let r = env.berth(&["run", "--rm", &image, "echo", "pulled"]);
+    assert_eq!(r.ok(), "pulled\n");
+    assert!(r.stderr.contains("Trying to pull"), "{}", r.stderr);
+}
+
+#[test]
+fn rootfs_directory() {
+    let env = Env::root();
+    let dir = env.dir.path().join("rootfs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tar = env.dir.path().join("bb.tar");
+    std::fs::write(&tar, common::fixtures::busybox_rootfs()).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-xf")
+        .arg(&tar)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        dir.to_str().unwrap(),
+        "sh",
+        "-c",
+        "echo from-dir > /tmp/written; cat /tmp/written",
+    ]);
+    assert_eq!(r.ok(), "from-dir\n");
+    assert!(
+        dir.join("tmp/written").exists(),
+        "--rootfs writes go to the directory, as in podman"
+    );
+}
+
+#[test]
+fn network_modes() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let none = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        img,
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
+    assert_eq!(none.ok().trim(), "lo");
+    let up = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "ip link show lo | grep -c UP",
+    ]);
+    assert_eq!(up.ok().trim(), "1", "loopback is up");
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let host = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        img,
+        "sh",
+        "-c",
+        "ls /sys/class/net | wc -l",
+    ]);
+    assert_eq!(host.ok().trim().parse::<usize>().unwrap(), host_ifaces);
+    env.berth(&["run", "--rm", "--network", "bridge", img, "true"])
+        .fails(125, "unsupported --network");
+}
+
+#[test]
+fn rootless_run() {
+    let Some(env) = Env::user("rootless_run") else {
+        return;
+    };
+    let user = common::rootless_user().unwrap();
+    let img = busybox_image(&env);
+    let r = env.berth(&["run", "--rm", img, "sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; echo pid=$$; grep CapEff /proc/self/status"]);
+    let out = r.ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "the caller is root in the container");
+    assert_eq!(lines[1], format!("0 {} 1", user.uid));
+    assert_eq!(lines[2], format!("1 {} 65536", user.subuid));
+    assert!(out.contains("pid=1"));
+    assert!(out.contains("CapEff:\t00000000800405fb"));
+    let own = env.berth(&[
+        "run",
+        "--rm",
+        "-u",
+        "1000",
+        img,
+        "sh",
+        "-c",
+        "id -u; touch /tmp/f && stat -c %u /tmp/f",
+    ]);
+    assert_eq!(own.ok(), "1000\n1000\n");
+    let limits = env.berth(&["run", "--rm", "--memory", "32m", img, "true"]);
+    limits.ok();
+    assert!(
+        limits.stderr.contains("ignored"),
+        "rootless limits warn: {}",
+        limits.stderr
+    );
+    env.berth(&["run", "--name", "kept", img, "sh", "-c", "echo hi > /tmp/x"])
+        .ok();
+    env.berth(&["rm", "kept"]).ok();
+    env.assert_consistent();
+}
+
+#[test]
+fn rootless_tty() {
+    let Some(env) = Env::user("rootless_tty") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let mut s = PtySession::spawn(env.cmd(&["run", "--rm", "-it", img, "sh"]), 24, 80);
+    s.expect("#", 20);
+    s.send("echo $((6*7)); id -u\r");
+    s.expect("42", 10);
+    s.send("exit 3\r");
+    assert_eq!(s.wait(10), 3);
+}
