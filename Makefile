@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BERTH := target/release/berth
 # Debian packages the tests need (installed by `make test-deps`).
-TEST_DEBS := docker-registry busybox-static uidmap skopeo apache2-utils openssl util-linux iproute2 tar gzip
+TEST_DEBS := docker-registry busybox-static uidmap skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap libseccomp-dev pkg-config
 # Extra packages for benchmarks (peers run side by side with berth).
 BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine
 

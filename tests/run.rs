@@ -645,3 +645,47 @@ fn rootless_tty() {
     s.send("exit 3\r");
     assert_eq!(s.wait(10), 3);
 }
+
+/// registries.conf that sends docker.io to the test registry, as a user
+/// with a mirror set-up would have it.
+fn docker_io_to(env: &Env, host: &str) {
+    let conf = format!("unqualified-search-registries = [\"docker.io\"]\n[[registry]]\nprefix = \"docker.io\"\nlocation = \"{host}\"\ninsecure = true\n");
+    std::fs::write(env.dir.path().join("registries.conf"), conf).unwrap();
+}
+
+#[test]
+fn debian_image_runs() {
+    let reg = match common::registry::with_debian() {
+        Ok(r) => r,
+        Err(why) => return common::skip("debian_image_runs", &why),
+    };
+    let env = Env::root();
+    docker_io_to(&env, &reg.host());
+    let r = env.berth(&["run", "--rm", "debian", "cat", "/etc/os-release"]);
+    assert!(r.ok().contains("Debian GNU/Linux"), "{}", r.stdout);
+}
+
+/// The headline: an ordinary user with an empty store types
+/// `berth run -it ubuntu bash` at a terminal.
+#[test]
+fn rootless_run_it_ubuntu_bash() {
+    let reg = match common::registry::with_debian() {
+        Ok(r) => r,
+        Err(why) => return common::skip("rootless_run_it_ubuntu_bash", &why),
+    };
+    let Some(env) = Env::user("rootless_run_it_ubuntu_bash") else { return };
+    docker_io_to(&env, &reg.host());
+    let mut s = PtySession::spawn(env.cmd(&["run", "-it", "ubuntu", "bash"]), 40, 120);
+    let before = s.local_flags();
+    s.expect("Trying to pull docker.io/library/ubuntu:latest", 60);
+    s.expect("Copying blob", 60);
+    s.expect("root@", 180);
+    s.expect("# ", 10);
+    s.send("echo $((6*7))\r");
+    s.expect("42", 10);
+    s.send("echo uid=$(id -u)\r");
+    s.expect("uid=0", 10);
+    s.send("exit 3\r");
+    assert_eq!(s.wait(20), 3);
+    assert_eq!(s.local_flags(), before, "terminal settings restored");
+}

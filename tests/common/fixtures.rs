@@ -454,3 +454,93 @@ pub fn push_all(r: &Registry) {
     std::fs::write(&path, bytes).unwrap();
     push(r, &big(2, 12).pushable("big", "latest"));
 }
+
+/// The Debian mirror and suite apt on this machine uses (never hard-coded:
+/// read from apt's own sources and /etc/os-release).
+pub fn apt_mirror_and_suite() -> Option<(String, String)> {
+    let suite = std::fs::read_to_string("/etc/os-release")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(|s| s.trim_matches('"').to_string()))?;
+    let mut texts: Vec<String> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "sources" || x == "list") {
+                texts.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    texts.push(std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default());
+    for t in &texts {
+        // deb822: a stanza with URIs and our suite.
+        for stanza in t.split("\n\n") {
+            let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
+            if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
+                if suites.split_whitespace().any(|s| s == suite) && !uris.contains("security") {
+                    return Some((uris.split_whitespace().next()?.to_string(), suite));
+                }
+            }
+        }
+        // one-line: deb URL SUITE main
+        for l in t.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() >= 3 && f[0] == "deb" && f[2] == suite {
+                let url = f.iter().find(|x| x.starts_with("http"))?;
+                return Some((url.to_string(), suite));
+            }
+        }
+    }
+    None
+}
+
+/// A Debian root filesystem made with `debootstrap --variant=minbase`,
+/// as an uncompressed tar, cached under target/ keyed by mirror and suite.
+pub fn debian_rootfs_tar() -> Result<std::path::PathBuf, String> {
+    let (mirror, suite) = apt_mirror_and_suite().ok_or("no Debian mirror found in apt's sources")?;
+    let key = digest(format!("{mirror} {suite} minbase bash").as_bytes())[7..19].to_string();
+    let out = super::cache_dir().join(format!("debian-{suite}-{key}.tar"));
+    let lock = std::fs::File::create(super::cache_dir().join("debian.lock")).map_err(|e| e.to_string())?;
+    super::flock_file(&lock);
+    if out.exists() {
+        return Ok(out);
+    }
+    let work = super::cache_dir().join(format!("debootstrap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let st = std::process::Command::new("debootstrap")
+        .args(["--variant=minbase", &suite])
+        .arg(&work)
+        .arg(&mirror)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("debootstrap: {e} (`make test-deps` installs it)"))?;
+    if !st.success() {
+        let _ = std::process::Command::new("rm").arg("-rf").arg(&work).status();
+        return Err(format!("debootstrap {suite} from {mirror} failed"));
+    }
+    let tmp = out.with_extension("tmp");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&work)
+        .args(["--numeric-owner", "--xattrs", "-cf"])
+        .arg(&tmp)
+        .args(["--exclude=./dev/*", "."])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let _ = std::process::Command::new("rm").arg("-rf").arg(&work).status();
+    if !st.success() {
+        return Err("tar of the debootstrap tree failed".into());
+    }
+    std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Pushes the Debian fixture (as library/debian and library/ubuntu) once.
+pub fn push_debian(r: &Registry) -> Result<(), String> {
+    let tar = debian_rootfs_tar()?;
+    let diff = std::fs::read(&tar).map_err(|e| e.to_string())?;
+    let gz = gzip(&diff);
+    let img = image(vec![(diff, gz, GZ)], "amd64", false, &["bash"]);
+    push(r, &img.pushable("library/debian", "latest"));
+    push(r, &img.pushable("library/ubuntu", "latest"));
+    Ok(())
+}

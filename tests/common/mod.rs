@@ -315,6 +315,11 @@ extern "C" {
     fn libc_flock(fd: i32, op: i32) -> i32;
 }
 
+/// Blocks until an exclusive flock on `f` is held (released when it closes).
+pub fn flock_file(f: &std::fs::File) {
+    flock(f)
+}
+
 fn flock(f: &std::fs::File) {
     use std::os::fd::AsRawFd;
     // SAFETY: a valid fd; LOCK_EX = 2. The lock is released when the file closes.

@@ -170,6 +170,14 @@ pub fn shared(auth: Auth) -> &'static Registry {
     })
 }
 
+/// The plain registry with the Debian fixture pushed (built on first use).
+pub fn with_debian() -> Result<&'static Registry, String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = shared(Auth::None);
+    DONE.get_or_init(|| super::fixtures::push_debian(r)).clone()?;
+    Ok(r)
+}
+
 /// registries.conf for tests: every 127.0.0.1 registry is plain http.
 pub fn registries_conf() -> String {
     "unqualified-search-registries = []\n[[registry]]\nlocation = \"127.0.0.1\"\ninsecure = true\n"
