@@ -5,17 +5,27 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 BERTH := target/release/berth
+# Debian packages needed to build berth (libseccomp for the seccomp filter)
+# and to run the demo.
+BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap
 # Debian packages the tests need (installed by `make test-deps`).
-TEST_DEBS := docker-registry busybox-static uidmap skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap libseccomp-dev pkg-config
+TEST_DEBS := $(BUILD_DEBS) docker-registry skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap
 # Extra packages for benchmarks (peers run side by side with berth).
 BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine
 
-.PHONY: build test test-deps bench bench-deps lint demo clean
+.PHONY: build build-deps test test-deps bench bench-deps lint demo clean
 
-build:
+build: build-deps
 	$(CARGO) build --release
 
 # Installs only what is missing, so a second run does nothing.
+build-deps:
+	@missing=$$(for p in $(BUILD_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
 test-deps:
 	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

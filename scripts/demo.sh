@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Turns Debian's busybox-static into a local image with `berth import`,
-# with no network access, and shows it. Usage: scripts/demo.sh PATH/TO/berth
+# with no network access, shows it and runs a container from it. Usage: scripts/demo.sh PATH/TO/berth
 set -euo pipefail
 berth=${1:-target/release/berth}
 if [ ! -x /bin/busybox ]; then
@@ -26,3 +26,5 @@ echo "+ berth image inspect --format '{{.Id}} {{.Config.Cmd}} {{.Architecture}}'
 "$berth" image inspect --format '{{.Id}} {{.Config.Cmd}} {{.Architecture}}' busybox
 echo "+ berth system check"
 "$berth" system check
+echo "+ berth run --rm busybox sh -c 'echo hello from \$(hostname); id; ps'"
+"$berth" run --rm busybox sh -c 'echo hello from $(hostname); id; ps'
