@@ -56,6 +56,7 @@ lint:
 
 bench: build bench-deps
 	bench/pull.sh
+	bench/start.sh
 
 demo: build
 	scripts/demo.sh $(BERTH)

@@ -673,7 +673,9 @@ fn rootless_run_it_ubuntu_bash() {
         Ok(r) => r,
         Err(why) => return common::skip("rootless_run_it_ubuntu_bash", &why),
     };
-    let Some(env) = Env::user("rootless_run_it_ubuntu_bash") else { return };
+    let Some(env) = Env::user("rootless_run_it_ubuntu_bash") else {
+        return;
+    };
     docker_io_to(&env, &reg.host());
     let mut s = PtySession::spawn(env.cmd(&["run", "-it", "ubuntu", "bash"]), 40, 120);
     let before = s.local_flags();

@@ -461,11 +461,17 @@ pub fn apt_mirror_and_suite() -> Option<(String, String)> {
     let suite = std::fs::read_to_string("/etc/os-release")
         .ok()?
         .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(|s| s.trim_matches('"').to_string()))?;
+        .find_map(|l| {
+            l.strip_prefix("VERSION_CODENAME=")
+                .map(|s| s.trim_matches('"').to_string())
+        })?;
     let mut texts: Vec<String> = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
         for e in rd.flatten() {
-            if e.path().extension().is_some_and(|x| x == "sources" || x == "list") {
+            if e.path()
+                .extension()
+                .is_some_and(|x| x == "sources" || x == "list")
+            {
                 texts.push(std::fs::read_to_string(e.path()).unwrap_or_default());
             }
         }
@@ -474,7 +480,11 @@ pub fn apt_mirror_and_suite() -> Option<(String, String)> {
     for t in &texts {
         // deb822: a stanza with URIs and our suite.
         for stanza in t.split("\n\n") {
-            let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
+            let field = |k: &str| {
+                stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            };
             if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
                 if suites.split_whitespace().any(|s| s == suite) && !uris.contains("security") {
                     return Some((uris.split_whitespace().next()?.to_string(), suite));
@@ -496,10 +506,12 @@ pub fn apt_mirror_and_suite() -> Option<(String, String)> {
 /// A Debian root filesystem made with `debootstrap --variant=minbase`,
 /// as an uncompressed tar, cached under target/ keyed by mirror and suite.
 pub fn debian_rootfs_tar() -> Result<std::path::PathBuf, String> {
-    let (mirror, suite) = apt_mirror_and_suite().ok_or("no Debian mirror found in apt's sources")?;
+    let (mirror, suite) =
+        apt_mirror_and_suite().ok_or("no Debian mirror found in apt's sources")?;
     let key = digest(format!("{mirror} {suite} minbase bash").as_bytes())[7..19].to_string();
     let out = super::cache_dir().join(format!("debian-{suite}-{key}.tar"));
-    let lock = std::fs::File::create(super::cache_dir().join("debian.lock")).map_err(|e| e.to_string())?;
+    let lock =
+        std::fs::File::create(super::cache_dir().join("debian.lock")).map_err(|e| e.to_string())?;
     super::flock_file(&lock);
     if out.exists() {
         return Ok(out);
@@ -514,7 +526,10 @@ pub fn debian_rootfs_tar() -> Result<std::path::PathBuf, String> {
         .status()
         .map_err(|e| format!("debootstrap: {e} (`make test-deps` installs it)"))?;
     if !st.success() {
-        let _ = std::process::Command::new("rm").arg("-rf").arg(&work).status();
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&work)
+            .status();
         return Err(format!("debootstrap {suite} from {mirror} failed"));
     }
     let tmp = out.with_extension("tmp");
@@ -526,7 +541,10 @@ pub fn debian_rootfs_tar() -> Result<std::path::PathBuf, String> {
         .args(["--exclude=./dev/*", "."])
         .status()
         .map_err(|e| e.to_string())?;
-    let _ = std::process::Command::new("rm").arg("-rf").arg(&work).status();
+    let _ = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(&work)
+        .status();
     if !st.success() {
         return Err("tar of the debootstrap tree failed".into());
     }

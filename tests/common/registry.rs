@@ -174,7 +174,8 @@ pub fn shared(auth: Auth) -> &'static Registry {
 pub fn with_debian() -> Result<&'static Registry, String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     let r = shared(Auth::None);
-    DONE.get_or_init(|| super::fixtures::push_debian(r)).clone()?;
+    DONE.get_or_init(|| super::fixtures::push_debian(r))
+        .clone()?;
     Ok(r)
 }
 
