@@ -430,6 +430,7 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
             },
             cgroup.as_deref(),
             engine.paths.rootless,
+            Some(engine.paths.runroot.join("seccomp")),
         );
         if let Some(cg) = &cgroup {
             cg.destroy();

@@ -61,6 +61,7 @@ pub fn run(
     io: IoMode,
     cgroup: Option<&dyn Cgroup>,
     userns: bool,
+    cache: Option<PathBuf>,
 ) -> Result<Outcome, RuntimeError> {
     let relay = relay_set();
     relay
@@ -93,6 +94,7 @@ pub fn run(
             null_stdin: !io.interactive,
         },
         userns,
+        cache,
     };
     let result = runtime::start(&launch, cgroup);
     drop(launch); // closes our copy of the pty slave

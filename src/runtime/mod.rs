@@ -52,6 +52,8 @@ pub struct Launch<'a> {
     pub stdio: Stdio,
     /// True when berth runs inside a user namespace (rootless).
     pub userns: bool,
+    /// Where compiled seccomp filters are cached.
+    pub cache: Option<PathBuf>,
 }
 
 fn namespace_flags(spec: &Spec) -> CloneFlags {
@@ -112,7 +114,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .ok_or_else(|| RuntimeError::Spec("spec has no process".into()))?;
     let exec = process::ExecPlan::from_process(process).map_err(RuntimeError::Spec)?;
     let filter = match l.spec.linux().as_ref().and_then(|x| x.seccomp().clone()) {
-        Some(s) => Some(seccomp::compile(&s)?),
+        Some(s) => Some(seccomp::bpf(&s, l.cache.as_deref())?),
         None => None,
     };
     let init = l
@@ -219,7 +221,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         // stderr closes on exec (the error pipe stays usable until then).
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
         unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
-        let failure = exec.exec(filter.as_ref());
+        let failure = exec.exec(filter.as_deref());
         die(err_wfd, failure.code, &failure.message)
     };
     let mut stack = vec![0u8; 1 << 20];

@@ -147,7 +147,7 @@ impl ExecPlan {
 
     /// Sets limits, identity, capabilities and seccomp, then execs. Returns
     /// only on failure.
-    pub fn exec(&self, seccomp: Option<&libseccomp::ScmpFilterContext>) -> ExecFailure {
+    pub fn exec(&self, seccomp: Option<&[u8]>) -> ExecFailure {
         for (res, soft, hard) in &self.rlimits {
             let lim = libc::rlimit {
                 rlim_cur: *soft,
@@ -225,7 +225,7 @@ impl ExecPlan {
             unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
         }
         if let Some(f) = seccomp {
-            if let Err(e) = f.load() {
+            if let Err(e) = super::seccomp::load(f) {
                 return fail(125, format!("loading the seccomp filter: {e}"));
             }
         }

@@ -1,6 +1,7 @@
-//! Compiles the spec's seccomp section (OCI `linux.seccomp`) into a
-//! libseccomp filter. Built in the parent, loaded by the child just before
-//! exec.
+//! Compiles the spec's seccomp section (OCI `linux.seccomp`) into BPF with
+//! libseccomp. Compiling the default policy takes milliseconds, so the BPF
+//! is cached by the profile's digest; the child only hands the bytes to the
+//! kernel just before exec.
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -93,4 +94,69 @@ pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
         }
     }
     Ok(ctx)
+}
+
+/// BPF for `s`, from the cache dir when it was compiled before.
+pub fn bpf(s: &LinuxSeccomp, cache: Option<&std::path::Path>) -> Result<Vec<u8>, SeccompError> {
+    let key = crate::util::digest::Digest::of(&serde_json::to_vec(s).expect("profile serialises"));
+    let cached = cache.map(|d| d.join(format!("{}.bpf", key.hex())));
+    if let Some(p) = &cached {
+        if let Ok(b) = std::fs::read(p) {
+            if !b.is_empty() && b.len() % 8 == 0 {
+                return Ok(b);
+            }
+        }
+    }
+    let ctx = compile(s)?;
+    let mut tmp = tempfile_in(cache)?;
+    ctx.export_bpf(&tmp.0)
+        .map_err(|e| SeccompError(e.to_string()))?;
+    use std::io::{Read, Seek};
+    tmp.0.rewind().map_err(|e| SeccompError(e.to_string()))?;
+    let mut bytes = Vec::new();
+    tmp.0
+        .read_to_end(&mut bytes)
+        .map_err(|e| SeccompError(e.to_string()))?;
+    if let Some(p) = &cached {
+        let _ = crate::util::fsutil::atomic_write(p, &bytes, 0o600);
+    }
+    Ok(bytes)
+}
+
+struct AnonFile(std::fs::File);
+
+fn tempfile_in(dir: Option<&std::path::Path>) -> Result<AnonFile, SeccompError> {
+    let d = dir
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(std::env::temp_dir);
+    let _ = std::fs::create_dir_all(&d);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&d)
+        .map_err(|e| SeccompError(format!("temp file for BPF: {e}")))?;
+    Ok(AnonFile(f))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Installs BPF made by [`bpf`] on the calling thread.
+pub fn load(bpf: &[u8]) -> std::io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: (bpf.len() / 8) as u16,
+        filter: bpf.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at valid BPF for the duration of the call.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
