@@ -4,6 +4,7 @@
 # median times, ratios and berth's unpack throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/peers.sh
 berth=$PWD/target/release/berth
 runs=${RUNS:-3}
 work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
@@ -33,13 +34,7 @@ location = "127.0.0.1:$port"
 insecure = true
 CONF
 export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
-cat >"$work/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-CONF
-export CONTAINERS_CONF=$work/containers.conf
+podman_conf "$work"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() { # name, command... ; prints median seconds

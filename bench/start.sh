@@ -4,6 +4,7 @@
 # one run. Prints the mean of N runs and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/peers.sh
 berth=$PWD/target/release/berth
 n=${RUNS:-20}
 work=$(mktemp -d /var/tmp/berth-start.XXXXXX)
@@ -40,13 +41,7 @@ fi
 
 t_podman=""
 if command -v podman >/dev/null; then
-	cat >"$work/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-CONF
-	export CONTAINERS_CONF=$work/containers.conf
+	podman_conf "$work"
 	p=(podman --root "$work/podman" --runroot "$work/podman-run")
 	"${p[@]}" import -q "$work/rootfs.tar" localhost/busybox >/dev/null 2>&1 || true
 	t_podman=$(mean_ms "${p[@]}" run --rm --network none localhost/busybox true)

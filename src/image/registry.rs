@@ -218,20 +218,7 @@ impl Client {
                 let resp = match req.call() {
                     Ok(r) => r,
                     Err(ureq::Error::Status(401 | 403, r)) => {
-                        let (_, msg) = error_detail(r);
-                        let why = if self.creds.is_some() {
-                            "invalid username or password"
-                        } else {
-                            "no credentials found"
-                        };
-                        return Err(self.unauthorized(&format!(
-                            "token server: {why}{}",
-                            if msg.is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {msg}")
-                            }
-                        )));
+                        return Err(self.rejected("token server: ", r))
                     }
                     Err(ureq::Error::Status(code, r)) => {
                         let (_, msg) = error_detail(r);
@@ -267,6 +254,23 @@ impl Client {
             host: self.endpoint.host.clone(),
             detail: detail.to_string(),
         }
+    }
+
+    /// A 401/403 after we answered the challenge: say whether credentials
+    /// were missing or wrong, with the registry's own message.
+    fn rejected(&self, prefix: &str, resp: ureq::Response) -> RegistryError {
+        let (_, msg) = error_detail(resp);
+        let why = if self.creds.is_some() {
+            "invalid username or password"
+        } else {
+            "no credentials found"
+        };
+        let detail = if msg.is_empty() {
+            String::new()
+        } else {
+            format!(": {msg}")
+        };
+        self.unauthorized(&format!("{prefix}{why}{detail}"))
     }
 
     fn protocol(&self, detail: &str) -> RegistryError {
@@ -307,22 +311,7 @@ impl Client {
                         None => return Err(self.unauthorized("401 without a challenge")),
                     }
                 }
-                Err(ureq::Error::Status(401, r)) => {
-                    let (_, msg) = error_detail(r);
-                    let why = if self.creds.is_some() {
-                        "invalid username or password"
-                    } else {
-                        "no credentials found"
-                    };
-                    return Err(self.unauthorized(&format!(
-                        "{why}{}",
-                        if msg.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {msg}")
-                        }
-                    )));
-                }
+                Err(ureq::Error::Status(401, r)) => return Err(self.rejected("", r)),
                 Err(ureq::Error::Status(403, r)) => {
                     let (_, msg) = error_detail(r);
                     return Err(RegistryError::Denied {
