@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs inside the VM as PID 1: a cgroup v2 host like a systemd one, then
+# berth's limits checked from inside containers and from the host side.
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /var/lib; mount -t tmpfs tmpfs /run
+# Processes may not live in a cgroup that delegates controllers: use a leaf.
+mkdir /sys/fs/cgroup/init && echo $$ >/sys/fs/cgroup/init/cgroup.procs
+echo "+memory +pids +cpu" >/sys/fs/cgroup/cgroup.subtree_control
+B=/work/berth
+check() { name=$1; shift; if "$@"; then echo "ok $name"; else echo "FAIL $name"; fi; }
+$B import -q /work/busybox.tar busybox >/dev/null || echo "FAIL import"
+out=$($B run --rm --memory 64m busybox cat /sys/fs/cgroup/memory.max)
+check memory-max [ "$out" = 67108864 ]
+out=$($B run --rm --cpus 0.5 busybox cat /sys/fs/cgroup/cpu.max)
+check cpu-max [ "$out" = "50000 100000" ]
+out=$($B run --rm --pids-limit 12 busybox cat /sys/fs/cgroup/pids.max)
+check pids-max [ "$out" = 12 ]
+$B run --rm --memory 24m busybox sh -c 'x=$(head -c 60000000 /dev/zero | tr "\0" a); echo survived'
+check oom-exit-137 [ $? = 137 ]
+$B run --rm --pids-limit 8 busybox sh -c 'for i in $(seq 20); do sleep 1 & done; wait' 2>/dev/null
+check pids-fork-bomb-contained [ $? != 0 ]
+out=$($B run --rm busybox sh -c 'cat /proc/self/cgroup')
+check cgroup-namespace [ "$out" = "0::/" ]
+check no-cgroups-left [ -z "$(ls -A /sys/fs/cgroup/berth 2>/dev/null | grep berth-)" ]
+echo RESULTS-END
+poweroff -f
