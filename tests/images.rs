@@ -67,6 +67,13 @@ fn pull_stores_a_faithful_root_filesystem() {
     let tmp = std::fs::metadata(root.join("tmp")).unwrap();
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
     assert_eq!(tmp.mtime(), 1_700_000_000, "directory mtimes preserved");
+    let link = std::fs::metadata(root.join("bin/busybox-hardlink")).unwrap();
+    assert_eq!(link.ino(), bb.ino(), "hard links stay hard links");
+    assert_eq!(
+        xattr(&root.join("etc/xattr-test"), "user.berth").as_deref(),
+        Some(&b"kept"[..]),
+        "xattrs preserved"
+    );
     let null = std::fs::symlink_metadata(root.join("dev/null")).unwrap();
     assert!(
         null.file_type().is_char_device(),

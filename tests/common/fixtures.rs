@@ -99,6 +99,25 @@ impl Layer {
             &[],
         )
     }
+    /// A regular file preceded by a PAX header carrying one xattr.
+    pub fn file_with_xattr(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        key: &str,
+        value: &str,
+    ) -> &mut Self {
+        let body = format!("SCHILY.xattr.{key}={value}\n");
+        // A PAX record is "LEN KEY=VALUE\n" where LEN counts itself too.
+        let mut len = body.len() + 2;
+        while format!("{len} {body}").len() != len {
+            len = format!("{len} {body}").len();
+        }
+        let record = format!("{len} {body}");
+        let h = Self::header(tar::EntryType::XHeader, 0o644, 0);
+        self.raw(h, &format!("PaxHeaders/{name}"), None, record.as_bytes());
+        self.file(name, data)
+    }
     pub fn chardev(&mut self, name: &str, major: u32, minor: u32) -> &mut Self {
         let mut h = Self::header(tar::EntryType::Char, 0o666, 0);
         h.set_device_major(major).unwrap();
@@ -154,6 +173,8 @@ pub fn busybox_rootfs() -> Vec<u8> {
         .dir("home/user/", 0o700)
         .file_owned("home/user/owned", b"mine\n", 0o600, 1000)
         .file_owned("bin/setuid-test", b"#!/bin/sh\n", 0o4755, 0)
+        .hardlink("bin/busybox-hardlink", "bin/busybox")
+        .file_with_xattr("etc/xattr-test", b"x\n", "user.berth", "kept")
         .dir("tmp/", 0o1777)
         .dir("root/", 0o700)
         .dir("dev/", 0o755)
