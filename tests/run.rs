@@ -691,3 +691,55 @@ fn rootless_run_it_ubuntu_bash() {
     assert_eq!(s.wait(20), 3);
     assert_eq!(s.local_flags(), before, "terminal settings restored");
 }
+
+/// Root filesystem without the kernel's overlayfs: fuse-overlayfs (podman's
+/// overlay.mount_program) and plain copies (the vfs driver, the last
+/// resort); whiteouts and opaque dirs must apply in both.
+#[test]
+fn rootfs_with_fuse_overlayfs_and_by_copy() {
+    let env = Env::root();
+    let image = format!("{}/multi", shared(Auth::None).host());
+    env.berth(&["pull", "-q", &image]).ok();
+    let script = "grep ' / ' /proc/mounts | cut -d' ' -f3; echo $(ls /data) $(ls /olddir); echo w > /data/new && cat /data/new";
+    let mut modes: Vec<(Vec<&str>, &str)> =
+        vec![(vec![], "overlay"), (vec!["--storage-driver", "vfs"], "")];
+    let fuse = std::path::Path::new("/usr/bin/fuse-overlayfs");
+    if fuse.exists() && std::path::Path::new("/dev/fuse").exists() {
+        modes.push((
+            vec![
+                "--storage-opt",
+                "overlay.mount_program=/usr/bin/fuse-overlayfs",
+            ],
+            "fuse.fuse-overlayfs",
+        ));
+    } else {
+        common::skip(
+            "rootfs_with_fuse_overlayfs_and_by_copy (fuse part)",
+            "fuse-overlayfs or /dev/fuse missing",
+        );
+    }
+    for (flags, fstype) in modes {
+        let mut args: Vec<&str> = flags.clone();
+        args.extend(["run", "--rm", &image, "sh", "-c", script]);
+        let r = env.berth(&args);
+        let out = r.ok();
+        let lines: Vec<&str> = out.lines().collect();
+        if !fstype.is_empty() {
+            assert_eq!(lines[0], fstype, "{flags:?}: {out}");
+        } else {
+            assert_ne!(
+                lines[0], "overlay",
+                "vfs copies instead of mounting an overlay: {out}"
+            );
+        }
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["keep", "b"],
+            "{flags:?}: whiteouts and opaque dirs apply: {out}"
+        );
+        assert_eq!(lines[2], "w");
+    }
+    env.berth(&["--storage-driver", "zfs", "run", "--rm", &image, "true"])
+        .fails(125, "unsupported --storage-driver");
+    env.assert_consistent();
+}

@@ -27,6 +27,13 @@ pub struct Cli {
     /// Runtime state dir (default /run/berth, or $XDG_RUNTIME_DIR/berth when rootless)
     #[arg(long, global = true, value_name = "DIR")]
     pub runroot: Option<PathBuf>,
+    /// Root filesystem driver: overlay (default; kernel overlayfs, then
+    /// fuse-overlayfs, then a copy) or vfs (always copy the layers)
+    #[arg(long, global = true, default_value = "overlay", value_name = "DRIVER")]
+    pub storage_driver: String,
+    /// Storage option, as podman: overlay.mount_program=/usr/bin/fuse-overlayfs
+    #[arg(long, global = true, value_name = "OPT")]
+    pub storage_opt: Vec<String>,
     /// Log messages at or above this level: trace, debug, info, warn, error
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
@@ -137,7 +144,9 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Logout(a) => return login::logout(a),
         _ => {}
     }
-    let engine = Engine::open(paths)?;
+    let storage = crate::engine::StorageOptions::parse(&cli.storage_driver, &cli.storage_opt)?;
+    let mut engine = Engine::open(paths)?;
+    engine.storage = storage;
     match cli.command {
         Command::Run(a) => run::run(&engine, *a),
         Command::Ps(a) => run::ps(&engine, a),

@@ -55,11 +55,64 @@ impl Paths {
     }
 }
 
+/// How container root filesystems are made (`--storage-driver`,
+/// `--storage-opt`), with podman's names.
+#[derive(Clone, Debug, Default)]
+pub struct StorageOptions {
+    /// vfs: copy the layers instead of mounting an overlay.
+    pub copy: bool,
+    /// overlay.mount_program: a FUSE overlay program to use instead of the kernel's.
+    pub mount_program: Option<PathBuf>,
+}
+
+/// Why storage options were refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageOptionError(String);
+
+impl StorageOptions {
+    /// Parses the driver name and options.
+    pub fn parse(driver: &str, opts: &[String]) -> Result<StorageOptions, StorageOptionError> {
+        let copy = match driver {
+            "overlay" | "overlay2" => false,
+            "vfs" => true,
+            other => {
+                return Err(StorageOptionError(format!(
+                    "unsupported --storage-driver {other:?}: use overlay or vfs"
+                )))
+            }
+        };
+        let mut mount_program = None;
+        for o in opts {
+            match o.split_once('=') {
+                Some(("overlay.mount_program", p)) | Some(("mount_program", p)) => {
+                    if !std::path::Path::new(p).exists() {
+                        return Err(StorageOptionError(format!(
+                            "--storage-opt {o}: {p} does not exist"
+                        )));
+                    }
+                    mount_program = Some(PathBuf::from(p));
+                }
+                _ => {
+                    return Err(StorageOptionError(format!(
+                        "unsupported --storage-opt {o:?}: berth knows overlay.mount_program=PATH"
+                    )))
+                }
+            }
+        }
+        Ok(StorageOptions {
+            copy,
+            mount_program,
+        })
+    }
+}
+
 /// What every command works with.
 pub struct Engine {
     pub paths: Paths,
     pub store: Store,
     pub conf: RegistriesConf,
+    pub storage: StorageOptions,
 }
 
 /// Why the engine could not start.
@@ -76,6 +129,11 @@ impl Engine {
     pub fn open(paths: Paths) -> Result<Engine, EngineError> {
         let store = Store::open(&paths.root, paths.rootless)?;
         let conf = RegistriesConf::load()?;
-        Ok(Engine { paths, store, conf })
+        Ok(Engine {
+            paths,
+            store,
+            conf,
+            storage: StorageOptions::default(),
+        })
     }
 }

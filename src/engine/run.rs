@@ -380,6 +380,7 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
             network_host,
             rootfs: &root_path,
             overlay,
+            storage: &engine.storage,
             init: o.init,
             etc_files,
             user_mounts: user_mounts.clone(),

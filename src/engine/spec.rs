@@ -276,6 +276,7 @@ pub struct SpecInput<'a> {
     pub network_host: bool,
     pub rootfs: &'a Path,
     pub overlay: Option<String>,
+    pub storage: &'a super::StorageOptions,
     pub init: bool,
     /// Files bound over /etc/hosts, /etc/hostname, /etc/resolv.conf.
     pub etc_files: Vec<(String, PathBuf)>,
@@ -362,6 +363,15 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
     let mut annotations = serde_json::Map::new();
     if let Some(o) = &i.overlay {
         annotations.insert(crate::runtime::plan::ANNOTATION_OVERLAY.into(), json!(o));
+        if let Some(p) = &i.storage.mount_program {
+            annotations.insert(
+                crate::runtime::plan::ANNOTATION_MOUNT_PROGRAM.into(),
+                json!(p),
+            );
+        }
+        if i.storage.copy {
+            annotations.insert(crate::runtime::plan::ANNOTATION_COPY.into(), json!("true"));
+        }
     }
     if i.init {
         annotations.insert(crate::runtime::plan::ANNOTATION_INIT.into(), json!("true"));

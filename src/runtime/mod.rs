@@ -7,6 +7,7 @@ pub mod init;
 pub mod mounts;
 pub mod plan;
 pub mod process;
+pub mod rootfs_fallback;
 pub mod seccomp;
 
 use crate::cgroups::Cgroup;

@@ -103,29 +103,38 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
             None::<&str>,
         )
         .map_err(ctx("making mounts private")),
-        Step::Overlay { target, options } => {
-            let r = mount(
+        Step::Overlay {
+            target,
+            options,
+            mount_program,
+            copy,
+        } => {
+            if *copy {
+                return super::rootfs_fallback::copy_layers(options, target);
+            }
+            if let Some(prog) = mount_program {
+                return super::rootfs_fallback::fuse(prog, options, target);
+            }
+            let kernel = mount(
                 Some("overlay"),
                 target,
                 Some("overlay"),
                 MsFlags::empty(),
                 Some(options.as_str()),
             );
-            match r {
-                Ok(()) => Ok(()),
-                Err(e) if c.userns && !options.contains("userxattr") => {
-                    let with = format!("{options},userxattr");
-                    mount(
-                        Some("overlay"),
-                        target,
-                        Some("overlay"),
-                        MsFlags::empty(),
-                        Some(with.as_str()),
-                    )
-                    .map_err(|e2| format!("mounting the overlay rootfs: {e} / {e2}"))
+            let err = match kernel {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            tracing::debug!("kernel overlay failed ({err}); trying fuse-overlayfs, then a copy");
+            if let Some(prog) = super::rootfs_fallback::find_fuse_overlayfs() {
+                if super::rootfs_fallback::fuse(&prog, options, target).is_ok() {
+                    return Ok(());
                 }
-                Err(e) => Err(format!("mounting the overlay rootfs: {e}")),
             }
+            super::rootfs_fallback::copy_layers(options, target).map_err(|e| {
+                format!("mounting the overlay rootfs: {err}; and the copy fallback: {e}")
+            })
         }
         Step::BindRootfs { source, target } => mount(
             Some(source),

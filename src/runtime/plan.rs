@@ -9,6 +9,13 @@ use std::path::PathBuf;
 /// Annotation: overlay options for the rootfs, mounted inside the
 /// container's own mount namespace (so nothing is left on the host).
 pub const ANNOTATION_OVERLAY: &str = "io.berth.rootfs.overlay";
+/// Annotation: mount the overlay with this FUSE program (fuse-overlayfs)
+/// instead of the kernel's overlayfs.
+pub const ANNOTATION_MOUNT_PROGRAM: &str = "io.berth.rootfs.mount-program";
+/// Annotation: no overlay at all: copy the layers into the upper dir and
+/// use that (podman's vfs driver; also the last resort when neither the
+/// kernel nor fuse-overlayfs can mount the overlay).
+pub const ANNOTATION_COPY: &str = "io.berth.rootfs.copy";
 /// Annotation: run the built-in init as PID 1.
 pub const ANNOTATION_INIT: &str = "io.berth.init";
 
@@ -17,10 +24,13 @@ pub const ANNOTATION_INIT: &str = "io.berth.init";
 pub enum Step {
     /// mount --make-rprivate / so nothing propagates back to the host.
     PrivatizeMounts,
-    /// Mount the overlay rootfs at the bundle's rootfs dir.
+    /// Mount the overlay rootfs at the bundle's rootfs dir (kernel
+    /// overlayfs, else fuse-overlayfs, else a copy of the layers).
     Overlay {
         target: PathBuf,
         options: String,
+        mount_program: Option<PathBuf>,
+        copy: bool,
     },
     /// Bind a plain directory as the rootfs (`--rootfs`).
     BindRootfs {
@@ -126,6 +136,10 @@ pub fn build(spec: &Spec, rootfs: &std::path::Path, console: bool) -> Result<Vec
         Some(options) => steps.push(Step::Overlay {
             target: rootfs.to_path_buf(),
             options: options.clone(),
+            mount_program: annotations.get(ANNOTATION_MOUNT_PROGRAM).map(PathBuf::from),
+            copy: annotations
+                .get(ANNOTATION_COPY)
+                .is_some_and(|v| v == "true"),
         }),
         None => steps.push(Step::BindRootfs {
             source: root.path().clone(),
