@@ -94,6 +94,20 @@ pub fn create(parent: &str, name: &str, res: &Resources) -> Result<Box<dyn Cgrou
     }
 }
 
+/// Kills what is left in `parent/name` and removes it from every
+/// hierarchy (after a berth that owned it was killed).
+pub fn remove_leftover(parent: &str, name: &str) {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut dirs = vec![root.join(parent).join(name)];
+    if let Ok(rd) = std::fs::read_dir(root) {
+        dirs.extend(rd.flatten().map(|e| e.path().join(parent).join(name)));
+    }
+    for d in dirs.iter().filter(|d| d.is_dir()) {
+        kill_listed(&d.join("cgroup.procs"));
+        remove_dir(d);
+    }
+}
+
 pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     std::fs::write(path, value).map_err(io_err(path))
 }

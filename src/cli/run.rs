@@ -193,7 +193,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
     let mut list = Containers::new(engine.store.root()).list();
     list.sort_by(|x, y| y.created.cmp(&x.created));
     if !a.all {
-        list.retain(|c| c.state == "running");
+        list.retain(|c| c.is_running());
     }
     let id = |s: &str| {
         if a.no_trunc {
@@ -234,6 +234,19 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
                     .unwrap_or(now);
                 format!("Exited ({code}) {}", human::ago(fin, now))
             }
+            ("running", _) if c.is_running() => {
+                let up = c
+                    .started_at
+                    .as_deref()
+                    .and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok())
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .unwrap_or(now);
+                format!(
+                    "Up {}",
+                    human::duration((now - up).num_seconds().max(0) as u64)
+                )
+            }
+            ("running", _) => "Exited (unknown): berth was killed".to_string(),
             (s, _) => s.to_string(),
         };
         let mut cmd = c.command.join(" ");
@@ -284,11 +297,14 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
     let mut code = 0;
     for t in targets {
         match cs.find(&t) {
-            Ok(c) if c.state == "running" && pid_alive(&c) => {
-                eprintln!("Error: container {} is running: stop it first (berth stop arrives with detached containers)", c.name);
+            Ok(c) if c.is_running() => {
+                eprintln!("Error: container {} is running: stop it first, or end the berth run that holds it", c.name);
                 code = 2;
             }
             Ok(c) => {
+                if let Some((parent, name)) = &c.cgroup {
+                    crate::cgroups::remove_leftover(parent, name);
+                }
                 cs.remove(&c.id, &c.name)?;
                 println!("{}", c.id);
             }
@@ -300,10 +316,4 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
         }
     }
     Ok(code)
-}
-
-fn pid_alive(_c: &crate::engine::container::ContainerRecord) -> bool {
-    // Foreground containers hold no lock yet; a record left "running" by a
-    // killed berth is stale, so it can be removed.
-    false
 }

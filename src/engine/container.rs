@@ -46,6 +46,56 @@ pub struct ContainerRecord {
     /// Unpacked layers the container's rootfs uses (kept by image gc).
     #[serde(default)]
     pub layers: Vec<String>,
+    /// The berth process watching the container, and its start time (so a
+    /// reused pid is not mistaken for it).
+    #[serde(default)]
+    pub monitor: Option<ProcessId>,
+    /// The container's cgroup as (parent, name), to remove it if berth was
+    /// killed before it could.
+    #[serde(default)]
+    pub cgroup: Option<(String, String)>,
+}
+
+/// A process identified by pid and start time (/proc/PID/stat field 22).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// This process.
+    pub fn current() -> Option<ProcessId> {
+        let pid = std::process::id() as i32;
+        Some(ProcessId {
+            pid,
+            start: start_time(pid)?,
+        })
+    }
+
+    /// True while the very same process is alive.
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces: fields count from after its ')'.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+impl ContainerRecord {
+    /// Running, with its berth process still alive (not a stale record left
+    /// by a berth that was killed).
+    pub fn is_running(&self) -> bool {
+        self.state == "running" && self.monitor.is_some_and(|m| m.alive())
+    }
 }
 
 /// The containers directory of a store.

@@ -302,6 +302,8 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
             .as_ref()
             .map(|i| i.chain_ids().iter().map(|c| c.hex().to_string()).collect())
             .unwrap_or_default(),
+        monitor: super::container::ProcessId::current(),
+        cgroup: None,
     };
     let result = (|| -> Result<i32, RunError> {
         containers.save(&record)?;
@@ -408,11 +410,9 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
             None
         } else {
             let parent = o.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
-            Some(cgroups::create(
-                parent.trim_matches('/'),
-                &format!("berth-{id}"),
-                &res,
-            )?)
+            let (parent, name) = (parent.trim_matches('/').to_string(), format!("berth-{id}"));
+            record.cgroup = Some((parent.clone(), name.clone()));
+            Some(cgroups::create(&parent, &name, &res)?)
         };
         record.state = "running".into();
         record.started_at = Some(now());

@@ -156,6 +156,9 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
             libc::close(sync_wfd);
             libc::close(err_rfd);
         }
+        // The container dies with the berth process that watches it.
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         // Undo what the parent set up for itself: blocked signals, SIGPIPE ignored.
         let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
         // SAFETY: resetting dispositions to default.

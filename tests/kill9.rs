@@ -1,0 +1,91 @@
+//! Killing berth with -9 while it runs a container in the foreground. In a
+//! test binary of its own: it makes this process the subreaper that reaps
+//! the orphans, as an init would (this machine's init does not reap fast).
+
+mod common;
+
+use common::{busybox_image, cgroups_left, mounts_under, Env};
+
+fn reap_orphans() {
+    // SAFETY: waitpid on any child without blocking.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+}
+
+/// A foreground container is "Up" while berth watches it and cannot be
+/// removed; if berth is killed with -9 the container dies with it, and `rm`
+/// clears the record, the cgroup and the files.
+#[test]
+fn running_container_is_protected_and_kill_9_leaves_nothing() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let cg = format!("berth-test-kill9-{}", std::process::id());
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    let marker = format!("sleep {}", 3000 + std::process::id() % 1000);
+    let mut child = env
+        .cmd(&[
+            "run",
+            "--name",
+            "longrun",
+            "--cgroup-parent",
+            &cg,
+            "--memory",
+            "64m",
+            img,
+            "sh",
+            "-c",
+            &marker,
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ps = env.berth(&["ps"]);
+        if ps.stdout.contains("longrun") && ps.stdout.contains("Up ") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never shown as Up: {}",
+            ps.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    env.berth(&["rm", "longrun"]).fails(2, "is running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    reap_orphans();
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < gone,
+            "the container outlived berth"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        reap_orphans();
+    }
+    let ps = env.berth(&["ps", "-a"]);
+    assert!(ps.ok().contains("berth was killed"), "{}", ps.stdout);
+    env.berth(&["rm", "longrun"]).ok();
+    assert!(
+        cgroups_left(&cg).is_empty(),
+        "cgroups left behind: {:?}",
+        cgroups_left(&cg)
+    );
+    assert!(mounts_under(&env.store()).is_empty());
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/freezer",
+        "/sys/fs/cgroup",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new(base).join(&cg));
+    }
+    env.assert_consistent();
+}
