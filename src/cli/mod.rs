@@ -50,6 +50,17 @@ pub enum Command {
     Ps(run::PsArgs),
     /// Remove containers
     Rm(run::RmArgs),
+    /// Stop running containers (stop signal, then SIGKILL after a timeout)
+    Stop(run::StopArgs),
+    /// Send a signal to running containers
+    Kill(run::KillArgs),
+    /// Wait for containers to exit and print their exit codes
+    Wait(run::WaitArgs),
+    /// Print a container's output
+    Logs(run::LogsArgs),
+    /// Internal: the monitor of a detached container
+    #[command(hide = true)]
+    ContainerMonitor(run::MonitorArgs),
     /// Pull an image from a registry
     Pull(images::PullArgs),
     /// List images in local storage
@@ -151,6 +162,11 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Run(a) => run::run(&engine, *a),
         Command::Ps(a) => run::ps(&engine, a),
         Command::Rm(a) => run::rm(&engine, a),
+        Command::Stop(a) => run::stop(&engine, a),
+        Command::Kill(a) => run::kill(&engine, a),
+        Command::Wait(a) => run::wait(&engine, a),
+        Command::Logs(a) => run::logs(&engine, a),
+        Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),
         Command::Rmi(a) => images::rmi(&engine, a),

@@ -3,7 +3,7 @@
 
 use super::format::columns;
 use super::{progress, CliResult, Failure};
-use crate::engine::container::Containers;
+use crate::engine::container::{ContainerRecord, Containers};
 use crate::engine::run::RunOptions;
 use crate::engine::Engine;
 use crate::util::human;
@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Run in the background and print the container id
+    #[arg(short, long)]
+    pub detach: bool,
     /// Keep stdin open
     #[arg(short, long)]
     pub interactive: bool,
@@ -163,10 +166,15 @@ pub fn run(engine: &Engine, a: RunArgs) -> CliResult {
         cgroup_parent: a.cgroup_parent,
         cgroups: a.cgroups,
         pull,
+        detach: a.detach,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {
-        Ok(code) => Ok(code),
+        Ok(crate::engine::run::RunOutcome::Exited(code)) => Ok(code),
+        Ok(crate::engine::run::RunOutcome::Detached(id)) => {
+            println!("{id}");
+            Ok(0)
+        }
         Err(e) => {
             let code = e.exit_code();
             Err(Failure::with_code(e.to_string().replace('\n', ": "), code))
@@ -297,9 +305,22 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
     let mut code = 0;
     for t in targets {
         match cs.find(&t) {
-            Ok(c) if c.is_running() => {
-                eprintln!("Error: container {} is running: stop it first, or end the berth run that holds it", c.name);
+            Ok(c) if c.is_running() && !a.force => {
+                eprintln!(
+                    "Error: container {} is running: stop it first, or use rm -f",
+                    c.name
+                );
                 code = 2;
+            }
+            Ok(c) if c.is_running() => {
+                stop_container(&cs, &c, 0)?;
+                if let Ok(left) = cs.find(&c.id) {
+                    if let Some((parent, name)) = &left.cgroup {
+                        crate::cgroups::remove_leftover(parent, name);
+                    }
+                    cs.remove(&left.id, &left.name)?;
+                }
+                println!("{}", c.id);
             }
             Ok(c) => {
                 if let Some((parent, name)) = &c.cgroup {
@@ -316,4 +337,243 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
         }
     }
     Ok(code)
+}
+
+/// Sends `sig` to a running container's first process.
+fn signal_container(c: &ContainerRecord, sig: i32) -> Result<(), Failure> {
+    let Some(pid) = c.pid.filter(|_| c.is_running()) else {
+        return Err(Failure::with_code(
+            format!("container {} is not running", c.name),
+            125,
+        ));
+    };
+    // SAFETY: plain kill.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(Failure::with_code(
+            format!("signalling {}: {}", c.name, std::io::Error::last_os_error()),
+            125,
+        ));
+    }
+    Ok(())
+}
+
+/// Waits until the monitor has recorded the exit (or is gone).
+fn wait_exited(cs: &Containers, id: &str, timeout: std::time::Duration) -> Option<ContainerRecord> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match cs.find(id) {
+            Ok(r) if !r.is_running() => return Some(r),
+            Err(_) => return None, // removed (--rm)
+            Ok(_) if std::time::Instant::now() >= deadline => return cs.find(id).ok(),
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The stop signal, then SIGKILL after `timeout` seconds.
+fn stop_container(cs: &Containers, c: &ContainerRecord, timeout: u64) -> Result<(), Failure> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let sig = c
+        .stop_signal
+        .as_deref()
+        .map(parse_signal)
+        .transpose()?
+        .unwrap_or(libc::SIGTERM);
+    if timeout > 0 {
+        signal_container(c, sig)?;
+        if let Some(r) = wait_exited(cs, &c.id, std::time::Duration::from_secs(timeout)) {
+            if !r.is_running() {
+                return Ok(());
+            }
+        } else {
+            return Ok(());
+        }
+    }
+    let _ = signal_container(c, libc::SIGKILL);
+    wait_exited(cs, &c.id, std::time::Duration::from_secs(10));
+    Ok(())
+}
+
+/// Parses SIGTERM, TERM, 15, KILL...
+pub fn parse_signal(s: &str) -> Result<i32, Failure> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..65).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| {
+            Failure::with_code(
+                format!("invalid signal {s:?}: use a name such as TERM or KILL, or a number"),
+                125,
+            )
+        })
+}
+
+/// `berth stop`
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    pub containers: Vec<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    /// Stop all running containers
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// Stops containers: stop signal, then SIGKILL after the timeout.
+pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let targets: Vec<String> = if a.all {
+        cs.list()
+            .into_iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.id)
+            .collect()
+    } else {
+        a.containers
+    };
+    let mut code = 0;
+    for t in targets {
+        match cs.find(&t) {
+            Ok(c) => {
+                stop_container(&cs, &c, a.time)?;
+                println!("{t}");
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 125;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `berth kill`
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    pub containers: Vec<String>,
+    /// Signal to send (default KILL)
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+}
+
+/// Sends a signal to containers.
+pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let sig = parse_signal(&a.signal)?;
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        signal_container(&c, sig)?;
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+/// `berth wait`
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    pub containers: Vec<String>,
+}
+
+/// Waits for containers to exit and prints their exit codes.
+pub fn wait(engine: &Engine, a: WaitArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        match wait_exited(&cs, &c.id, std::time::Duration::from_secs(u64::MAX / 4)) {
+            Some(r) => println!("{}", r.exit_code.unwrap_or(-1)),
+            None => println!("{}", c.exit_code.unwrap_or(0)),
+        }
+    }
+    Ok(0)
+}
+
+/// `berth logs`
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub container: String,
+    /// Keep printing new output until the container exits
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines
+    #[arg(long)]
+    pub tail: Option<usize>,
+    /// Prefix each line with its timestamp
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+fn print_entries(entries: &[crate::monitor::logfile::Entry], timestamps: bool) {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for e in entries {
+        let w: &mut dyn std::io::Write = if e.stream == "stderr" {
+            &mut err
+        } else {
+            &mut out
+        };
+        if timestamps {
+            let _ = write!(w, "{} ", e.timestamp);
+        }
+        let _ = w.write_all(&e.content);
+        if e.full {
+            let _ = w.write_all(b"\n");
+        }
+        let _ = w.flush();
+    }
+}
+
+/// Prints a container's log, stdout to stdout and stderr to stderr.
+pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let c = cs.find(&a.container)?;
+    let path = crate::engine::detached::log_path(&cs, &c.id);
+    let all = crate::monitor::logfile::read_all(&path)?;
+    let skip = a
+        .tail
+        .map(|n| all.iter().filter(|e| e.full).count().saturating_sub(n))
+        .unwrap_or(0);
+    let mut full_seen = 0;
+    let start = all.iter().position(|e| {
+        let ok = full_seen >= skip;
+        if e.full {
+            full_seen += 1;
+        }
+        ok
+    });
+    let first = start.unwrap_or(all.len());
+    print_entries(&all[first..], a.timestamps);
+    if !a.follow {
+        return Ok(0);
+    }
+    let mut seen = all.len();
+    loop {
+        let running = cs.find(&c.id).map(|r| r.is_running()).unwrap_or(false);
+        let now = crate::monitor::logfile::read_all(&path)?;
+        if now.len() > seen {
+            print_entries(&now[seen..], a.timestamps);
+            seen = now.len();
+        }
+        if !running {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `berth container-monitor` (internal)
+#[derive(Args, Debug)]
+pub struct MonitorArgs {
+    pub id: String,
 }

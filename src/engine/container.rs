@@ -54,6 +54,21 @@ pub struct ContainerRecord {
     /// killed before it could.
     #[serde(default)]
     pub cgroup: Option<(String, String)>,
+    /// The limits its cgroup gets (the monitor creates it for detached runs).
+    #[serde(default)]
+    pub resources: Option<crate::cgroups::Resources>,
+    /// The container's first process, while it runs.
+    #[serde(default)]
+    pub pid: Option<i32>,
+    /// Remove the container when it exits (`--rm`).
+    #[serde(default)]
+    pub remove: bool,
+    /// Where its root filesystem is mounted (inside its mount namespace).
+    #[serde(default)]
+    pub rootfs_mount: Option<String>,
+    /// Signal `stop` sends first.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).

@@ -2,6 +2,7 @@
 //! rootless), image removal with garbage collection, and running containers.
 
 pub mod container;
+pub mod detached;
 pub mod images;
 pub mod run;
 pub mod seccomp_profile;
@@ -24,7 +25,9 @@ impl Paths {
     /// Root: /var/lib/berth and /run/berth. Rootless: XDG data and runtime
     /// dirs. `--root` / `--runroot` override either.
     pub fn resolve(root: Option<PathBuf>, runroot: Option<PathBuf>) -> Paths {
-        let rootless = !nix::unistd::geteuid().is_root();
+        // A berth re-executed inside its own user namespace (a detached
+        // container's monitor) is rootless too, though its euid there is 0.
+        let rootless = !nix::unistd::geteuid().is_root() || crate::runtime::in_user_namespace();
         let env = |k: &str| {
             std::env::var_os(k)
                 .filter(|v| !v.is_empty())

@@ -48,6 +48,17 @@ pub struct RunOptions {
     pub cgroup_parent: Option<String>,
     pub cgroups: Option<String>,
     pub pull: PullOptions,
+    /// Run in the background under a monitor (`-d`).
+    pub detach: bool,
+}
+
+/// How `run` ended for the caller.
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// Foreground: the container's exit code.
+    Exited(i32),
+    /// Detached: the container's id; its monitor watches it.
+    Detached(String),
 }
 
 /// Why `run` failed before the command ran, with podman's exit code.
@@ -187,7 +198,11 @@ fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>
 }
 
 /// Runs a container in the foreground and returns its exit code.
-pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i32, RunError> {
+pub fn run(
+    engine: &Engine,
+    o: RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunOutcome, RunError> {
     let network = o.network.clone().unwrap_or_else(|| "private".into());
     let network_host = match network.as_str() {
         "host" => true,
@@ -304,8 +319,13 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
             .unwrap_or_default(),
         monitor: super::container::ProcessId::current(),
         cgroup: None,
+        resources: None,
+        pid: None,
+        remove: o.remove,
+        rootfs_mount: None,
+        stop_signal: cfg.stop_signal.clone(),
     };
-    let result = (|| -> Result<i32, RunError> {
+    let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
         let userdata = dir.join("userdata");
         let rootfs = dir.join("rootfs");
@@ -401,6 +421,27 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
             cpu_period: 100_000,
             pids: o.pids_limit.filter(|p| *p > 0),
         };
+        let rootfs_mount = if o.rootfs {
+            root_path.clone()
+        } else {
+            rootfs.clone()
+        };
+        record.rootfs_mount = Some(rootfs_mount.display().to_string());
+        if o.detach {
+            if o.tty || o.interactive {
+                return Err(usage("-d with -i or -t needs `attach`, which berth does not have yet: run detached containers without -i/-t"));
+            }
+            if o.cgroups.as_deref() != Some("disabled") && !engine.paths.rootless {
+                let parent = o.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
+                record.cgroup = Some((parent.trim_matches('/').to_string(), format!("berth-{id}")));
+                record.resources = Some(res.clone());
+            } else if engine.paths.rootless && !res.is_empty() {
+                tracing::warn!("rootless containers cannot use cgroup limits on this host (no delegated cgroup v2 subtree): --memory, --cpus and --pids-limit are ignored");
+            }
+            containers.save(&record)?;
+            super::detached::start(engine, &id)?;
+            return Ok(None);
+        }
         let cgroup: Option<Box<dyn Cgroup>> = if o.cgroups.as_deref() == Some("disabled") {
             None
         } else if engine.paths.rootless {
@@ -417,11 +458,6 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
         record.state = "running".into();
         record.started_at = Some(now());
         containers.save(&record)?;
-        let rootfs_mount = if o.rootfs {
-            root_path.clone()
-        } else {
-            rootfs.clone()
-        };
         let outcome = foreground::run(
             &spec,
             rootfs_mount,
@@ -439,8 +475,20 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
         let outcome = outcome?;
         record.exit_code = Some(outcome.exit_code);
         record.oom_killed = outcome.oom_killed;
-        Ok(outcome.exit_code)
+        Ok(Some(outcome.exit_code))
     })();
+    if let Ok(None) = result {
+        return Ok(RunOutcome::Detached(id));
+    }
+    if result.is_err() && o.detach {
+        // The monitor already recorded (or removed) the container.
+        if let Ok(r) = containers.find(&id) {
+            if o.remove || r.state == "created" {
+                let _ = containers.remove(&id, &name);
+            }
+        }
+        return result.map(|_| RunOutcome::Exited(0));
+    }
     record.state = "exited".into();
     record.finished_at = Some(now());
     if let Err(e) = &result {
@@ -451,5 +499,5 @@ pub fn run(engine: &Engine, o: RunOptions, progress: &dyn Progress) -> Result<i3
     } else {
         containers.save(&record)?;
     }
-    result
+    result.map(|c| RunOutcome::Exited(c.unwrap_or(0)))
 }

@@ -92,6 +92,7 @@ pub fn run(
         stdio: Stdio {
             console,
             null_stdin: !io.interactive,
+            output: None,
         },
         userns,
         cache,

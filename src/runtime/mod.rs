@@ -43,6 +43,10 @@ pub struct Stdio {
     pub console: Option<(OwnedFd, PathBuf)>,
     /// Replace stdin with /dev/null (no `-i`).
     pub null_stdin: bool,
+    /// Write ends of pipes for stdout and stderr (detached containers,
+    /// whose monitor writes them to the log); the container gets its own
+    /// session so no terminal signal reaches it.
+    pub output: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// What to start.
@@ -141,6 +145,11 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .console
         .as_ref()
         .map(|(fd, path)| (fd.as_raw_fd(), path.clone()));
+    let output = l
+        .stdio
+        .output
+        .as_ref()
+        .map(|(o, e)| (o.as_raw_fd(), e.as_raw_fd()));
     let (sync_rfd, sync_wfd, err_rfd, err_wfd) = (
         sync_r.as_raw_fd(),
         sync_w.as_raw_fd(),
@@ -191,6 +200,14 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         } else if let Some(n) = &devnull {
             // SAFETY: replacing stdin.
             unsafe { libc::dup2(n.as_raw_fd(), 0) };
+        }
+        if let Some((out, err)) = output {
+            // SAFETY: replacing stdout/stderr with the log pipes; own session.
+            unsafe {
+                libc::setsid();
+                libc::dup2(out, 1);
+                libc::dup2(err, 2);
+            }
         }
         let mut ctx = mounts::MountCtx {
             rootfs: rootfs.clone(),

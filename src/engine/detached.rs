@@ -1,0 +1,214 @@
+//! Detached containers: `start` re-executes berth as the container's
+//! monitor (podman's conmon, built in) in a session of its own and waits
+//! only until the container runs; the monitor then owns the container,
+//! writes its log, and records how it ended.
+
+use super::container::{ContainerRecord, Containers, ProcessId};
+use super::run::RunError;
+use super::Engine;
+use crate::cgroups::{self, Cgroup};
+use crate::monitor::detached::{signal_fd, watch};
+use crate::monitor::logfile::LogWriter;
+use crate::runtime::{self, Launch, Stdio};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+/// The environment variable that tells the monitor where to report.
+const READY_FD: &str = "BERTH_READY_FD";
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Where a container's log lives.
+pub fn log_path(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).join("userdata/ctr.log")
+}
+
+/// Starts the monitor for a created container and waits until the
+/// container runs (or failed to start).
+pub fn start(engine: &Engine, id: &str) -> Result<(), RunError> {
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| RunError::Usage(format!("pipe: {e}")))?;
+    let containers = Containers::new(engine.store.root());
+    let err_log = std::fs::File::create(containers.dir(id).join("userdata/monitor.log"))
+        .map_err(crate::image::store::io_err("creating the monitor log"))?;
+    let wfd = ready_w.as_raw_fd();
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg("--root")
+        .arg(engine.store.root())
+        .arg("--runroot")
+        .arg(&engine.paths.runroot)
+        .args(["container-monitor", id])
+        .env(READY_FD, wfd.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err_log);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            libc::fcntl(wfd, libc::F_SETFD, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| RunError::Usage(format!("starting the container monitor: {e}")))?;
+    drop(ready_w);
+    let mut report = String::new();
+    // SAFETY: we own ready_r.
+    let mut f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(ready_r)) };
+    let _ = f.read_to_string(&mut report);
+    // The monitor keeps running; reap it later only if it already failed.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    let report = report.trim();
+    if report == "ok" {
+        return Ok(());
+    }
+    let (code, message) = report
+        .strip_prefix("err ")
+        .and_then(|r| r.split_once(' '))
+        .unwrap_or(("125", report));
+    let message = if message.is_empty() {
+        "the container monitor died before the container started".to_string()
+    } else {
+        message.to_string()
+    };
+    Err(RunError::Runtime(crate::runtime::RuntimeError::Container {
+        code: code.parse().unwrap_or(125),
+        message,
+    }))
+}
+
+fn finish(containers: &Containers, record: &mut ContainerRecord, code: i32, oom: bool) {
+    record.state = "exited".into();
+    record.exit_code = Some(code);
+    record.oom_killed = oom;
+    record.finished_at = Some(now());
+    record.pid = None;
+    if record.remove {
+        let _ = containers.remove(&record.id, &record.name);
+    } else {
+        let _ = containers.save(record);
+    }
+}
+
+/// The monitor process: starts the container, reports, watches, records.
+/// Returns its own exit code.
+pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
+    let ready: Option<std::fs::File> = std::env::var(READY_FD)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        // SAFETY: the fd was passed to us by the starter for this purpose.
+        .map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
+    let report = |ready: Option<std::fs::File>, msg: &str| {
+        if let Some(mut f) = ready {
+            let _ = f.write_all(msg.as_bytes());
+        }
+    };
+    let containers = Containers::new(engine.store.root());
+    let Ok(mut record) = containers.find(id) else {
+        report(ready, "err 125 no such container");
+        return 125;
+    };
+    let dir = containers.dir(id);
+    let spec: oci_spec::runtime::Spec = match std::fs::read(dir.join("userdata/config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+    {
+        Some(s) => s,
+        None => {
+            report(
+                ready,
+                "err 125 the container's config.json is missing or damaged",
+            );
+            return 125;
+        }
+    };
+    let sfd = match signal_fd() {
+        Ok(s) => s,
+        Err(e) => {
+            report(ready, &format!("err 125 signalfd: {e}"));
+            return 125;
+        }
+    };
+    let cgroup: Option<Box<dyn Cgroup>> = match &record.cgroup {
+        Some((parent, name)) => {
+            match cgroups::create(parent, name, &record.resources.clone().unwrap_or_default()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    report(ready, &format!("err 125 {e}"));
+                    finish(&containers, &mut record, 125, false);
+                    return 125;
+                }
+            }
+        }
+        None => None,
+    };
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
+    let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (pipe(), pipe()) else {
+        report(ready, "err 125 cannot create output pipes");
+        return 125;
+    };
+    let mut log = match LogWriter::open(&log_path(&containers, id)) {
+        Ok(l) => l,
+        Err(e) => {
+            report(ready, &format!("err 125 opening the log: {e}"));
+            return 125;
+        }
+    };
+    let launch = Launch {
+        spec: &spec,
+        rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),
+        stdio: Stdio {
+            console: None,
+            null_stdin: true,
+            output: Some((out_w, err_w)),
+        },
+        userns: engine.paths.rootless,
+        cache: Some(engine.paths.runroot.join("seccomp")),
+    };
+    let started = runtime::start(&launch, cgroup.as_deref());
+    drop(launch);
+    let pid = match started {
+        Ok(p) => p,
+        Err(e) => {
+            let code = match &e {
+                crate::runtime::RuntimeError::Container { code, .. } => *code,
+                _ => 125,
+            };
+            report(
+                ready,
+                &format!("err {code} {}", e.to_string().replace('\n', " ")),
+            );
+            if let Some(c) = &cgroup {
+                c.destroy();
+            }
+            finish(&containers, &mut record, code, false);
+            return code;
+        }
+    };
+    record.state = "running".into();
+    record.pid = Some(pid.as_raw());
+    record.started_at = Some(now());
+    record.monitor = ProcessId::current();
+    let _ = containers.save(&record);
+    report(ready, "ok");
+    let code = watch(pid, &sfd, out_r, err_r, &mut log);
+    let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
+    if let Some(c) = &cgroup {
+        c.destroy();
+    }
+    let code = if oom && code == 128 + libc::SIGKILL {
+        137
+    } else {
+        code
+    };
+    finish(&containers, &mut record, code, oom);
+    0
+}

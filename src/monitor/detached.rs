@@ -1,0 +1,105 @@
+//! The monitor of a detached container: a re-executed berth that owns the
+//! container's output pipes, writes them to the log, forwards signals, and
+//! returns the exit status for the engine to record.
+
+use super::logfile::LogWriter;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// Signals the monitor handles: SIGCHLD for itself, the rest forwarded.
+pub fn signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        s.add(sig);
+    }
+    s
+}
+
+/// Blocks the monitor's signals and returns a signalfd for them (before the
+/// container starts, so no SIGCHLD is missed).
+pub fn signal_fd() -> nix::Result<SignalFd> {
+    let set = signals();
+    set.thread_block()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+}
+
+/// Copies output to the log until the container exits and its pipes close;
+/// returns the exit code (128+N for signal N).
+pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut LogWriter) -> i32 {
+    let mut status: Option<i32> = None;
+    let mut open = [Some(out), Some(err)];
+    let names = ["stdout", "stderr"];
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if status.is_some() && open.iter().all(|o| o.is_none()) {
+            break;
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut which = Vec::new();
+        for (i, o) in open.iter().enumerate() {
+            if let Some(fd) = o {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                which.push(i);
+            }
+        }
+        let timeout = if status.is_some() {
+            PollTimeout::from(500u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => break, // exited and its output went quiet (a grandchild may hold the pipe)
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => break,
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if sig == libc::SIGCHLD {
+                    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::Exited(_, c)) => status = Some(c),
+                        Ok(WaitStatus::Signaled(_, s, _)) => status = Some(128 + s as i32),
+                        _ => {}
+                    }
+                } else {
+                    // SAFETY: forwarding to our child.
+                    unsafe { libc::kill(pid.as_raw(), sig) };
+                }
+            }
+        }
+        for (k, i) in which.iter().enumerate() {
+            if !ready[k + 1] {
+                continue;
+            }
+            let fd = open[*i].as_ref().expect("polled").as_raw_fd();
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) | Err(_) => open[*i] = None,
+                Ok(n) => {
+                    let _ = log.write(names[*i], &buf[..n]);
+                }
+            }
+        }
+    }
+    status.unwrap_or_else(|| match waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, c)) => c,
+        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+        _ => 255,
+    })
+}

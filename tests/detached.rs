@@ -1,0 +1,163 @@
+//! Detached containers: `run -d` under a re-executed monitor, then `ps`,
+//! `logs`, `stop`, `kill`, `wait`, `rm` from later commands, with no daemon.
+
+mod common;
+
+use common::{busybox_image, cgroups_left, mounts_under, Env};
+use std::time::{Duration, Instant};
+
+const TICKER: &str =
+    "i=0; while true; do echo tick $i; echo err $i >&2; i=$((i+1)); sleep 0.2; done";
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn lifecycle(env: &Env, cg: Option<&str>) {
+    let img = busybox_image(env);
+    let mut args = vec!["run", "-d", "--name", "ticker"];
+    if let Some(cg) = cg {
+        args.extend(["--cgroup-parent", cg, "--memory", "64m"]);
+    }
+    args.extend([img, "sh", "-c", TICKER]);
+    let started = Instant::now();
+    let id = env.berth(&args).ok().trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let ps = env.berth(&["ps"]);
+    assert!(
+        ps.ok().contains("ticker") && ps.stdout.contains("Up "),
+        "{}",
+        ps.stdout
+    );
+    wait_for("three ticks in the log", 20, || {
+        env.berth(&["logs", "ticker"]).stdout.contains("tick 2")
+    });
+    let logs = env.berth(&["logs", "ticker"]);
+    assert!(
+        logs.stdout.starts_with("tick 0\ntick 1\n"),
+        "stdout in order: {}",
+        logs.stdout
+    );
+    assert!(
+        !logs.stdout.contains("err "),
+        "stderr stays apart: {}",
+        logs.stdout
+    );
+    assert!(logs.stderr.contains("err 0\n"), "{}", logs.stderr);
+    let tail = env.berth(&["logs", "--tail", "1", "-t", "ticker"]);
+    assert!(
+        tail.ok().len() + tail.stderr.len() < 200,
+        "only the last line: {}{}",
+        tail.stdout,
+        tail.stderr
+    );
+    // logs -f streams new lines until the container ends.
+    let follow = env
+        .cmd(&["logs", "-f", "ticker"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stop_started = Instant::now();
+    std::thread::sleep(Duration::from_millis(600));
+    // sh as PID 1 ignores SIGTERM: stop must fall back to SIGKILL after -t.
+    env.berth(&["stop", "-t", "1", "ticker"]).ok();
+    let stopped_in = stop_started.elapsed();
+    assert!(
+        stopped_in < Duration::from_secs(8),
+        "stop took {stopped_in:?}"
+    );
+    let out = follow.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() >= 3, "logs -f streamed: {text}");
+    let ps = env.berth(&["ps", "-a"]);
+    assert!(ps.ok().contains("Exited (137)"), "{}", ps.stdout);
+    assert_eq!(env.berth(&["wait", "ticker"]).ok().trim(), "137");
+    env.berth(&["rm", "ticker"]).ok();
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+    if let Some(cg) = cg {
+        assert!(
+            cgroups_left(cg).is_empty(),
+            "cgroups left: {:?}",
+            cgroups_left(cg)
+        );
+    }
+    assert!(mounts_under(&env.store()).is_empty());
+    env.assert_consistent();
+}
+
+#[test]
+fn detached_lifecycle_as_root() {
+    let env = Env::root();
+    let cg = format!("berth-test-detached-{}", std::process::id());
+    lifecycle(&env, Some(&cg));
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/freezer",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new(base).join(&cg));
+    }
+}
+
+#[test]
+fn detached_lifecycle_rootless() {
+    let Some(env) = Env::user("detached_lifecycle_rootless") else {
+        return;
+    };
+    lifecycle(&env, None);
+}
+
+#[test]
+fn signals_exit_codes_and_auto_remove() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "trap",
+        img,
+        "sh",
+        "-c",
+        "trap 'exit 9' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    wait_for("trap to be up", 10, || {
+        env.berth(&["ps"]).stdout.contains("trap")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    env.berth(&["kill", "-s", "TERM", "trap"]).ok();
+    assert_eq!(env.berth(&["wait", "trap"]).ok().trim(), "9");
+    env.berth(&["kill", "trap"]).fails(125, "not running");
+    env.berth(&["rm", "trap"]).ok();
+
+    env.berth(&[
+        "run", "-d", "--rm", "--name", "once", img, "sh", "-c", "exit 3",
+    ])
+    .ok();
+    wait_for("--rm -d to remove itself", 10, || {
+        !env.berth(&["ps", "-a"]).stdout.contains("once")
+    });
+
+    env.berth(&["run", "-d", img, "no-such-command"])
+        .fails(127, "not found");
+    env.berth(&["run", "-d", "-t", img, "sh"])
+        .fails(125, "attach");
+
+    env.berth(&["run", "-d", "--name", "busy", img, "sleep", "30"])
+        .ok();
+    env.berth(&["rm", "busy"]).fails(2, "is running");
+    env.berth(&["rm", "-f", "busy"]).ok();
+    assert!(!env.berth(&["ps", "-a"]).stdout.contains("busy"));
+    env.berth(&["stop", "nothing-here"])
+        .fails(125, "no such container");
+    env.berth(&["kill", "-s", "NOPE", "x"])
+        .fails(125, "invalid signal");
+    assert!(mounts_under(&env.store()).is_empty());
+}
