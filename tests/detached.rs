@@ -161,3 +161,85 @@ fn signals_exit_codes_and_auto_remove() {
         .fails(125, "invalid signal");
     assert!(mounts_under(&env.store()).is_empty());
 }
+
+fn exec_checks(env: &Env) {
+    let img = busybox_image(env);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--hostname",
+        "dbhost",
+        img,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let r = env.berth(&[
+        "exec",
+        "db",
+        "sh",
+        "-c",
+        "hostname; ps -o pid,comm | awk '$1==1 {print $2}'; grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(
+        r.ok(),
+        "dbhost\nsleep\nCapEff:\t00000000800405fb\n",
+        "same UTS and PID namespace, same capabilities"
+    );
+    let r = env.berth(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "db",
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -u)",
+    ]);
+    assert_eq!(r.ok(), "1 /tmp 1000\n");
+    assert_eq!(env.berth(&["exec", "db", "sh", "-c", "exit 7"]).code, 7);
+    env.berth(&["exec", "db", "no-such-command"])
+        .fails(127, "not found");
+    let mut s = common::pty::PtySession::spawn(env.cmd(&["exec", "-it", "db", "sh"]), 21, 77);
+    s.expect("#", 20);
+    s.send("stty size; echo $((6*7))\r");
+    s.expect("21 77", 10);
+    s.expect("42", 10);
+    s.send("exit 4\r");
+    assert_eq!(s.wait(10), 4);
+    env.berth(&[
+        "exec",
+        "-d",
+        "db",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/detached-exec",
+    ])
+    .ok();
+    wait_for("exec -d to finish its work", 10, || {
+        env.berth(&["exec", "db", "test", "-e", "/tmp/detached-exec"])
+            .code
+            == 0
+    });
+    env.berth(&["stop", "-t", "0", "db"]).ok();
+    env.berth(&["exec", "db", "true"]).fails(125, "not running");
+    env.berth(&["rm", "db"]).ok();
+}
+
+#[test]
+fn exec_joins_the_running_container() {
+    exec_checks(&Env::root());
+}
+
+#[test]
+fn exec_rootless() {
+    let Some(env) = Env::user("exec_rootless") else {
+        return;
+    };
+    exec_checks(&env);
+}

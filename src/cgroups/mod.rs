@@ -94,6 +94,20 @@ pub fn create(parent: &str, name: &str, res: &Resources) -> Result<Box<dyn Cgrou
     }
 }
 
+/// The cgroup.procs files of an existing container cgroup (v2 dir, or one
+/// per v1 controller), for processes that join it later (`exec`).
+pub fn procs_files(parent: &str, name: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut dirs = vec![root.join(parent).join(name)];
+    if let Ok(rd) = std::fs::read_dir(root) {
+        dirs.extend(rd.flatten().map(|e| e.path().join(parent).join(name)));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("cgroup.procs"))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 /// Kills what is left in `parent/name` and removes it from every
 /// hierarchy (after a berth that owned it was killed).
 pub fn remove_leftover(parent: &str, name: &str) {

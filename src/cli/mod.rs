@@ -58,6 +58,8 @@ pub enum Command {
     Wait(run::WaitArgs),
     /// Print a container's output
     Logs(run::LogsArgs),
+    /// Run a command in a running container
+    Exec(run::ExecArgs),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -166,6 +168,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Kill(a) => run::kill(&engine, a),
         Command::Wait(a) => run::wait(&engine, a),
         Command::Logs(a) => run::logs(&engine, a),
+        Command::Exec(a) => run::exec(&engine, a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod detached;
+pub mod exec;
 pub mod images;
 pub mod run;
 pub mod seccomp_profile;

@@ -63,6 +63,35 @@ pub fn run(
     userns: bool,
     cache: Option<PathBuf>,
 ) -> Result<Outcome, RuntimeError> {
+    let code = relay(io, |stdio| {
+        let launch = Launch {
+            spec,
+            rootfs,
+            stdio,
+            userns,
+            cache,
+        };
+        runtime::start(&launch, cgroup)
+        // dropping `launch` closes our copy of the pty slave
+    })?;
+    let oom = cgroup.is_some_and(|c| c.oom_killed());
+    Ok(Outcome {
+        exit_code: if oom && code == 128 + libc::SIGKILL {
+            137
+        } else {
+            code
+        },
+        oom_killed: oom,
+    })
+}
+
+/// Sets up signals and (with -t) a pty, lets `spawn` start a process with
+/// that stdio, then relays terminal I/O and signals until it exits; returns
+/// its exit code. Shared by `run` and `exec`.
+pub fn relay(
+    io: IoMode,
+    spawn: impl FnOnce(Stdio) -> Result<nix::unistd::Pid, RuntimeError>,
+) -> Result<i32, RuntimeError> {
     let relay = relay_set();
     relay
         .thread_block()
@@ -86,19 +115,11 @@ pub fn run(
     } else {
         None
     };
-    let launch = Launch {
-        spec,
-        rootfs,
-        stdio: Stdio {
-            console,
-            null_stdin: !io.interactive,
-            output: None,
-        },
-        userns,
-        cache,
-    };
-    let result = runtime::start(&launch, cgroup);
-    drop(launch); // closes our copy of the pty slave
+    let result = spawn(Stdio {
+        console,
+        null_stdin: !io.interactive,
+        output: None,
+    });
     let pid = match result {
         Ok(p) => p,
         Err(e) => {
@@ -198,14 +219,5 @@ pub fn run(
         }
     }
     let _ = relay.thread_unblock();
-    let code = status.unwrap_or(125);
-    let oom = cgroup.is_some_and(|c| c.oom_killed());
-    Ok(Outcome {
-        exit_code: if oom && code == 128 + libc::SIGKILL {
-            137
-        } else {
-            code
-        },
-        oom_killed: oom,
-    })
+    Ok(status.unwrap_or(125))
 }

@@ -3,6 +3,7 @@
 //! the setup plan in it. Knows nothing of images or registries (the engine
 //! prepares the spec) and nothing of terminals or logs (the monitor does).
 
+pub mod exec;
 pub mod init;
 pub mod mounts;
 pub mod plan;
@@ -98,7 +99,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
 }
 
 /// Reports a failure to the parent and exits; used only in the child.
-fn die(err_fd: RawFd, code: i32, msg: &str) -> ! {
+pub(crate) fn die(err_fd: RawFd, code: i32, msg: &str) -> ! {
     let line = format!("{code}\t{msg}");
     // SAFETY: writing a buffer to a pipe we own, then _exit.
     unsafe {
