@@ -78,6 +78,13 @@ fn lifecycle(env: &Env, cg: Option<&str>) {
     let ps = env.berth(&["ps", "-a"]);
     assert!(ps.ok().contains("Exited (137)"), "{}", ps.stdout);
     assert_eq!(env.berth(&["wait", "ticker"]).ok().trim(), "137");
+    let state = env.berth(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}",
+        "ticker",
+    ]);
+    assert_eq!(state.ok().trim(), "exited 137 0");
     env.berth(&["rm", "ticker"]).ok();
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
     if let Some(cg) = cg {

@@ -166,6 +166,8 @@ fn images_and_inspect_show_podman_fields() {
     // Short ids and id prefixes resolve.
     assert_eq!(inspect(&env, &id[..5])["Id"], id.as_str());
     env.berth(&["inspect", "no-such-image"])
+        .fails(125, "no such object");
+    env.berth(&["inspect", "--type", "image", "no-such-image"])
         .fails(125, "no such image");
 }
 

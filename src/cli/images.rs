@@ -423,28 +423,42 @@ pub struct InspectArgs {
     /// Go template for each object, e.g. '{{.Id}}' or '{{json .Config}}'
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Only this kind of object (image)
+    /// Only this kind of object: container, image or all
     #[arg(short = 't', long = "type")]
     pub kind: Option<String>,
 }
 
-/// Prints podman-compatible JSON (or a template per image).
+/// Prints podman-compatible JSON for containers and images (containers
+/// first, as podman looks them up), or a template per object.
 pub fn inspect(engine: &Engine, a: InspectArgs) -> CliResult {
-    if let Some(k) = &a.kind {
-        if k != "image" && k != "all" {
-            return Err(Failure::from(UsageError(
-                "--type must be image (containers come with `berth run`)",
-            )));
-        }
+    let kind = a.kind.as_deref().unwrap_or("all");
+    if !["image", "container", "all"].contains(&kind) {
+        return Err(Failure::from(UsageError(
+            "--type must be container, image or all",
+        )));
     }
+    let containers = crate::engine::container::Containers::new(engine.store.root());
     let mut docs = Vec::new();
     let mut missing = Vec::new();
     for n in &a.names {
-        match engine.store.find(n) {
-            Ok(img) => docs.push(image_json(&engine.store, &img)),
-            Err(crate::image::store::StoreError::NotKnown(_)) => missing.push(n.clone()),
-            Err(e) => return Err(e.into()),
+        if kind != "image" {
+            if let Ok(c) = containers.find(n) {
+                docs.push(crate::engine::inspect::container_json(&containers, &c));
+                continue;
+            }
         }
+        if kind != "container" {
+            match engine.store.find(n) {
+                Ok(img) => {
+                    docs.push(image_json(&engine.store, &img));
+                    continue;
+                }
+                Err(crate::image::store::StoreError::NotKnown(_))
+                | Err(crate::image::store::StoreError::Reference(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        missing.push(n.clone());
     }
     match &a.format {
         Some(f) if f != "json" => {
@@ -455,8 +469,13 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> CliResult {
         _ => println!("{}", serde_json::to_string_pretty(&docs).expect("json")),
     }
     if !missing.is_empty() {
+        let what = match kind {
+            "image" => "image",
+            "container" => "container",
+            _ => "object",
+        };
         return Err(Failure::with_code(
-            format!("no such image: {}", missing.join(", ")),
+            format!("no such {what}: {}", missing.join(", ")),
             125,
         ));
     }

@@ -5,6 +5,7 @@ pub mod container;
 pub mod detached;
 pub mod exec;
 pub mod images;
+pub mod inspect;
 pub mod run;
 pub mod seccomp_profile;
 pub mod spec;

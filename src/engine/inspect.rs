@@ -1,0 +1,127 @@
+//! The JSON `berth inspect` prints for a container, with podman's field
+//! names (State.Status, State.Running, State.Pid, State.ExitCode,
+//! State.OOMKilled, Config, HostConfig, Mounts, ...).
+
+use super::container::{ContainerRecord, Containers};
+use serde_json::{json, Value};
+
+/// The status podman would show: running only while the monitor lives.
+pub fn status(r: &ContainerRecord) -> &'static str {
+    match r.state.as_str() {
+        "running" if r.is_running() => "running",
+        "created" => "created",
+        _ => "exited",
+    }
+}
+
+/// podman-compatible inspect document for one container.
+pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
+    let dir = containers.dir(&r.id);
+    let spec: Option<oci_spec::runtime::Spec> = std::fs::read(dir.join("userdata/config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok());
+    let spec_json: Value = spec
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or(Value::Null);
+    let process = &spec_json["process"];
+    let resources = &spec_json["linux"]["resources"];
+    let running = status(r) == "running";
+    let mounts: Vec<Value> = spec_json["mounts"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter(|m| m["type"] == "bind" || m["type"] == "tmpfs")
+                .filter(|m| {
+                    ![
+                        "/etc/hosts",
+                        "/etc/hostname",
+                        "/etc/resolv.conf",
+                        "/dev/shm",
+                    ]
+                    .contains(&m["destination"].as_str().unwrap_or(""))
+                })
+                .map(|m| {
+                    let opts: Vec<&str> = m["options"]
+                        .as_array()
+                        .map(|o| o.iter().filter_map(|x| x.as_str()).collect())
+                        .unwrap_or_default();
+                    json!({
+                        "Type": m["type"],
+                        "Source": m["source"],
+                        "Destination": m["destination"],
+                        "Mode": "",
+                        "RW": !opts.contains(&"ro"),
+                        "Propagation": "rprivate",
+                        "Options": opts,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let args: Vec<String> = r.command.clone();
+    let caps = process["capabilities"]["bounding"].clone();
+    let nano_cpus = resources["cpu"]["quota"]
+        .as_i64()
+        .map(|q| q * 10_000)
+        .unwrap_or(0);
+    let network = match spec_json["linux"]["namespaces"].as_array() {
+        Some(ns) if ns.iter().any(|n| n["type"] == "network") => "private",
+        _ => "host",
+    };
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": args.first().cloned().unwrap_or_default(),
+        "Args": args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "OciVersion": spec_json["ociVersion"],
+            "Status": status(r),
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": r.oom_killed,
+            "Dead": false,
+            "Pid": if running { r.pid.unwrap_or(0) } else { 0 },
+            "ConmonPid": if running { r.monitor.map(|m| m.pid).unwrap_or(0) } else { 0 },
+            "ExitCode": r.exit_code.unwrap_or(0),
+            "Error": "",
+            "StartedAt": r.started_at.clone().unwrap_or_default(),
+            "FinishedAt": r.finished_at.clone().unwrap_or_default(),
+        },
+        "Image": r.image_id,
+        "ImageName": r.image,
+        "Rootfs": "",
+        "ResolvConfPath": dir.join("userdata/resolv.conf"),
+        "HostnamePath": dir.join("userdata/hostname"),
+        "HostsPath": dir.join("userdata/hosts"),
+        "LogPath": dir.join("userdata/ctr.log"),
+        "Name": r.name,
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": spec_json["hostname"],
+            "User": format!("{}:{}", process["user"]["uid"], process["user"]["gid"]),
+            "Env": process["env"],
+            "Cmd": args,
+            "Image": r.image,
+            "WorkingDir": process["cwd"],
+            "Tty": process["terminal"],
+            "StopSignal": r.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "Annotations": spec_json["annotations"],
+        },
+        "HostConfig": {
+            "Memory": resources["memory"]["limit"].as_i64().unwrap_or(0),
+            "NanoCpus": nano_cpus,
+            "PidsLimit": resources["pids"]["limit"].as_i64().unwrap_or(0),
+            "CapAdd": caps,
+            "Privileged": false,
+            "NetworkMode": network,
+            "AutoRemove": r.remove,
+            "ReadonlyRootfs": spec_json["root"]["readonly"],
+            "CgroupParent": r.cgroup.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            "LogConfig": {"Type": "k8s-file", "Path": dir.join("userdata/ctr.log")},
+        },
+    })
+}
