@@ -250,3 +250,115 @@ fn exec_rootless() {
     };
     exec_checks(&env);
 }
+
+#[test]
+fn create_start_restart_policies() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let cidfile = env.dir.path().join("cid");
+    let id = env
+        .berth(&[
+            "create",
+            "--name",
+            "c1",
+            "--cidfile",
+            cidfile.to_str().unwrap(),
+            img,
+            "sh",
+            "-c",
+            "echo hi; echo oops >&2; exit 5",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
+    assert!(env.berth(&["ps", "-a"]).ok().contains("created"));
+    assert_eq!(
+        env.berth(&["inspect", "--format", "{{.State.Status}}", "c1"])
+            .ok()
+            .trim(),
+        "created"
+    );
+    let r = env.berth(&["start", "-a", "c1"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (5, "hi\n", "oops\n"),
+        "start -a: output and exit code"
+    );
+    let again = env.berth(&["start", "-a", "c1"]);
+    assert_eq!(
+        (again.code, again.stdout.as_str()),
+        (5, "hi\n"),
+        "start -a re-runs an exited container"
+    );
+    assert_eq!(env.berth(&["container", "exists", "c1"]).code, 0);
+
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        img,
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ])
+    .ok();
+    wait_for("flaky to give up", 20, || {
+        env.berth(&["inspect", "--format", "{{.State.Status}}", "flaky"])
+            .stdout
+            .trim()
+            == "exited"
+    });
+    let runs = env.berth(&["logs", "flaky"]);
+    assert_eq!(
+        runs.ok().matches("run").count(),
+        3,
+        "one run and two restarts: {}",
+        runs.stdout
+    );
+
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        img,
+        "sh",
+        "-c",
+        "echo up; sleep 0.3",
+    ])
+    .ok();
+    wait_for("two restarts", 20, || {
+        env.berth(&["logs", "always"]).stdout.matches("up").count() >= 3
+    });
+    env.berth(&["stop", "-t", "2", "always"]).ok();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        env.berth(&["inspect", "--format", "{{.State.Status}}", "always"])
+            .ok()
+            .trim(),
+        "exited",
+        "stop ends a restart=always container for good"
+    );
+    env.berth(&["restart", "always"]).ok();
+    assert_eq!(
+        env.berth(&["inspect", "--format", "{{.State.Status}}", "always"])
+            .ok()
+            .trim(),
+        "running"
+    );
+    env.berth(&["stop", "-t", "1", "always"]).ok();
+    env.berth(&["run", "-d", "--restart", "sometimes", img, "true"])
+        .fails(125, "invalid --restart");
+
+    let pruned = env.berth(&["container", "prune"]);
+    assert_eq!(pruned.ok().lines().count(), 3);
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+    assert_eq!(env.berth(&["container", "exists", "c1"]).code, 1);
+    assert!(mounts_under(&env.store()).is_empty());
+}

@@ -60,6 +60,15 @@ pub enum Command {
     Logs(run::LogsArgs),
     /// Run a command in a running container
     Exec(run::ExecArgs),
+    /// Create a container without starting it
+    Create(Box<run::RunArgs>),
+    /// Start created or stopped containers
+    Start(run::StartArgs),
+    /// Restart containers
+    Restart(run::RestartArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(run::ContainerCommand),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -169,6 +178,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Wait(a) => run::wait(&engine, a),
         Command::Logs(a) => run::logs(&engine, a),
         Command::Exec(a) => run::exec(&engine, a),
+        Command::Create(a) => run::create(&engine, *a),
+        Command::Start(a) => run::start(&engine, a),
+        Command::Restart(a) => run::restart(&engine, a),
+        Command::Container(c) => run::container_command(&engine, c),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

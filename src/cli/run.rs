@@ -44,6 +44,15 @@ pub struct RunArgs {
     /// Run in the background and print the container id
     #[arg(short, long)]
     pub detach: bool,
+    /// Restart policy of a detached container: no, on-failure[:N], always
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Signal `stop` sends first (default SIGTERM, or the image's)
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Write the container id to this file
+    #[arg(long)]
+    pub cidfile: Option<PathBuf>,
     /// Keep stdin open
     #[arg(short, long)]
     pub interactive: bool,
@@ -119,6 +128,18 @@ pub struct RunArgs {
 
 /// Runs a container in the foreground; exits with its exit code.
 pub fn run(engine: &Engine, a: RunArgs) -> CliResult {
+    run_or_create(engine, a, false)
+}
+
+/// `berth create`: the container is recorded, ready for `start`.
+pub fn create(engine: &Engine, a: RunArgs) -> CliResult {
+    run_or_create(engine, a, true)
+}
+
+fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
+    if let Some(s) = &a.stop_signal {
+        parse_signal(s)?;
+    }
     let pull = crate::image::pull::PullOptions {
         platform: match &a.platform {
             Some(p) => crate::image::manifest::Platform::parse(p)?,
@@ -167,6 +188,10 @@ pub fn run(engine: &Engine, a: RunArgs) -> CliResult {
         cgroups: a.cgroups,
         pull,
         detach: a.detach,
+        create_only,
+        restart: a.restart,
+        stop_signal: a.stop_signal,
+        cidfile: a.cidfile,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {
@@ -370,11 +395,13 @@ fn wait_exited(cs: &Containers, id: &str, timeout: std::time::Duration) -> Optio
     }
 }
 
-/// The stop signal, then SIGKILL after `timeout` seconds.
+/// The stop signal, then SIGKILL after `timeout` seconds. Marks the
+/// container stopped first, so its restart policy leaves it down.
 fn stop_container(cs: &Containers, c: &ContainerRecord, timeout: u64) -> Result<(), Failure> {
     if !c.is_running() {
         return Ok(());
     }
+    let _ = std::fs::write(crate::engine::detached::stopped_marker(cs, &c.id), b"");
     let sig = c
         .stop_signal
         .as_deref()
@@ -382,16 +409,17 @@ fn stop_container(cs: &Containers, c: &ContainerRecord, timeout: u64) -> Result<
         .transpose()?
         .unwrap_or(libc::SIGTERM);
     if timeout > 0 {
-        signal_container(c, sig)?;
-        if let Some(r) = wait_exited(cs, &c.id, std::time::Duration::from_secs(timeout)) {
-            if !r.is_running() {
-                return Ok(());
-            }
-        } else {
-            return Ok(());
+        // The record is read again each time: a restart changes the pid.
+        let current = cs.find(&c.id).unwrap_or_else(|_| c.clone());
+        let _ = signal_container(&current, sig);
+        match wait_exited(cs, &c.id, std::time::Duration::from_secs(timeout)) {
+            Some(r) if r.is_running() => {}
+            _ => return Ok(()),
         }
     }
-    let _ = signal_container(c, libc::SIGKILL);
+    if let Ok(current) = cs.find(&c.id) {
+        let _ = signal_container(&current, libc::SIGKILL);
+    }
     wait_exited(cs, &c.id, std::time::Duration::from_secs(10));
     Ok(())
 }
@@ -626,4 +654,125 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> CliResult {
         let code = e.exit_code();
         Failure::with_code(e.to_string().replace('\n', ": "), code)
     })
+}
+
+/// `berth start`
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    pub containers: Vec<String>,
+    /// Wait for the container and print its output (stdout and stderr apart)
+    #[arg(short, long)]
+    pub attach: bool,
+}
+
+/// Starts created or exited containers under a monitor.
+pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    if a.attach && a.containers.len() != 1 {
+        return Err(Failure::with_code(
+            "start -a takes exactly one container",
+            125,
+        ));
+    }
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        if c.is_running() {
+            if !a.attach {
+                println!("{t}");
+            }
+            continue;
+        }
+        let before =
+            crate::monitor::logfile::read_all(&crate::engine::detached::log_path(&cs, &c.id))
+                .map(|l| l.len())
+                .unwrap_or(0);
+        crate::engine::detached::start(engine, &c.id).map_err(|e| {
+            let code = e.exit_code();
+            Failure::with_code(e.to_string(), code)
+        })?;
+        if !a.attach {
+            println!("{t}");
+            continue;
+        }
+        // Attached: stream this run's output, then exit with its code.
+        let path = crate::engine::detached::log_path(&cs, &c.id);
+        let mut seen = before;
+        loop {
+            let running = cs.find(&c.id).map(|r| r.is_running()).unwrap_or(false);
+            let now = crate::monitor::logfile::read_all(&path)?;
+            if now.len() > seen {
+                print_entries(&now[seen..], false);
+                seen = now.len();
+            }
+            if !running {
+                let code = cs.find(&c.id).ok().and_then(|r| r.exit_code).unwrap_or(0);
+                return Ok(code);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    Ok(0)
+}
+
+/// `berth restart`
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    pub containers: Vec<String>,
+    /// Seconds to wait for the stop before killing
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+}
+
+/// Stops (if running) and starts containers again.
+pub fn restart(engine: &Engine, a: RestartArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        stop_container(&cs, &c, a.time)?;
+        crate::engine::detached::start(engine, &c.id).map_err(|e| {
+            let code = e.exit_code();
+            Failure::with_code(e.to_string(), code)
+        })?;
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+/// `berth container ...`
+#[derive(clap::Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Whether a container exists (exit 0 if it does, 1 if not)
+    Exists(ExistsArgs),
+    /// List containers
+    #[command(alias = "list")]
+    Ls(PsArgs),
+    /// Remove all stopped containers
+    Prune,
+}
+
+/// `berth container exists`
+#[derive(Args, Debug)]
+pub struct ExistsArgs {
+    pub container: String,
+}
+
+/// Dispatches `berth container ...`.
+pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    match c {
+        ContainerCommand::Exists(a) => Ok(if cs.find(&a.container).is_ok() { 0 } else { 1 }),
+        ContainerCommand::Ls(a) => ps(engine, a),
+        ContainerCommand::Prune => {
+            for c in cs.list() {
+                if !c.is_running() {
+                    if let Some((parent, name)) = &c.cgroup {
+                        crate::cgroups::remove_leftover(parent, name);
+                    }
+                    cs.remove(&c.id, &c.name)?;
+                    println!("{}", c.id);
+                }
+            }
+            Ok(0)
+        }
+    }
 }

@@ -69,6 +69,11 @@ pub struct ContainerRecord {
     /// Signal `stop` sends first.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--restart` policy, carried out by the monitor.
+    #[serde(default)]
+    pub restart: Option<String>,
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).

@@ -150,11 +150,6 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         }
         None => None,
     };
-    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
-    let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (pipe(), pipe()) else {
-        report(ready, "err 125 cannot create output pipes");
-        return 125;
-    };
     let mut log = match LogWriter::open(&log_path(&containers, id)) {
         Ok(l) => l,
         Err(e) => {
@@ -162,53 +157,116 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             return 125;
         }
     };
-    let launch = Launch {
-        spec: &spec,
-        rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),
-        stdio: Stdio {
-            console: None,
-            null_stdin: true,
-            output: Some((out_w, err_w)),
-        },
-        userns: engine.paths.rootless,
-        cache: Some(engine.paths.runroot.join("seccomp")),
-    };
-    let started = runtime::start(&launch, cgroup.as_deref());
-    drop(launch);
-    let pid = match started {
-        Ok(p) => p,
-        Err(e) => {
-            let code = match &e {
-                crate::runtime::RuntimeError::Container { code, .. } => *code,
-                _ => 125,
-            };
-            report(
-                ready,
-                &format!("err {code} {}", e.to_string().replace('\n', " ")),
-            );
-            if let Some(c) = &cgroup {
-                c.destroy();
+    let _ = std::fs::remove_file(stopped_marker(&containers, id));
+    let mut ready = ready;
+    let mut restarts: u32 = 0;
+    loop {
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
+        let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (pipe(), pipe()) else {
+            report(ready.take(), "err 125 cannot create output pipes");
+            return 125;
+        };
+        let launch = Launch {
+            spec: &spec,
+            rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),
+            stdio: Stdio {
+                console: None,
+                null_stdin: true,
+                output: Some((out_w, err_w)),
+            },
+            userns: engine.paths.rootless,
+            cache: Some(engine.paths.runroot.join("seccomp")),
+        };
+        let started = runtime::start(&launch, cgroup.as_deref());
+        drop(launch);
+        let pid = match started {
+            Ok(p) => p,
+            Err(e) => {
+                let code = match &e {
+                    crate::runtime::RuntimeError::Container { code, .. } => *code,
+                    _ => 125,
+                };
+                report(
+                    ready.take(),
+                    &format!("err {code} {}", e.to_string().replace('\n', " ")),
+                );
+                if let Some(c) = &cgroup {
+                    c.destroy();
+                }
+                finish(&containers, &mut record, code, false);
+                return code;
             }
-            finish(&containers, &mut record, code, false);
-            return code;
+        };
+        record.state = "running".into();
+        record.pid = Some(pid.as_raw());
+        record.started_at = Some(now());
+        record.monitor = ProcessId::current();
+        record.restart_count = restarts;
+        let _ = containers.save(&record);
+        report(ready.take(), "ok");
+        let code = watch(pid, &sfd, out_r, err_r, &mut log);
+        let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
+        let code = if oom && code == 128 + libc::SIGKILL {
+            137
+        } else {
+            code
+        };
+        let stopped = stopped_marker(&containers, id).exists();
+        if !stopped && should_restart(record.restart.as_deref(), code, restarts) {
+            restarts += 1;
+            record.exit_code = Some(code);
+            let _ = containers.save(&record);
+            // Back off a little, as podman does, so a crash loop does not spin.
+            std::thread::sleep(std::time::Duration::from_millis(
+                100 * u64::from(restarts.min(10)),
+            ));
+            continue;
         }
-    };
-    record.state = "running".into();
-    record.pid = Some(pid.as_raw());
-    record.started_at = Some(now());
-    record.monitor = ProcessId::current();
-    let _ = containers.save(&record);
-    report(ready, "ok");
-    let code = watch(pid, &sfd, out_r, err_r, &mut log);
-    let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
-    if let Some(c) = &cgroup {
-        c.destroy();
+        if let Some(c) = &cgroup {
+            c.destroy();
+        }
+        finish(&containers, &mut record, code, oom);
+        return 0;
     }
-    let code = if oom && code == 128 + libc::SIGKILL {
-        137
-    } else {
-        code
-    };
-    finish(&containers, &mut record, code, oom);
-    0
+}
+
+/// Written by `stop` and `kill` before they signal: a stopped container is
+/// not restarted by its policy.
+pub fn stopped_marker(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).join("userdata/stopped")
+}
+
+/// `--restart` policies: no, on-failure[:N], always, unless-stopped.
+pub fn should_restart(policy: Option<&str>, code: i32, restarts: u32) -> bool {
+    match policy.unwrap_or("no") {
+        "always" | "unless-stopped" => true,
+        p if p == "on-failure" || p.starts_with("on-failure:") => {
+            let max: Option<u32> = p.strip_prefix("on-failure:").and_then(|n| n.parse().ok());
+            code != 0 && max.is_none_or(|m| restarts < m)
+        }
+        _ => false,
+    }
+}
+
+/// Checks a `--restart` value.
+pub fn valid_restart(p: &str) -> bool {
+    matches!(p, "no" | "always" | "unless-stopped" | "on-failure")
+        || p.strip_prefix("on-failure:")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        assert!(!should_restart(None, 1, 0));
+        assert!(should_restart(Some("always"), 0, 50));
+        assert!(should_restart(Some("on-failure"), 1, 7));
+        assert!(!should_restart(Some("on-failure"), 0, 0));
+        assert!(should_restart(Some("on-failure:2"), 1, 1));
+        assert!(!should_restart(Some("on-failure:2"), 1, 2));
+        assert!(valid_restart("on-failure:3") && !valid_restart("sometimes"));
+    }
 }

@@ -50,6 +50,14 @@ pub struct RunOptions {
     pub pull: PullOptions,
     /// Run in the background under a monitor (`-d`).
     pub detach: bool,
+    /// Only create the container (`berth create`); `start` runs it.
+    pub create_only: bool,
+    /// `--restart` policy (detached containers).
+    pub restart: Option<String>,
+    /// `--stop-signal`
+    pub stop_signal: Option<String>,
+    /// Write the container id here (`--cidfile`).
+    pub cidfile: Option<PathBuf>,
 }
 
 /// How `run` ended for the caller.
@@ -57,7 +65,7 @@ pub struct RunOptions {
 pub enum RunOutcome {
     /// Foreground: the container's exit code.
     Exited(i32),
-    /// Detached: the container's id; its monitor watches it.
+    /// Detached (or only created): the container's id.
     Detached(String),
 }
 
@@ -237,6 +245,21 @@ pub fn run(
         }
         None => None,
     };
+    if let Some(r) = &o.restart {
+        if !super::detached::valid_restart(r) {
+            return Err(usage(format!(
+                "invalid --restart {r:?}: use no, on-failure[:N], always or unless-stopped"
+            )));
+        }
+    }
+    if let Some(p) = &o.cidfile {
+        if p.exists() {
+            return Err(usage(format!(
+                "--cidfile {}: the file exists already",
+                p.display()
+            )));
+        }
+    }
     if let Some(p) = o.pids_limit {
         if p == 0 || p < -1 {
             return Err(usage(format!(
@@ -295,6 +318,12 @@ pub fn run(
     let containers = Containers::new(engine.store.root());
     let id = random_id();
     let name = containers.claim(&id, o.name.as_deref())?;
+    if let Some(p) = &o.cidfile {
+        std::fs::write(p, &id).map_err(crate::image::store::io_err(format!(
+            "writing --cidfile {}",
+            p.display()
+        )))?;
+    }
     let dir = containers.dir(&id);
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
@@ -323,7 +352,9 @@ pub fn run(
         pid: None,
         remove: o.remove,
         rootfs_mount: None,
-        stop_signal: cfg.stop_signal.clone(),
+        stop_signal: o.stop_signal.clone().or(cfg.stop_signal.clone()),
+        restart: o.restart.clone(),
+        restart_count: 0,
     };
     let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
@@ -427,7 +458,7 @@ pub fn run(
             rootfs.clone()
         };
         record.rootfs_mount = Some(rootfs_mount.display().to_string());
-        if o.detach {
+        if o.detach || o.create_only {
             if o.tty || o.interactive {
                 return Err(usage("-d with -i or -t needs `attach`, which berth does not have yet: run detached containers without -i/-t"));
             }
@@ -439,7 +470,9 @@ pub fn run(
                 tracing::warn!("rootless containers cannot use cgroup limits on this host (no delegated cgroup v2 subtree): --memory, --cpus and --pids-limit are ignored");
             }
             containers.save(&record)?;
-            super::detached::start(engine, &id)?;
+            if !o.create_only {
+                super::detached::start(engine, &id)?;
+            }
             return Ok(None);
         }
         let cgroup: Option<Box<dyn Cgroup>> = if o.cgroups.as_deref() == Some("disabled") {
@@ -480,7 +513,7 @@ pub fn run(
     if let Ok(None) = result {
         return Ok(RunOutcome::Detached(id));
     }
-    if result.is_err() && o.detach {
+    if result.is_err() && (o.detach || o.create_only) {
         // The monitor already recorded (or removed) the container.
         if let Ok(r) = containers.find(&id) {
             if o.remove || r.state == "created" {
