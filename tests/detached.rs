@@ -272,7 +272,7 @@ fn create_start_restart_policies() {
         .trim()
         .to_string();
     assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
-    assert!(env.berth(&["ps", "-a"]).ok().contains("created"));
+    assert!(env.berth(&["ps", "-a"]).ok().contains("Created"));
     assert_eq!(
         env.berth(&["inspect", "--format", "{{.State.Status}}", "c1"])
             .ok()
@@ -361,4 +361,205 @@ fn create_start_restart_policies() {
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
     assert_eq!(env.berth(&["container", "exists", "c1"]).code, 1);
     assert!(mounts_under(&env.store()).is_empty());
+}
+
+#[test]
+fn ps_pause_rename_replace_top_and_pidfiles() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let pidfile = env.dir.path().join("pid");
+    let monfile = env.dir.path().join("monitor.pid");
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--conmon-pidfile",
+        monfile.to_str().unwrap(),
+        img,
+        "sh",
+        "-c",
+        "sleep 300",
+    ])
+    .ok();
+    env.berth(&["run", "--name", "done", img, "true"]).ok();
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    let mon: i32 = std::fs::read_to_string(&monfile).unwrap().parse().unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && std::path::Path::new(&format!("/proc/{mon}")).exists()
+    );
+    assert_eq!(
+        env.berth(&[
+            "inspect",
+            "--format",
+            "{{.State.Pid}} {{.State.ConmonPid}}",
+            "web"
+        ])
+        .ok()
+        .trim(),
+        format!("{pid} {mon}")
+    );
+
+    assert_eq!(
+        env.berth(&["ps", "--format", "{{.Names}} {{.State}}"])
+            .ok()
+            .trim(),
+        "web running"
+    );
+    assert_eq!(
+        env.berth(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}}"
+        ])
+        .ok()
+        .trim(),
+        "done"
+    );
+    assert_eq!(
+        env.berth(&["ps", "-a", "--filter", "name=we", "-q"])
+            .ok()
+            .trim()
+            .len(),
+        12
+    );
+    assert_eq!(
+        env.berth(&["ps", "-l", "--format", "{{.Names}}"])
+            .ok()
+            .trim(),
+        "done"
+    );
+    assert_eq!(env.berth(&["ps", "-n", "2", "-q"]).ok().lines().count(), 2);
+    let j: serde_json::Value =
+        serde_json::from_str(env.berth(&["ps", "-a", "--format", "json"]).ok()).unwrap();
+    assert_eq!(j.as_array().unwrap().len(), 2);
+    env.berth(&["ps", "--filter", "color=red"])
+        .fails(125, "invalid filter");
+
+    let top = env.berth(&["top", "web"]);
+    assert!(
+        top.ok().contains("sleep 300") && top.stdout.starts_with("USER"),
+        "{}",
+        top.stdout
+    );
+
+    env.berth(&["pause", "web"]).ok();
+    assert_eq!(
+        env.berth(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}}",
+            "web"
+        ])
+        .ok()
+        .trim(),
+        "paused true"
+    );
+    let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let frozen = std::fs::read_dir("/sys/fs/cgroup/freezer/berth")
+        .map(|_| true)
+        .unwrap_or(false);
+    if frozen {
+        assert!(
+            state.contains("State:\tS") || state.contains("State:\tD"),
+            "{state}"
+        );
+    }
+    env.berth(&["unpause", "web"]).ok();
+    assert_eq!(
+        env.berth(&["inspect", "--format", "{{.State.Status}}", "web"])
+            .ok()
+            .trim(),
+        "running"
+    );
+
+    env.berth(&["rename", "web", "site"]).ok();
+    assert_eq!(
+        env.berth(&["ps", "--format", "{{.Names}}"]).ok().trim(),
+        "site"
+    );
+    env.berth(&["rename", "site", "done"])
+        .fails(125, "already in use");
+
+    env.berth(&["run", "-d", "--name", "site", img, "true"])
+        .fails(125, "already in use");
+    env.berth(&[
+        "run",
+        "-d",
+        "--replace",
+        "--name",
+        "site",
+        img,
+        "sleep",
+        "100",
+    ])
+    .ok();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .contains("Z"),
+        "--replace removed the old container"
+    );
+    env.berth(&["rm", "-f", "site", "done"]).ok();
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+}
+
+#[test]
+fn names_race_and_parallel_containers() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let spawn = |args: &[&str]| {
+        env.cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&["run", "-d", "--name", "x", img, "sleep", "60"]);
+    let b = spawn(&["run", "-d", "--name", "x", img, "sleep", "60"]);
+    let ra = common::Run::from(a.wait_with_output().unwrap());
+    let rb = common::Run::from(b.wait_with_output().unwrap());
+    assert_eq!(
+        [ra.code, rb.code].iter().filter(|c| **c == 0).count(),
+        1,
+        "exactly one wins: {} / {}",
+        ra.stderr,
+        rb.stderr
+    );
+    let loser = if ra.code == 0 { &rb } else { &ra };
+    assert!(loser.stderr.contains("already in use"), "{}", loser.stderr);
+    assert_eq!(
+        env.berth(&["ps", "-aq"]).ok().lines().count(),
+        1,
+        "nothing half-created"
+    );
+    env.berth(&["rm", "-f", "x"]).ok();
+
+    let children: Vec<_> = (0..20)
+        .map(|i| spawn(&["run", "-d", "--name", &format!("p{i}"), img, "sleep", "60"]))
+        .collect();
+    for c in children {
+        common::Run::from(c.wait_with_output().unwrap()).ok();
+    }
+    assert_eq!(env.berth(&["ps", "-q"]).ok().lines().count(), 20);
+    let removers: Vec<_> = (0..20)
+        .map(|i| spawn(&["rm", "-f", &format!("p{i}")]))
+        .collect();
+    for c in removers {
+        common::Run::from(c.wait_with_output().unwrap()).ok();
+    }
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+    let names = std::fs::read_dir(env.store().join("containers/names"))
+        .unwrap()
+        .count();
+    assert_eq!(names, 0, "no stale names");
+    assert!(mounts_under(&env.store()).is_empty());
+    env.assert_consistent();
 }

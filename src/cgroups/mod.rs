@@ -108,6 +108,22 @@ pub fn procs_files(parent: &str, name: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Freezes (or thaws) every process of a container: cgroup.freeze on v2,
+/// freezer.state on v1.
+pub fn freeze(parent: &str, name: &str, frozen: bool) -> Result<(), CgroupError> {
+    let root = Path::new("/sys/fs/cgroup");
+    let v2 = root.join(parent).join(name).join("cgroup.freeze");
+    if v2.exists() {
+        return write(&v2, if frozen { "1" } else { "0" });
+    }
+    let v1 = root
+        .join("freezer")
+        .join(parent)
+        .join(name)
+        .join("freezer.state");
+    write(&v1, if frozen { "FROZEN" } else { "THAWED" })
+}
+
 /// Kills what is left in `parent/name` and removes it from every
 /// hierarchy (after a berth that owned it was killed).
 pub fn remove_leftover(parent: &str, name: &str) {

@@ -69,6 +69,14 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(run::ContainerCommand),
+    /// Pause containers (cgroup freezer)
+    Pause(run::PauseArgs),
+    /// Unpause containers
+    Unpause(run::PauseArgs),
+    /// Rename a container
+    Rename(run::RenameArgs),
+    /// Show a container's processes
+    Top(run::TopArgs),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -182,6 +190,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Start(a) => run::start(&engine, a),
         Command::Restart(a) => run::restart(&engine, a),
         Command::Container(c) => run::container_command(&engine, c),
+        Command::Pause(a) => run::pause(&engine, a, true),
+        Command::Unpause(a) => run::pause(&engine, a, false),
+        Command::Rename(a) => run::rename(&engine, a),
+        Command::Top(a) => run::top(&engine, a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

@@ -53,6 +53,15 @@ pub struct RunArgs {
     /// Write the container id to this file
     #[arg(long)]
     pub cidfile: Option<PathBuf>,
+    /// Write the container's first process id here (detached containers)
+    #[arg(long)]
+    pub pidfile: Option<PathBuf>,
+    /// Write the monitor's process id here, for systemd units to follow
+    #[arg(long)]
+    pub conmon_pidfile: Option<PathBuf>,
+    /// Remove a container of the same --name first
+    #[arg(long)]
+    pub replace: bool,
     /// Keep stdin open
     #[arg(short, long)]
     pub interactive: bool,
@@ -192,6 +201,9 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         restart: a.restart,
         stop_signal: a.stop_signal,
         cidfile: a.cidfile,
+        pidfile: a.pidfile,
+        conmon_pidfile: a.conmon_pidfile,
+        replace: a.replace,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {
@@ -210,93 +222,209 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
 /// `berth ps`
 #[derive(Args, Debug)]
 pub struct PsArgs {
-    /// Show all containers (berth keeps only exited ones so far)
+    /// Show all containers, not only running ones
     #[arg(short, long)]
     pub all: bool,
     /// Print only ids
     #[arg(short, long)]
     pub quiet: bool,
-    /// Do not truncate ids
+    /// Do not truncate ids or commands
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show the N most recently created containers (all states)
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// Show the most recently created container (all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Filter: name=, status=, ancestor=, id=
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// table, json, or a Go template such as '{{.Names}} {{.Status}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
-/// Lists containers with podman's columns.
+fn ps_value(
+    c: &ContainerRecord,
+    no_trunc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .unwrap_or(now)
+    };
+    let created = parse(&c.created);
+    let status = crate::engine::inspect::status(c);
+    let status_text = match status {
+        "running" => format!(
+            "Up {}",
+            human::duration(
+                (now - parse(c.started_at.as_deref().unwrap_or(&c.created)))
+                    .num_seconds()
+                    .max(0) as u64
+            )
+        ),
+        "created" => "Created".to_string(),
+        _ if c.state == "running" => "Exited (unknown): berth was killed".to_string(),
+        _ => format!(
+            "Exited ({}) {}",
+            c.exit_code.unwrap_or(0),
+            human::ago(parse(c.finished_at.as_deref().unwrap_or(&c.created)), now)
+        ),
+    };
+    let mut cmd = c.command.join(" ");
+    if cmd.chars().count() > 20 && !no_trunc {
+        cmd = cmd.chars().take(19).collect::<String>() + "…";
+    }
+    serde_json::json!({
+        "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_string() },
+        "Id": c.id,
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": cmd,
+        "CreatedAt": c.created,
+        "Created": created.timestamp(),
+        "CreatedSince": human::ago(created, now),
+        "RunningFor": human::ago(created, now),
+        "State": status,
+        "Status": status_text,
+        "Ports": "",
+        "Names": c.name,
+        "Pid": c.pid.filter(|_| status == "running").unwrap_or(0),
+        "ExitCode": c.exit_code.unwrap_or(0),
+        "Exited": status == "exited",
+    })
+}
+
+fn ps_matches(c: &ContainerRecord, filters: &[(String, String)]) -> Result<bool, Failure> {
+    for (k, v) in filters {
+        let ok = match k.as_str() {
+            "name" => c.name.contains(v.as_str()),
+            "id" => c.id.starts_with(v.as_str()),
+            "status" => {
+                crate::engine::inspect::status(c) == v
+                    || (v == "stopped" && crate::engine::inspect::status(c) == "exited")
+            }
+            "ancestor" => {
+                c.image == *v
+                    || c.image_id.starts_with(v.as_str())
+                    || crate::image::store::find_in_names(&c.image, v)
+            }
+            other => {
+                return Err(Failure::with_code(
+                    format!("invalid filter {other:?}: use name=, id=, status=, ancestor="),
+                    125,
+                ))
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Lists containers with podman's columns. Reads one small record per
+/// container and nothing else, so it stays fast with thousands of them.
 pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
+    let mut filters = Vec::new();
+    for f in &a.filter {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Failure::with_code(format!("invalid filter {f:?}: expected KEY=VALUE"), 125)
+        })?;
+        filters.push((k.to_string(), v.to_string()));
+    }
     let mut list = Containers::new(engine.store.root()).list();
     list.sort_by(|x, y| y.created.cmp(&x.created));
-    if !a.all {
+    let limit = if a.latest { Some(1) } else { a.last };
+    if !a.all && limit.is_none() && !filters.iter().any(|(k, _)| k == "status") {
         list.retain(|c| c.is_running());
     }
-    let id = |s: &str| {
-        if a.no_trunc {
-            s.to_string()
-        } else {
-            s[..12].to_string()
+    let mut kept = Vec::new();
+    for c in list {
+        if ps_matches(&c, &filters)? {
+            kept.push(c);
         }
-    };
+    }
+    if let Some(n) = limit {
+        kept.truncate(n);
+    }
+    let now = chrono::Utc::now();
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
     if a.quiet {
-        for c in &list {
-            println!("{}", id(&c.id));
+        for c in &kept {
+            let _ = writeln!(out, "{}", if a.no_trunc { &c.id[..] } else { &c.id[..12] });
         }
         return Ok(0);
     }
-    let now = chrono::Utc::now();
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for c in &list {
-        let created = chrono::DateTime::parse_from_rfc3339(&c.created)
-            .map(|d| d.with_timezone(&chrono::Utc))
-            .unwrap_or(now);
-        let status = match (c.state.as_str(), c.exit_code) {
-            ("exited", Some(code)) => {
-                let fin = c
-                    .finished_at
-                    .as_deref()
-                    .and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok())
-                    .map(|d| d.with_timezone(&chrono::Utc))
-                    .unwrap_or(now);
-                format!("Exited ({code}) {}", human::ago(fin, now))
-            }
-            ("running", _) if c.is_running() => {
-                let up = c
-                    .started_at
-                    .as_deref()
-                    .and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok())
-                    .map(|d| d.with_timezone(&chrono::Utc))
-                    .unwrap_or(now);
-                format!(
-                    "Up {}",
-                    human::duration((now - up).num_seconds().max(0) as u64)
-                )
-            }
-            ("running", _) => "Exited (unknown): berth was killed".to_string(),
-            (s, _) => s.to_string(),
-        };
-        let mut cmd = c.command.join(" ");
-        if cmd.chars().count() > 20 && !a.no_trunc {
-            cmd = cmd.chars().take(19).collect::<String>() + "…";
+    let values: Vec<serde_json::Value> =
+        kept.iter().map(|c| ps_value(c, a.no_trunc, now)).collect();
+    match a.format.as_deref() {
+        Some("json") => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&values).expect("json")
+            );
         }
-        rows.push(vec![
-            id(&c.id),
-            c.image.clone(),
-            cmd,
-            human::ago(created, now),
-            status,
-            String::new(),
-            c.name.clone(),
-        ]);
+        Some(t) if t != "table" => {
+            let (tpl, header) = match t.strip_prefix("table") {
+                Some(rest) => (rest.trim_start(), true),
+                None => (t, false),
+            };
+            let mut table = Vec::new();
+            if header {
+                table.push(
+                    super::format::table_header(tpl)
+                        .split('\t')
+                        .map(String::from)
+                        .collect(),
+                );
+            }
+            for v in &values {
+                table.push(
+                    super::format::render(tpl, v)?
+                        .split('\t')
+                        .map(String::from)
+                        .collect(),
+                );
+            }
+            let _ = write!(out, "{}", columns(&table));
+        }
+        _ => {
+            let mut rows = vec![[
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for v in &values {
+                rows.push(
+                    [
+                        "ID",
+                        "Image",
+                        "Command",
+                        "CreatedSince",
+                        "Status",
+                        "Ports",
+                        "Names",
+                    ]
+                    .iter()
+                    .map(|k| super::format::go_string(&v[*k]))
+                    .collect(),
+                );
+            }
+            let _ = write!(out, "{}", columns(&rows));
+        }
     }
-    print!("{}", columns(&rows));
     Ok(0)
 }
 
@@ -338,13 +466,7 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
                 code = 2;
             }
             Ok(c) if c.is_running() => {
-                stop_container(&cs, &c, 0)?;
-                if let Ok(left) = cs.find(&c.id) {
-                    if let Some((parent, name)) = &left.cgroup {
-                        crate::cgroups::remove_leftover(parent, name);
-                    }
-                    cs.remove(&left.id, &left.name)?;
-                }
+                crate::engine::detached::remove_forcibly(&cs, &c)?;
                 println!("{}", c.id);
             }
             Ok(c) => {
@@ -775,4 +897,111 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
             Ok(0)
         }
     }
+}
+
+/// `berth pause` / `berth unpause`
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    pub containers: Vec<String>,
+}
+
+/// Freezes or thaws containers with the cgroup freezer.
+pub fn pause(engine: &Engine, a: PauseArgs, frozen: bool) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    for t in &a.containers {
+        let mut c = cs.find(t)?;
+        if !c.is_running() {
+            return Err(Failure::with_code(
+                format!("container {} is not running", c.name),
+                125,
+            ));
+        }
+        let Some((parent, name)) = c.cgroup.clone() else {
+            return Err(Failure::with_code(format!("container {} has no cgroup (rootless on this host, or --cgroups=disabled): it cannot be paused", c.name), 125));
+        };
+        crate::cgroups::freeze(&parent, &name, frozen)?;
+        c.paused = frozen;
+        cs.save(&c)?;
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+/// `berth rename`
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+/// Gives a container another name.
+pub fn rename(engine: &Engine, a: RenameArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let c = cs.find(&a.container)?;
+    cs.rename(&c, &a.new_name)?;
+    Ok(0)
+}
+
+/// `berth top`
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    pub container: String,
+}
+
+/// Lists the processes of a running container.
+pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let c = cs.find(&a.container)?;
+    let Some(pid) = c.pid.filter(|_| c.is_running()) else {
+        return Err(Failure::with_code(
+            format!("container {} is not running", c.name),
+            125,
+        ));
+    };
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let target = ns(&pid.to_string());
+    let mut rows = vec![vec![
+        "USER".to_string(),
+        "PID".into(),
+        "PPID".into(),
+        "COMMAND".into(),
+    ]];
+    let mut procs: Vec<i32> = std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    procs.sort();
+    for p in procs {
+        if ns(&p.to_string()) != target {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
+        // NSpid: the pid as the container sees it is the last one.
+        let inner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|v| v.split_whitespace().last().map(String::from))
+            .unwrap_or_default();
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .trim()
+            .to_string();
+        let uid = field("Uid:");
+        let user = uid
+            .parse::<u32>()
+            .ok()
+            .and_then(crate::namespaces::idmap::user_name)
+            .unwrap_or(uid);
+        rows.push(vec![user, inner, field("PPid:"), cmd]);
+    }
+    print!("{}", columns(&rows));
+    Ok(0)
 }

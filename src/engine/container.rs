@@ -24,7 +24,7 @@ pub enum ContainerError {
 }
 
 /// What berth remembers about a container.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub id: String,
     pub name: String,
@@ -74,6 +74,9 @@ pub struct ContainerRecord {
     pub restart: Option<String>,
     #[serde(default)]
     pub restart_count: u32,
+    /// Frozen by `pause`.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).
@@ -200,13 +203,16 @@ impl Containers {
     /// two racing callers gets a given name.
     pub fn claim(&self, id: &str, name: Option<&str>) -> Result<String, ContainerError> {
         create_dir_all_mode(&self.names(), 0o700).map_err(io_err("creating the containers dir"))?;
-        create_dir_all_mode(&self.dir(id), 0o700).map_err(io_err("creating the container dir"))?;
         if let Some(n) = name {
             if !valid_name(n) {
                 return Err(ContainerError::BadName(n.into()));
             }
             return match std::os::unix::fs::symlink(id, self.names().join(n)) {
-                Ok(()) => Ok(n.to_string()),
+                Ok(()) => {
+                    create_dir_all_mode(&self.dir(id), 0o700)
+                        .map_err(io_err("creating the container dir"))?;
+                    Ok(n.to_string())
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let other = std::fs::read_link(self.names().join(n))
                         .map(|p| p.display().to_string())
@@ -228,6 +234,8 @@ impl Containers {
                 n.push_str(&format!("{attempt}"));
             }
             if std::os::unix::fs::symlink(id, self.names().join(&n)).is_ok() {
+                create_dir_all_mode(&self.dir(id), 0o700)
+                    .map_err(io_err("creating the container dir"))?;
                 return Ok(n);
             }
         }
@@ -279,14 +287,46 @@ impl Containers {
         }
     }
 
-    /// Removes a container's directory and name.
+    /// Moves a container to another (free) name.
+    pub fn rename(&self, r: &ContainerRecord, new: &str) -> Result<(), ContainerError> {
+        if !valid_name(new) {
+            return Err(ContainerError::BadName(new.into()));
+        }
+        match std::os::unix::fs::symlink(&r.id, self.names().join(new)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_link(self.names().join(new))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                return Err(ContainerError::NameInUse(new.into(), other));
+            }
+            Err(e) => return Err(io_err("claiming the container name")(e).into()),
+        }
+        let mut updated = r.clone();
+        updated.name = new.to_string();
+        self.save(&updated)?;
+        let _ = std::fs::remove_file(self.names().join(&r.name));
+        Ok(())
+    }
+
+    /// Removes a container's directory and every name that points at it.
     pub fn remove(&self, id: &str, name: &str) -> Result<(), ContainerError> {
+        let points_here = |link: &Path| {
+            std::fs::read_link(link)
+                .map(|t| t.display().to_string() == id)
+                .unwrap_or(false)
+        };
         let link = self.names().join(name);
-        if std::fs::read_link(&link)
-            .map(|t| t.display().to_string() == id)
-            .unwrap_or(false)
-        {
+        if points_here(&link) {
             let _ = std::fs::remove_file(&link);
+        }
+        // A rename the caller did not see may have left another name.
+        if let Ok(rd) = std::fs::read_dir(self.names()) {
+            for e in rd.flatten() {
+                if points_here(&e.path()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
         }
         remove_any(&self.dir(id)).map_err(io_err("removing the container dir"))?;
         Ok(())

@@ -85,7 +85,17 @@ pub fn start(engine: &Engine, id: &str) -> Result<(), RunError> {
     }))
 }
 
+/// Takes in what other commands changed meanwhile (rename, pause).
+fn refresh(containers: &Containers, record: &mut ContainerRecord) {
+    if let Ok(disk) = containers.find(&record.id) {
+        record.name = disk.name;
+        record.paused = disk.paused;
+    }
+}
+
 fn finish(containers: &Containers, record: &mut ContainerRecord, code: i32, oom: bool) {
+    refresh(containers, record);
+    record.paused = false;
     record.state = "exited".into();
     record.exit_code = Some(code);
     record.oom_killed = oom;
@@ -202,6 +212,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         record.started_at = Some(now());
         record.monitor = ProcessId::current();
         record.restart_count = restarts;
+        refresh(&containers, &mut record);
         let _ = containers.save(&record);
         report(ready.take(), "ok");
         let code = watch(pid, &sfd, out_r, err_r, &mut log);
@@ -215,6 +226,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         if !stopped && should_restart(record.restart.as_deref(), code, restarts) {
             restarts += 1;
             record.exit_code = Some(code);
+            refresh(&containers, &mut record);
             let _ = containers.save(&record);
             // Back off a little, as podman does, so a crash loop does not spin.
             std::thread::sleep(std::time::Duration::from_millis(
@@ -230,7 +242,39 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
     }
 }
 
-/// Written by `stop` and `kill` before they signal: a stopped container is
+/// Kills a container if it runs (marking it stopped so it is not
+/// restarted), waits for its monitor to record that, and removes it with
+/// whatever a killed berth left behind (`rm -f`, `run --replace`).
+pub fn remove_forcibly(
+    containers: &Containers,
+    record: &ContainerRecord,
+) -> Result<(), super::container::ContainerError> {
+    if record.is_running() {
+        let _ = std::fs::write(stopped_marker(containers, &record.id), b"");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match containers.find(&record.id) {
+                Ok(r) if r.is_running() && std::time::Instant::now() < deadline => {
+                    if let Some(pid) = r.pid {
+                        // SAFETY: plain kill of the container's first process.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                _ => break,
+            }
+        }
+    }
+    if let Ok(left) = containers.find(&record.id) {
+        if let Some((parent, name)) = &left.cgroup {
+            cgroups::remove_leftover(parent, name);
+        }
+        containers.remove(&left.id, &left.name)?;
+    }
+    Ok(())
+}
+
+/// Written by `stop` before it signals: a stopped container is
 /// not restarted by its policy.
 pub fn stopped_marker(containers: &Containers, id: &str) -> PathBuf {
     containers.dir(id).join("userdata/stopped")

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 /// The status podman would show: running only while the monitor lives.
 pub fn status(r: &ContainerRecord) -> &'static str {
     match r.state.as_str() {
+        "running" if r.is_running() && r.paused => "paused",
         "running" if r.is_running() => "running",
         "created" => "created",
         _ => "exited",
@@ -26,7 +27,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
         .unwrap_or(Value::Null);
     let process = &spec_json["process"];
     let resources = &spec_json["linux"]["resources"];
-    let running = status(r) == "running";
+    let running = matches!(status(r), "running" | "paused");
     let mounts: Vec<Value> = spec_json["mounts"]
         .as_array()
         .map(|ms| {
@@ -78,7 +79,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
             "OciVersion": spec_json["ociVersion"],
             "Status": status(r),
             "Running": running,
-            "Paused": false,
+            "Paused": r.paused && running,
             "Restarting": false,
             "OOMKilled": r.oom_killed,
             "Dead": false,
@@ -97,7 +98,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
         "HostsPath": dir.join("userdata/hosts"),
         "LogPath": dir.join("userdata/ctr.log"),
         "Name": r.name,
-        "RestartCount": 0,
+        "RestartCount": r.restart_count,
         "Driver": "overlay",
         "Mounts": mounts,
         "Config": {

@@ -58,6 +58,12 @@ pub struct RunOptions {
     pub stop_signal: Option<String>,
     /// Write the container id here (`--cidfile`).
     pub cidfile: Option<PathBuf>,
+    /// Write the container's pid here once it runs (detached).
+    pub pidfile: Option<PathBuf>,
+    /// Write the monitor's pid here once the container runs (detached).
+    pub conmon_pidfile: Option<PathBuf>,
+    /// Remove a container that has the requested name first.
+    pub replace: bool,
 }
 
 /// How `run` ended for the caller.
@@ -316,6 +322,13 @@ pub fn run(
     let ids = user::resolve(&user_spec, &lower_refs)?;
 
     let containers = Containers::new(engine.store.root());
+    if let (true, Some(n)) = (o.replace, o.name.as_deref()) {
+        if let Ok(old) = containers.find(n) {
+            if old.name == n {
+                super::detached::remove_forcibly(&containers, &old)?;
+            }
+        }
+    }
     let id = random_id();
     let name = containers.claim(&id, o.name.as_deref())?;
     if let Some(p) = &o.cidfile {
@@ -355,6 +368,7 @@ pub fn run(
         stop_signal: o.stop_signal.clone().or(cfg.stop_signal.clone()),
         restart: o.restart.clone(),
         restart_count: 0,
+        paused: false,
     };
     let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
@@ -472,6 +486,17 @@ pub fn run(
             containers.save(&record)?;
             if !o.create_only {
                 super::detached::start(engine, &id)?;
+                let now = containers.find(&id)?;
+                let write = |p: &Option<PathBuf>, v: Option<i32>| -> Result<(), RunError> {
+                    if let (Some(p), Some(v)) = (p, v) {
+                        std::fs::write(p, v.to_string()).map_err(crate::image::store::io_err(
+                            format!("writing {}", p.display()),
+                        ))?;
+                    }
+                    Ok(())
+                };
+                write(&o.pidfile, now.pid)?;
+                write(&o.conmon_pidfile, now.monitor.map(|m| m.pid))?;
             }
             return Ok(None);
         }
