@@ -215,6 +215,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         refresh(&containers, &mut record);
         let _ = containers.save(&record);
         report(ready.take(), "ok");
+        crate::monitor::detached::shed_memory();
         let code = watch(pid, &sfd, out_r, err_r, &mut log);
         let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let code = if oom && code == 128 + libc::SIGKILL {

@@ -103,3 +103,37 @@ pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut Log
         _ => 255,
     })
 }
+
+/// Shrinks the monitor once the container runs: the setup code it will not
+/// need again is dropped from its resident set (MADV_DONTNEED on code
+/// mappings, which fault back in from the page cache if ever used) and
+/// freed heap is returned. A monitor lives as long as its container.
+pub fn shed_memory() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let path = f.next().unwrap_or("");
+        // Only code: read-only data may hold relocations (RELRO) that a
+        // re-read from the file would lose.
+        if inode == "0" || !path.starts_with('/') || perms != "r-xp" {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // SAFETY: a read-only file mapping of our own; its pages are re-read from the file on use.
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+    }
+    // SAFETY: returns free heap to the kernel.
+    unsafe { libc::malloc_trim(0) };
+}
