@@ -57,6 +57,7 @@ lint:
 bench: build bench-deps
 	bench/pull.sh
 	bench/start.sh
+	bench/lifecycle.sh
 
 demo: build
 	scripts/demo.sh $(BERTH)
