@@ -563,3 +563,78 @@ fn names_race_and_parallel_containers() {
     assert!(mounts_under(&env.store()).is_empty());
     env.assert_consistent();
 }
+
+#[test]
+fn log_drivers_rotation_and_time_windows() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        img,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done",
+    ])
+    .ok();
+    assert_eq!(env.berth(&["wait", "chatty"]).ok().trim(), "0");
+    let dir = std::fs::read_dir(env.store().join("containers"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name() != "names")
+        .unwrap()
+        .path()
+        .join("userdata");
+    let kept: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ctr.log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(kept <= 4096, "log bounded by max-size: {kept} bytes kept");
+    let logs = env.berth(&["logs", "chatty"]);
+    assert!(
+        logs.ok().ends_with("line-399\n"),
+        "the newest output survives rotation"
+    );
+    assert!(
+        !logs.stdout.starts_with("line-0\n"),
+        "the oldest was rotated away"
+    );
+    assert!(env
+        .berth(&["logs", "--since", "2h", "chatty"])
+        .ok()
+        .contains("line-399"));
+    assert!(
+        env.berth(&["logs", "--until", "1h", "chatty"])
+            .ok()
+            .is_empty(),
+        "nothing is older than an hour"
+    );
+    env.berth(&["logs", "--since", "yesterday", "chatty"])
+        .fails(125, "invalid time");
+
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        img,
+        "echo",
+        "unseen",
+    ])
+    .ok();
+    assert_eq!(env.berth(&["wait", "quiet"]).ok().trim(), "0");
+    assert!(env.berth(&["logs", "quiet"]).ok().is_empty());
+    env.berth(&["run", "-d", "--log-driver", "passthrough", img, "true"])
+        .fails(125, "foreground");
+    env.berth(&["run", "-d", "--log-driver", "syslog", img, "true"])
+        .fails(125, "unsupported --log-driver");
+    env.berth(&["rm", "chatty", "quiet"]).ok();
+}

@@ -62,6 +62,12 @@ pub struct RunArgs {
     /// Remove a container of the same --name first
     #[arg(long)]
     pub replace: bool,
+    /// k8s-file (default), none, or passthrough (foreground: the container writes to berth's stdio)
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Log option: max-size=SIZE (e.g. 10m) rotates the log
+    #[arg(long)]
+    pub log_opt: Vec<String>,
     /// Keep stdin open
     #[arg(short, long)]
     pub interactive: bool,
@@ -146,6 +152,18 @@ pub fn create(engine: &Engine, a: RunArgs) -> CliResult {
 }
 
 fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
+    let mut log_max_size = None;
+    for o in &a.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => log_max_size = Some(crate::engine::spec::parse_size(v)?),
+            _ => {
+                return Err(Failure::with_code(
+                    format!("unsupported --log-opt {o:?}: berth knows max-size=SIZE"),
+                    125,
+                ))
+            }
+        }
+    }
     if let Some(s) = &a.stop_signal {
         parse_signal(s)?;
     }
@@ -204,6 +222,8 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         pidfile: a.pidfile,
         conmon_pidfile: a.conmon_pidfile,
         replace: a.replace,
+        log_driver: a.log_driver,
+        log_max_size,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {
@@ -662,6 +682,38 @@ pub struct LogsArgs {
     /// Prefix each line with its timestamp
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only output after this time (RFC 3339, or a duration such as 10m, 2h)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only output before this time (RFC 3339, or a duration such as 10m)
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// RFC 3339 or "how long ago" (30s, 10m, 2h) into a UTC time.
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let n: i64 = num.parse().map_err(|_| {
+        Failure::with_code(
+            format!("invalid time {s:?}: use RFC 3339 or a duration such as 10m"),
+            125,
+        )
+    })?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(Failure::with_code(
+                format!("invalid time {s:?}: units are s, m, h"),
+                125,
+            ))
+        }
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
 }
 
 fn print_entries(entries: &[crate::monitor::logfile::Entry], timestamps: bool) {
@@ -689,7 +741,19 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     let c = cs.find(&a.container)?;
     let path = crate::engine::detached::log_path(&cs, &c.id);
-    let all = crate::monitor::logfile::read_all(&path)?;
+    let since = a.since.as_deref().map(parse_time).transpose()?;
+    let until = a.until.as_deref().map(parse_time).transpose()?;
+    let in_window = |e: &crate::monitor::logfile::Entry| {
+        let t = chrono::DateTime::parse_from_rfc3339(&e.timestamp)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .ok();
+        since.is_none_or(|s| t.is_some_and(|t| t >= s))
+            && until.is_none_or(|u| t.is_some_and(|t| t <= u))
+    };
+    let all: Vec<_> = crate::monitor::logfile::read_all(&path)?
+        .into_iter()
+        .filter(|e| in_window(e))
+        .collect();
     let skip = a
         .tail
         .map(|n| all.iter().filter(|e| e.full).count().saturating_sub(n))

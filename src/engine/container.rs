@@ -77,6 +77,12 @@ pub struct ContainerRecord {
     /// Frozen by `pause`.
     #[serde(default)]
     pub paused: bool,
+    /// k8s-file (default) or none.
+    #[serde(default)]
+    pub log_driver: Option<String>,
+    /// Rotate the log past this many bytes.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).

@@ -160,7 +160,12 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         }
         None => None,
     };
-    let mut log = match LogWriter::open(&log_path(&containers, id)) {
+    let opened = if record.log_driver.as_deref() == Some("none") {
+        Ok(LogWriter::discard())
+    } else {
+        LogWriter::with_limit(&log_path(&containers, id), record.log_max_size)
+    };
+    let mut log = match opened {
         Ok(l) => l,
         Err(e) => {
             report(ready, &format!("err 125 opening the log: {e}"));

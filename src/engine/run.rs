@@ -64,6 +64,10 @@ pub struct RunOptions {
     pub conmon_pidfile: Option<PathBuf>,
     /// Remove a container that has the requested name first.
     pub replace: bool,
+    /// k8s-file, none or passthrough.
+    pub log_driver: Option<String>,
+    /// `--log-opt max-size=SIZE`
+    pub log_max_size: Option<i64>,
 }
 
 /// How `run` ended for the caller.
@@ -251,6 +255,13 @@ pub fn run(
         }
         None => None,
     };
+    if let Some(d) = &o.log_driver {
+        if !["k8s-file", "none", "passthrough"].contains(&d.as_str()) {
+            return Err(usage(format!(
+                "unsupported --log-driver {d:?}: use k8s-file, none or passthrough"
+            )));
+        }
+    }
     if let Some(r) = &o.restart {
         if !super::detached::valid_restart(r) {
             return Err(usage(format!(
@@ -369,6 +380,8 @@ pub fn run(
         restart: o.restart.clone(),
         restart_count: 0,
         paused: false,
+        log_driver: o.log_driver.clone(),
+        log_max_size: o.log_max_size.map(|m| m as u64),
     };
     let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
@@ -473,6 +486,9 @@ pub fn run(
         };
         record.rootfs_mount = Some(rootfs_mount.display().to_string());
         if o.detach || o.create_only {
+            if o.log_driver.as_deref() == Some("passthrough") {
+                return Err(usage("--log-driver passthrough writes to berth's own stdio: it works for foreground containers only"));
+            }
             if o.tty || o.interactive {
                 return Err(usage("-d with -i or -t needs `attach`, which berth does not have yet: run detached containers without -i/-t"));
             }
