@@ -6,6 +6,10 @@ mod common;
 
 use common::{busybox_image, cgroups_left, mounts_under, Env};
 
+/// The tests here reap any child (waitpid(-1)), which would steal the exit
+/// status of another test's berth: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn reap_orphans() {
     // SAFETY: waitpid on any child without blocking.
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
@@ -16,6 +20,7 @@ fn reap_orphans() {
 /// clears the record, the cgroup and the files.
 #[test]
 fn running_container_is_protected_and_kill_9_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::root();
     let img = busybox_image(&env);
     let cg = format!("berth-test-kill9-{}", std::process::id());
@@ -73,6 +78,85 @@ fn running_container_is_protected_and_kill_9_leaves_nothing() {
     let ps = env.berth(&["ps", "-a"]);
     assert!(ps.ok().contains("berth was killed"), "{}", ps.stdout);
     env.berth(&["rm", "longrun"]).ok();
+    assert!(
+        cgroups_left(&cg).is_empty(),
+        "cgroups left behind: {:?}",
+        cgroups_left(&cg)
+    );
+    assert!(mounts_under(&env.store()).is_empty());
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/freezer",
+        "/sys/fs/cgroup",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new(base).join(&cg));
+    }
+    env.assert_consistent();
+}
+
+/// kill -9 of a detached container's monitor: the container goes with it,
+/// nothing hangs, `ps -a` says what happened, and `rm` leaves no trace.
+#[test]
+fn killed_monitor_takes_its_container_and_rm_cleans_up() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let cg = format!("berth-test-monkill-{}", std::process::id());
+    let marker = format!("sleep {}", 4000 + std::process::id() % 1000);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "--cgroup-parent",
+        &cg,
+        "--pids-limit",
+        "50",
+        img,
+        "sh",
+        "-c",
+        &marker,
+    ])
+    .ok();
+    let mon: i32 = env
+        .berth(&["inspect", "--format", "{{.State.ConmonPid}}", "victim"])
+        .ok()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(mon > 0);
+    // SAFETY: killing the monitor we just started.
+    unsafe { libc::kill(mon, libc::SIGKILL) };
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        reap_orphans();
+        let alive = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .status()
+            .unwrap()
+            .success();
+        if !alive {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < gone,
+            "the container outlived its monitor"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ps = env.berth(&["ps", "-a"]);
+    assert!(ps.ok().contains("berth was killed"), "{}", ps.stdout);
+    assert_eq!(
+        env.berth(&["inspect", "--format", "{{.State.Status}}", "victim"])
+            .ok()
+            .trim(),
+        "exited"
+    );
+    env.berth(&["stop", "victim"]).ok();
+    env.berth(&["rm", "victim"]).ok();
     assert!(
         cgroups_left(&cg).is_empty(),
         "cgroups left behind: {:?}",

@@ -102,21 +102,26 @@ impl ProcessId {
         })
     }
 
-    /// True while the very same process is alive.
+    /// True while the very same process is alive (a zombie is not: this
+    /// machine's init reaps orphans late).
     pub fn alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start)
+        match stat_fields(self.pid) {
+            Some((state, start)) => start == self.start && state != "Z" && state != "X",
+            None => false,
+        }
     }
 }
 
-fn start_time(pid: i32) -> Option<u64> {
+/// State letter and start time of a process, from /proc/PID/stat.
+fn stat_fields(pid: i32) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces: fields count from after its ')'.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((rest.first()?.to_string(), rest.get(19)?.parse().ok()?))
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid).map(|(_, start)| start)
 }
 
 impl ContainerRecord {
