@@ -1,10 +1,14 @@
 //! Command-line front end: clap definitions, one module per command family,
 //! and the mapping of errors to podman's exit codes.
 
+pub mod exec;
 pub mod format;
 pub mod images;
+pub mod lifecycle;
 pub mod login;
+pub mod logs;
 pub mod progress;
+pub mod ps;
 pub mod run;
 
 use crate::engine::{Engine, Paths};
@@ -47,36 +51,36 @@ pub enum Command {
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
     /// List containers
-    Ps(run::PsArgs),
+    Ps(ps::PsArgs),
     /// Remove containers
-    Rm(run::RmArgs),
+    Rm(lifecycle::RmArgs),
     /// Stop running containers (stop signal, then SIGKILL after a timeout)
-    Stop(run::StopArgs),
+    Stop(lifecycle::StopArgs),
     /// Send a signal to running containers
-    Kill(run::KillArgs),
+    Kill(lifecycle::KillArgs),
     /// Wait for containers to exit and print their exit codes
-    Wait(run::WaitArgs),
+    Wait(lifecycle::WaitArgs),
     /// Print a container's output
-    Logs(run::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Run a command in a running container
-    Exec(run::ExecArgs),
+    Exec(exec::ExecArgs),
     /// Create a container without starting it
     Create(Box<run::RunArgs>),
     /// Start created or stopped containers
-    Start(run::StartArgs),
+    Start(lifecycle::StartArgs),
     /// Restart containers
-    Restart(run::RestartArgs),
+    Restart(lifecycle::RestartArgs),
     /// Manage containers
     #[command(subcommand)]
-    Container(run::ContainerCommand),
+    Container(lifecycle::ContainerCommand),
     /// Pause containers (cgroup freezer)
-    Pause(run::PauseArgs),
+    Pause(lifecycle::PauseArgs),
     /// Unpause containers
-    Unpause(run::PauseArgs),
+    Unpause(lifecycle::PauseArgs),
     /// Rename a container
-    Rename(run::RenameArgs),
+    Rename(lifecycle::RenameArgs),
     /// Show a container's processes
-    Top(run::TopArgs),
+    Top(lifecycle::TopArgs),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -179,21 +183,21 @@ pub fn run(cli: Cli) -> CliResult {
     engine.storage = storage;
     match cli.command {
         Command::Run(a) => run::run(&engine, *a),
-        Command::Ps(a) => run::ps(&engine, a),
-        Command::Rm(a) => run::rm(&engine, a),
-        Command::Stop(a) => run::stop(&engine, a),
-        Command::Kill(a) => run::kill(&engine, a),
-        Command::Wait(a) => run::wait(&engine, a),
-        Command::Logs(a) => run::logs(&engine, a),
-        Command::Exec(a) => run::exec(&engine, a),
+        Command::Ps(a) => ps::ps(&engine, a),
+        Command::Rm(a) => lifecycle::rm(&engine, a),
+        Command::Stop(a) => lifecycle::stop(&engine, a),
+        Command::Kill(a) => lifecycle::kill(&engine, a),
+        Command::Wait(a) => lifecycle::wait(&engine, a),
+        Command::Logs(a) => logs::logs(&engine, a),
+        Command::Exec(a) => exec::exec(&engine, a),
         Command::Create(a) => run::create(&engine, *a),
-        Command::Start(a) => run::start(&engine, a),
-        Command::Restart(a) => run::restart(&engine, a),
-        Command::Container(c) => run::container_command(&engine, c),
-        Command::Pause(a) => run::pause(&engine, a, true),
-        Command::Unpause(a) => run::pause(&engine, a, false),
-        Command::Rename(a) => run::rename(&engine, a),
-        Command::Top(a) => run::top(&engine, a),
+        Command::Start(a) => lifecycle::start(&engine, a),
+        Command::Restart(a) => lifecycle::restart(&engine, a),
+        Command::Container(c) => lifecycle::container_command(&engine, c),
+        Command::Pause(a) => lifecycle::pause(&engine, a, true),
+        Command::Unpause(a) => lifecycle::pause(&engine, a, false),
+        Command::Rename(a) => lifecycle::rename(&engine, a),
+        Command::Top(a) => lifecycle::top(&engine, a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

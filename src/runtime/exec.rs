@@ -79,15 +79,7 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
                 // SAFETY: prctl with constant arguments.
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
             }
-            let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-            // SAFETY: resetting dispositions to default.
-            unsafe {
-                for s in 1..32 {
-                    if s != libc::SIGKILL && s != libc::SIGSTOP {
-                        libc::signal(s, libc::SIG_DFL);
-                    }
-                }
-            }
+            super::reset_signals();
             let mut b = [0u8; 1];
             if nix::unistd::read(sync_r.as_raw_fd(), &mut b) != Ok(1) {
                 super::die(efd, 125, "berth went away before exec");

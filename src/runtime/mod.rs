@@ -170,15 +170,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         // SAFETY: prctl with constant arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         // Undo what the parent set up for itself: blocked signals, SIGPIPE ignored.
-        let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-        // SAFETY: resetting dispositions to default.
-        unsafe {
-            for s in 1..32 {
-                if s != libc::SIGKILL && s != libc::SIGSTOP {
-                    libc::signal(s, libc::SIG_DFL);
-                }
-            }
-        }
+        reset_signals();
         let mut b = [0u8; 1];
         // SAFETY: reading one byte from our pipe.
         if unsafe { libc::read(sync_rfd, b.as_mut_ptr().cast(), 1) } != 1 {
@@ -276,6 +268,19 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         });
     }
     Ok(pid)
+}
+
+/// In a new container process: no signal blocked and every disposition at
+/// its default (berth blocks signals for its relay, and Rust ignores
+/// SIGPIPE; neither may leak into the container).
+pub(crate) fn reset_signals() {
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    for s in 1..32 {
+        if s != libc::SIGKILL && s != libc::SIGSTOP {
+            // SAFETY: resetting a disposition to default.
+            unsafe { libc::signal(s, libc::SIG_DFL) };
+        }
+    }
 }
 
 /// True when this process is inside a user namespace (rootless berth).

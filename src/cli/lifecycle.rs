@@ -1,0 +1,459 @@
+//! Commands that drive containers through their life: start, stop, kill,
+//! wait, restart, pause, rename, top, rm, and `container ...`.
+
+use super::format::columns;
+use super::logs::print_entries;
+use super::ps::{ps, PsArgs};
+use super::{CliResult, Failure};
+use crate::engine::container::{ContainerRecord, Containers};
+use crate::engine::Engine;
+use clap::Args;
+
+/// `berth rm`
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Containers (names, ids or id prefixes)
+    pub containers: Vec<String>,
+    /// Remove all containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not fail when a container does not exist
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// Removes exited containers and their files.
+pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let targets: Vec<String> = if a.all {
+        cs.list().into_iter().map(|c| c.id).collect()
+    } else {
+        a.containers.clone()
+    };
+    if targets.is_empty() && !a.all {
+        return Err(Failure::with_code(
+            "container name or id must be specified (or --all)",
+            125,
+        ));
+    }
+    let mut code = 0;
+    for t in targets {
+        match cs.find(&t) {
+            Ok(c) if c.is_running() && !a.force => {
+                eprintln!(
+                    "Error: container {} is running: stop it first, or use rm -f",
+                    c.name
+                );
+                code = 2;
+            }
+            Ok(c) if c.is_running() => {
+                crate::engine::detached::remove_forcibly(&cs, &c)?;
+                println!("{}", c.id);
+            }
+            Ok(c) => {
+                if let Some((parent, name)) = &c.cgroup {
+                    crate::cgroups::remove_leftover(parent, name);
+                }
+                cs.remove(&c.id, &c.name)?;
+                println!("{}", c.id);
+            }
+            Err(_) if a.force => {}
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = code.max(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Sends `sig` to a running container's first process.
+fn signal_container(c: &ContainerRecord, sig: i32) -> Result<(), Failure> {
+    let Some(pid) = c.pid.filter(|_| c.is_running()) else {
+        return Err(Failure::with_code(
+            format!("container {} is not running", c.name),
+            125,
+        ));
+    };
+    // SAFETY: plain kill.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(Failure::with_code(
+            format!("signalling {}: {}", c.name, std::io::Error::last_os_error()),
+            125,
+        ));
+    }
+    Ok(())
+}
+
+/// Waits until the monitor has recorded the exit (or is gone).
+fn wait_exited(cs: &Containers, id: &str, timeout: std::time::Duration) -> Option<ContainerRecord> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match cs.find(id) {
+            Ok(r) if !r.is_running() => return Some(r),
+            Err(_) => return None, // removed (--rm)
+            Ok(_) if std::time::Instant::now() >= deadline => return cs.find(id).ok(),
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The stop signal, then SIGKILL after `timeout` seconds. Marks the
+/// container stopped first, so its restart policy leaves it down.
+fn stop_container(cs: &Containers, c: &ContainerRecord, timeout: u64) -> Result<(), Failure> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let _ = std::fs::write(crate::engine::detached::stopped_marker(cs, &c.id), b"");
+    let sig = c
+        .stop_signal
+        .as_deref()
+        .map(parse_signal)
+        .transpose()?
+        .unwrap_or(libc::SIGTERM);
+    if timeout > 0 {
+        // The record is read again each time: a restart changes the pid.
+        let current = cs.find(&c.id).unwrap_or_else(|_| c.clone());
+        let _ = signal_container(&current, sig);
+        match wait_exited(cs, &c.id, std::time::Duration::from_secs(timeout)) {
+            Some(r) if r.is_running() => {}
+            _ => return Ok(()),
+        }
+    }
+    if let Ok(current) = cs.find(&c.id) {
+        let _ = signal_container(&current, libc::SIGKILL);
+    }
+    wait_exited(cs, &c.id, std::time::Duration::from_secs(10));
+    Ok(())
+}
+
+/// Parses SIGTERM, TERM, 15, KILL...
+pub fn parse_signal(s: &str) -> Result<i32, Failure> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..65).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| {
+            Failure::with_code(
+                format!("invalid signal {s:?}: use a name such as TERM or KILL, or a number"),
+                125,
+            )
+        })
+}
+
+/// `berth stop`
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    pub containers: Vec<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    /// Stop all running containers
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// Stops containers: stop signal, then SIGKILL after the timeout.
+pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let targets: Vec<String> = if a.all {
+        cs.list()
+            .into_iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.id)
+            .collect()
+    } else {
+        a.containers
+    };
+    let mut code = 0;
+    for t in targets {
+        match cs.find(&t) {
+            Ok(c) => {
+                stop_container(&cs, &c, a.time)?;
+                println!("{t}");
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 125;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `berth kill`
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    pub containers: Vec<String>,
+    /// Signal to send (default KILL)
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+}
+
+/// Sends a signal to containers.
+pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let sig = parse_signal(&a.signal)?;
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        signal_container(&c, sig)?;
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+/// `berth wait`
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    pub containers: Vec<String>,
+}
+
+/// Waits for containers to exit and prints their exit codes.
+pub fn wait(engine: &Engine, a: WaitArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        match wait_exited(&cs, &c.id, std::time::Duration::from_secs(u64::MAX / 4)) {
+            Some(r) => println!("{}", r.exit_code.unwrap_or(-1)),
+            None => println!("{}", c.exit_code.unwrap_or(0)),
+        }
+    }
+    Ok(0)
+}
+
+/// `berth start`
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    pub containers: Vec<String>,
+    /// Wait for the container and print its output (stdout and stderr apart)
+    #[arg(short, long)]
+    pub attach: bool,
+}
+
+/// Starts created or exited containers under a monitor.
+pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    if a.attach && a.containers.len() != 1 {
+        return Err(Failure::with_code(
+            "start -a takes exactly one container",
+            125,
+        ));
+    }
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        if c.is_running() {
+            if !a.attach {
+                println!("{t}");
+            }
+            continue;
+        }
+        let before =
+            crate::monitor::logfile::read_all(&crate::engine::detached::log_path(&cs, &c.id))
+                .map(|l| l.len())
+                .unwrap_or(0);
+        crate::engine::detached::start(engine, &c.id).map_err(|e| {
+            let code = e.exit_code();
+            Failure::with_code(e.to_string(), code)
+        })?;
+        if !a.attach {
+            println!("{t}");
+            continue;
+        }
+        // Attached: stream this run's output, then exit with its code.
+        let path = crate::engine::detached::log_path(&cs, &c.id);
+        let mut seen = before;
+        loop {
+            let running = cs.find(&c.id).map(|r| r.is_running()).unwrap_or(false);
+            let now = crate::monitor::logfile::read_all(&path)?;
+            if now.len() > seen {
+                print_entries(&now[seen..], false);
+                seen = now.len();
+            }
+            if !running {
+                let code = cs.find(&c.id).ok().and_then(|r| r.exit_code).unwrap_or(0);
+                return Ok(code);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    Ok(0)
+}
+
+/// `berth restart`
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    pub containers: Vec<String>,
+    /// Seconds to wait for the stop before killing
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+}
+
+/// Stops (if running) and starts containers again.
+pub fn restart(engine: &Engine, a: RestartArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    for t in &a.containers {
+        let c = cs.find(t)?;
+        stop_container(&cs, &c, a.time)?;
+        crate::engine::detached::start(engine, &c.id).map_err(|e| {
+            let code = e.exit_code();
+            Failure::with_code(e.to_string(), code)
+        })?;
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+/// `berth container ...`
+#[derive(clap::Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Whether a container exists (exit 0 if it does, 1 if not)
+    Exists(ExistsArgs),
+    /// List containers
+    #[command(alias = "list")]
+    Ls(PsArgs),
+    /// Remove all stopped containers
+    Prune,
+}
+
+/// `berth container exists`
+#[derive(Args, Debug)]
+pub struct ExistsArgs {
+    pub container: String,
+}
+
+/// Dispatches `berth container ...`.
+pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    match c {
+        ContainerCommand::Exists(a) => Ok(if cs.find(&a.container).is_ok() { 0 } else { 1 }),
+        ContainerCommand::Ls(a) => ps(engine, a),
+        ContainerCommand::Prune => {
+            for c in cs.list() {
+                if !c.is_running() {
+                    if let Some((parent, name)) = &c.cgroup {
+                        crate::cgroups::remove_leftover(parent, name);
+                    }
+                    cs.remove(&c.id, &c.name)?;
+                    println!("{}", c.id);
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `berth pause` / `berth unpause`
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    pub containers: Vec<String>,
+}
+
+/// Freezes or thaws containers with the cgroup freezer.
+pub fn pause(engine: &Engine, a: PauseArgs, frozen: bool) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    for t in &a.containers {
+        let mut c = cs.find(t)?;
+        if !c.is_running() {
+            return Err(Failure::with_code(
+                format!("container {} is not running", c.name),
+                125,
+            ));
+        }
+        let Some((parent, name)) = c.cgroup.clone() else {
+            return Err(Failure::with_code(format!("container {} has no cgroup (rootless on this host, or --cgroups=disabled): it cannot be paused", c.name), 125));
+        };
+        crate::cgroups::freeze(&parent, &name, frozen)?;
+        c.paused = frozen;
+        cs.save(&c)?;
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+/// `berth rename`
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+/// Gives a container another name.
+pub fn rename(engine: &Engine, a: RenameArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let c = cs.find(&a.container)?;
+    cs.rename(&c, &a.new_name)?;
+    Ok(0)
+}
+
+/// `berth top`
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    pub container: String,
+}
+
+/// Lists the processes of a running container.
+pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let c = cs.find(&a.container)?;
+    let Some(pid) = c.pid.filter(|_| c.is_running()) else {
+        return Err(Failure::with_code(
+            format!("container {} is not running", c.name),
+            125,
+        ));
+    };
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let target = ns(&pid.to_string());
+    let mut rows = vec![vec![
+        "USER".to_string(),
+        "PID".into(),
+        "PPID".into(),
+        "COMMAND".into(),
+    ]];
+    let mut procs: Vec<i32> = std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    procs.sort();
+    for p in procs {
+        if ns(&p.to_string()) != target {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
+        // NSpid: the pid as the container sees it is the last one.
+        let inner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|v| v.split_whitespace().last().map(String::from))
+            .unwrap_or_default();
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .trim()
+            .to_string();
+        let uid = field("Uid:");
+        let user = uid
+            .parse::<u32>()
+            .ok()
+            .and_then(crate::namespaces::idmap::user_name)
+            .unwrap_or(uid);
+        rows.push(vec![user, inner, field("PPid:"), cmd]);
+    }
+    print!("{}", columns(&rows));
+    Ok(0)
+}

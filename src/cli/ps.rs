@@ -1,0 +1,218 @@
+//! `berth ps`: podman's columns, filters and formats, from the container
+//! records alone.
+
+use super::format::columns;
+use super::{CliResult, Failure};
+use crate::engine::container::{ContainerRecord, Containers};
+use crate::engine::Engine;
+use crate::util::human;
+use clap::Args;
+
+/// `berth ps`
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate ids or commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show the N most recently created containers (all states)
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// Show the most recently created container (all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Filter: name=, status=, ancestor=, id=
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// table, json, or a Go template such as '{{.Names}} {{.Status}}'
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+fn ps_value(
+    c: &ContainerRecord,
+    no_trunc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .unwrap_or(now)
+    };
+    let created = parse(&c.created);
+    let status = crate::engine::inspect::status(c);
+    let status_text = match status {
+        "running" => format!(
+            "Up {}",
+            human::duration(
+                (now - parse(c.started_at.as_deref().unwrap_or(&c.created)))
+                    .num_seconds()
+                    .max(0) as u64
+            )
+        ),
+        "created" => "Created".to_string(),
+        _ if c.state == "running" => "Exited (unknown): berth was killed".to_string(),
+        _ => format!(
+            "Exited ({}) {}",
+            c.exit_code.unwrap_or(0),
+            human::ago(parse(c.finished_at.as_deref().unwrap_or(&c.created)), now)
+        ),
+    };
+    let mut cmd = c.command.join(" ");
+    if cmd.chars().count() > 20 && !no_trunc {
+        cmd = cmd.chars().take(19).collect::<String>() + "…";
+    }
+    serde_json::json!({
+        "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_string() },
+        "Id": c.id,
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": cmd,
+        "CreatedAt": c.created,
+        "Created": created.timestamp(),
+        "CreatedSince": human::ago(created, now),
+        "RunningFor": human::ago(created, now),
+        "State": status,
+        "Status": status_text,
+        "Ports": "",
+        "Names": c.name,
+        "Pid": c.pid.filter(|_| status == "running").unwrap_or(0),
+        "ExitCode": c.exit_code.unwrap_or(0),
+        "Exited": status == "exited",
+    })
+}
+
+fn ps_matches(c: &ContainerRecord, filters: &[(String, String)]) -> Result<bool, Failure> {
+    for (k, v) in filters {
+        let ok = match k.as_str() {
+            "name" => c.name.contains(v.as_str()),
+            "id" => c.id.starts_with(v.as_str()),
+            "status" => {
+                crate::engine::inspect::status(c) == v
+                    || (v == "stopped" && crate::engine::inspect::status(c) == "exited")
+            }
+            "ancestor" => {
+                c.image == *v
+                    || c.image_id.starts_with(v.as_str())
+                    || crate::image::store::find_in_names(&c.image, v)
+            }
+            other => {
+                return Err(Failure::with_code(
+                    format!("invalid filter {other:?}: use name=, id=, status=, ancestor="),
+                    125,
+                ))
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Lists containers with podman's columns. Reads one small record per
+/// container and nothing else, so it stays fast with thousands of them.
+pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
+    let mut filters = Vec::new();
+    for f in &a.filter {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Failure::with_code(format!("invalid filter {f:?}: expected KEY=VALUE"), 125)
+        })?;
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let mut list = Containers::new(engine.store.root()).list();
+    list.sort_by(|x, y| y.created.cmp(&x.created));
+    let limit = if a.latest { Some(1) } else { a.last };
+    if !a.all && limit.is_none() && !filters.iter().any(|(k, _)| k == "status") {
+        list.retain(|c| c.is_running());
+    }
+    let mut kept = Vec::new();
+    for c in list {
+        if ps_matches(&c, &filters)? {
+            kept.push(c);
+        }
+    }
+    if let Some(n) = limit {
+        kept.truncate(n);
+    }
+    let now = chrono::Utc::now();
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    if a.quiet {
+        for c in &kept {
+            let _ = writeln!(out, "{}", if a.no_trunc { &c.id[..] } else { &c.id[..12] });
+        }
+        return Ok(0);
+    }
+    let values: Vec<serde_json::Value> =
+        kept.iter().map(|c| ps_value(c, a.no_trunc, now)).collect();
+    match a.format.as_deref() {
+        Some("json") => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&values).expect("json")
+            );
+        }
+        Some(t) if t != "table" => {
+            let (tpl, header) = match t.strip_prefix("table") {
+                Some(rest) => (rest.trim_start(), true),
+                None => (t, false),
+            };
+            let mut table = Vec::new();
+            if header {
+                table.push(
+                    super::format::table_header(tpl)
+                        .split('\t')
+                        .map(String::from)
+                        .collect(),
+                );
+            }
+            for v in &values {
+                table.push(
+                    super::format::render(tpl, v)?
+                        .split('\t')
+                        .map(String::from)
+                        .collect(),
+                );
+            }
+            let _ = write!(out, "{}", columns(&table));
+        }
+        _ => {
+            let mut rows = vec![[
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for v in &values {
+                rows.push(
+                    [
+                        "ID",
+                        "Image",
+                        "Command",
+                        "CreatedSince",
+                        "Status",
+                        "Ports",
+                        "Names",
+                    ]
+                    .iter()
+                    .map(|k| super::format::go_string(&v[*k]))
+                    .collect(),
+                );
+            }
+            let _ = write!(out, "{}", columns(&rows));
+        }
+    }
+    Ok(0)
+}
