@@ -638,3 +638,63 @@ fn log_drivers_rotation_and_time_windows() {
         .fails(125, "unsupported --log-driver");
     env.berth(&["rm", "chatty", "quiet"]).ok();
 }
+
+#[test]
+fn labels_and_stop_timeout() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "lab",
+        "--label",
+        "team=blue",
+        "--stop-timeout",
+        "1",
+        img,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    env.berth(&["run", "-d", "--name", "other", img, "sleep", "300"])
+        .ok();
+    assert_eq!(
+        env.berth(&[
+            "ps",
+            "--filter",
+            "label=team=blue",
+            "--format",
+            "{{.Names}}"
+        ])
+        .ok()
+        .trim(),
+        "lab"
+    );
+    assert_eq!(
+        env.berth(&["ps", "--filter", "label=team", "--format", "{{.Names}}"])
+            .ok()
+            .trim(),
+        "lab"
+    );
+    assert_eq!(
+        env.berth(&[
+            "inspect",
+            "--format",
+            "{{.Config.Labels.team}} {{.Config.StopTimeout}}",
+            "lab"
+        ])
+        .ok()
+        .trim(),
+        "blue 1"
+    );
+    // sleep as PID 1 ignores SIGTERM: stop falls back to SIGKILL after the container's own timeout.
+    let t = Instant::now();
+    env.berth(&["stop", "lab"]).ok();
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "stop used --stop-timeout 1, took {:?}",
+        t.elapsed()
+    );
+    env.berth(&["rm", "-f", "lab", "other"]).ok();
+}

@@ -154,9 +154,9 @@ pub fn parse_signal(s: &str) -> Result<i32, Failure> {
 #[derive(Args, Debug)]
 pub struct StopArgs {
     pub containers: Vec<String>,
-    /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before killing the container (default: its --stop-timeout, else 10)
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
     /// Stop all running containers
     #[arg(short, long)]
     pub all: bool,
@@ -178,7 +178,7 @@ pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
     for t in targets {
         match cs.find(&t) {
             Ok(c) => {
-                stop_container(&cs, &c, a.time)?;
+                stop_container(&cs, &c, a.time.or(c.stop_timeout).unwrap_or(10))?;
                 println!("{t}");
             }
             Err(e) => {
@@ -292,9 +292,9 @@ pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
 #[derive(Args, Debug)]
 pub struct RestartArgs {
     pub containers: Vec<String>,
-    /// Seconds to wait for the stop before killing
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait for the stop before killing (default: its --stop-timeout, else 10)
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
 }
 
 /// Stops (if running) and starts containers again.
@@ -302,7 +302,7 @@ pub fn restart(engine: &Engine, a: RestartArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     for t in &a.containers {
         let c = cs.find(t)?;
-        stop_container(&cs, &c, a.time)?;
+        stop_container(&cs, &c, a.time.or(c.stop_timeout).unwrap_or(10))?;
         crate::engine::detached::start(engine, &c.id).map_err(|e| {
             let code = e.exit_code();
             Failure::with_code(e.to_string(), code)

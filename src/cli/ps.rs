@@ -26,7 +26,7 @@ pub struct PsArgs {
     /// Show the most recently created container (all states)
     #[arg(short, long)]
     pub latest: bool,
-    /// Filter: name=, status=, ancestor=, id=
+    /// Filter: name=, status=, ancestor=, id=, label=KEY[=VALUE]
     #[arg(short, long)]
     pub filter: Vec<String>,
     /// table, json, or a Go template such as '{{.Names}} {{.Status}}'
@@ -101,9 +101,13 @@ fn ps_matches(c: &ContainerRecord, filters: &[(String, String)]) -> Result<bool,
                     || c.image_id.starts_with(v.as_str())
                     || crate::image::store::find_in_names(&c.image, v)
             }
+            "label" => match v.split_once('=') {
+                Some((k, val)) => c.labels.get(k).is_some_and(|x| x == val),
+                None => c.labels.contains_key(v.as_str()),
+            },
             other => {
                 return Err(Failure::with_code(
-                    format!("invalid filter {other:?}: use name=, id=, status=, ancestor="),
+                    format!("invalid filter {other:?}: use name=, id=, status=, ancestor=, label="),
                     125,
                 ))
             }

@@ -50,6 +50,12 @@ pub struct RunArgs {
     /// Write the container id to this file
     #[arg(long)]
     pub cidfile: Option<PathBuf>,
+    /// Seconds `stop` waits before SIGKILL (default 10)
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// Set a label: KEY=VALUE
+    #[arg(short, long)]
+    pub label: Vec<String>,
     /// Write the container's first process id here (detached containers)
     #[arg(long)]
     pub pidfile: Option<PathBuf>,
@@ -221,6 +227,8 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         replace: a.replace,
         log_driver: a.log_driver,
         log_max_size,
+        stop_timeout: a.stop_timeout,
+        labels: a.label,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {

@@ -83,6 +83,12 @@ pub struct ContainerRecord {
     /// Rotate the log past this many bytes.
     #[serde(default)]
     pub log_max_size: Option<u64>,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
+    /// The image's labels with `--label` on top.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).

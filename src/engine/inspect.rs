@@ -110,6 +110,8 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
             "WorkingDir": process["cwd"],
             "Tty": process["terminal"],
             "StopSignal": r.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": r.stop_timeout.unwrap_or(10),
+            "Labels": r.labels,
             "Annotations": spec_json["annotations"],
         },
         "HostConfig": {

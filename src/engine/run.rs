@@ -68,6 +68,10 @@ pub struct RunOptions {
     pub log_driver: Option<String>,
     /// `--log-opt max-size=SIZE`
     pub log_max_size: Option<i64>,
+    /// `--stop-timeout`
+    pub stop_timeout: Option<u64>,
+    /// `--label KEY=VALUE`
+    pub labels: Vec<String>,
 }
 
 /// How `run` ended for the caller.
@@ -382,6 +386,15 @@ pub fn run(
         paused: false,
         log_driver: o.log_driver.clone(),
         log_max_size: o.log_max_size.map(|m| m as u64),
+        stop_timeout: o.stop_timeout,
+        labels: {
+            let mut l = cfg.labels.clone().unwrap_or_default();
+            for kv in &o.labels {
+                let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+                l.insert(k.to_string(), v.to_string());
+            }
+            l
+        },
     };
     let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
