@@ -698,3 +698,78 @@ fn labels_and_stop_timeout() {
     );
     env.berth(&["rm", "-f", "lab", "other"]).ok();
 }
+
+#[test]
+fn cp_between_host_and_container() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        img,
+        "sh",
+        "-c",
+        "ln -s / /escape; echo inside > /tmp/made-inside; sleep 300",
+    ])
+    .ok();
+    wait_for("the container to write its file", 10, || {
+        env.berth(&["exec", "box", "test", "-e", "/tmp/made-inside"])
+            .code
+            == 0
+    });
+    let src = env.dir.path().join("tree");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/f"), "deep\n").unwrap();
+    std::fs::write(env.dir.path().join("one.txt"), "one\n").unwrap();
+    env.berth(&[
+        "cp",
+        env.dir.path().join("one.txt").to_str().unwrap(),
+        "box:/tmp/renamed.txt",
+    ])
+    .ok();
+    env.berth(&["cp", src.to_str().unwrap(), "box:/tmp/"]).ok();
+    assert_eq!(
+        env.berth(&["exec", "box", "cat", "/tmp/renamed.txt", "/tmp/tree/sub/f"])
+            .ok(),
+        "one\ndeep\n"
+    );
+    // A symlink in the container cannot send a copy to the host.
+    let marker = format!("berth-cp-escape-{}", std::process::id());
+    env.berth(&[
+        "cp",
+        env.dir.path().join("one.txt").to_str().unwrap(),
+        &format!("box:/escape/tmp/{marker}"),
+    ])
+    .ok();
+    assert!(
+        !std::path::Path::new("/tmp").join(&marker).exists(),
+        "copy escaped to the host"
+    );
+    assert_eq!(
+        env.berth(&["exec", "box", "cat", &format!("/tmp/{marker}")])
+            .ok(),
+        "one\n"
+    );
+    let out = env.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    env.berth(&["cp", "box:/tmp/made-inside", out.to_str().unwrap()])
+        .ok();
+    env.berth(&["cp", "box:/tmp/tree", out.join("copy").to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("made-inside")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("copy/sub/f")).unwrap(),
+        "deep\n"
+    );
+    env.berth(&["cp", "box:/no/such", out.to_str().unwrap()])
+        .fails(125, "No such file");
+    env.berth(&["cp", "/a", "/b"]).fails(125, "CONTAINER:PATH");
+    env.berth(&["rm", "-f", "box"]).ok();
+    env.berth(&["cp", "box:/tmp/x", out.to_str().unwrap()])
+        .fails(125, "no such container");
+}

@@ -457,3 +457,20 @@ pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
     print!("{}", columns(&rows));
     Ok(0)
 }
+
+/// `berth cp`
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Source: a host path or CONTAINER:PATH
+    pub source: String,
+    /// Destination: a host path or CONTAINER:PATH
+    pub destination: String,
+}
+
+/// Copies files between the host and a running container.
+pub fn cp(engine: &Engine, a: CpArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    crate::engine::copy::copy(&cs, &a.source, &a.destination, engine.paths.rootless)
+        .map_err(|e| Failure::with_code(e.to_string(), 125))?;
+    Ok(0)
+}

@@ -81,6 +81,8 @@ pub enum Command {
     Rename(lifecycle::RenameArgs),
     /// Show a container's processes
     Top(lifecycle::TopArgs),
+    /// Copy files between the host and a running container
+    Cp(lifecycle::CpArgs),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -198,6 +200,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Unpause(a) => lifecycle::pause(&engine, a, false),
         Command::Rename(a) => lifecycle::rename(&engine, a),
         Command::Top(a) => lifecycle::top(&engine, a),
+        Command::Cp(a) => lifecycle::cp(&engine, a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

@@ -2,6 +2,7 @@
 //! rootless), image removal with garbage collection, and running containers.
 
 pub mod container;
+pub mod copy;
 pub mod detached;
 pub mod exec;
 pub mod images;
