@@ -773,3 +773,45 @@ fn cp_between_host_and_container() {
     env.berth(&["cp", "box:/tmp/x", out.to_str().unwrap()])
         .fails(125, "no such container");
 }
+
+/// The store's disk fills up while a container logs: the monitor keeps
+/// draining the output (the container is never blocked), records the exit,
+/// and the container can still be removed.
+#[test]
+fn full_disk_while_logging() {
+    let env = Env::root();
+    let store = env.store();
+    std::fs::create_dir_all(&store).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=12m", "berth-test-full-log"])
+        .arg(&store)
+        .status()
+        .unwrap();
+    if !st.success() {
+        return common::skip("full_disk_while_logging", "cannot mount a tmpfs here");
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _u = Unmount(store.clone());
+    let img = busybox_image(&env);
+    // ~20 MB of output into a store with ~8 MB free.
+    env.berth(&["run", "-d", "--name", "loud", img, "sh", "-c", "yes 'a long line of log output to fill the disk quickly' | head -c 20000000; echo finished >&2"]).ok();
+    let started = Instant::now();
+    assert_eq!(
+        env.berth(&["wait", "loud"]).ok().trim(),
+        "0",
+        "the container ran to its end"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let ps = env.berth(&["ps", "-a"]);
+    assert!(ps.ok().contains("Exited (0)"), "{}", ps.stdout);
+    env.berth(&["rm", "loud"]).ok();
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+}

@@ -103,7 +103,13 @@ fn finish(containers: &Containers, record: &mut ContainerRecord, code: i32, oom:
     record.pid = None;
     if record.remove {
         let _ = containers.remove(&record.id, &record.name);
-    } else {
+    } else if containers.save(record).is_err() {
+        // A full disk (the log filled it): the exit status matters more
+        // than the log, so give the log's space back and record it.
+        let log = log_path(containers, &record.id);
+        for p in [log.with_extension("log.1"), log.clone()] {
+            let _ = std::fs::write(&p, b"");
+        }
         let _ = containers.save(record);
     }
 }
