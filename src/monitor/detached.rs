@@ -6,7 +6,7 @@ use super::logfile::LogWriter;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -73,10 +73,8 @@ pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut Log
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig == libc::SIGCHLD {
-                    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                        Ok(WaitStatus::Exited(_, c)) => status = Some(c),
-                        Ok(WaitStatus::Signaled(_, s, _)) => status = Some(128 + s as i32),
-                        _ => {}
+                    if let Ok(s) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                        status = super::foreground::status_code(s).or(status);
                     }
                 } else {
                     // SAFETY: forwarding to our child.
@@ -97,10 +95,11 @@ pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut Log
             }
         }
     }
-    status.unwrap_or_else(|| match waitpid(pid, None) {
-        Ok(WaitStatus::Exited(_, c)) => c,
-        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
-        _ => 255,
+    status.unwrap_or_else(|| {
+        waitpid(pid, None)
+            .ok()
+            .and_then(super::foreground::status_code)
+            .unwrap_or(255)
     })
 }
 

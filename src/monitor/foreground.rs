@@ -46,7 +46,8 @@ fn relay_set() -> SigSet {
     s
 }
 
-fn status_code(s: WaitStatus) -> Option<i32> {
+/// The exit code berth reports for a wait status (128+N for signal N).
+pub(crate) fn status_code(s: WaitStatus) -> Option<i32> {
     match s {
         WaitStatus::Exited(_, c) => Some(c),
         WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
