@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{busybox_image, cgroups_left, mounts_under, Env};
+use common::{assert_clean, busybox_image, Env};
 
 /// The tests here reap any child (waitpid(-1)), which would steal the exit
 /// status of another test's berth: they run one at a time.
@@ -78,20 +78,7 @@ fn running_container_is_protected_and_kill_9_leaves_nothing() {
     let ps = env.berth(&["ps", "-a"]);
     assert!(ps.ok().contains("berth was killed"), "{}", ps.stdout);
     env.berth(&["rm", "longrun"]).ok();
-    assert!(
-        cgroups_left(&cg).is_empty(),
-        "cgroups left behind: {:?}",
-        cgroups_left(&cg)
-    );
-    assert!(mounts_under(&env.store()).is_empty());
-    for base in [
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/pids",
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup",
-    ] {
-        let _ = std::fs::remove_dir(std::path::Path::new(base).join(&cg));
-    }
+    assert_clean(&env, &cg);
     env.assert_consistent();
 }
 
@@ -157,19 +144,6 @@ fn killed_monitor_takes_its_container_and_rm_cleans_up() {
     );
     env.berth(&["stop", "victim"]).ok();
     env.berth(&["rm", "victim"]).ok();
-    assert!(
-        cgroups_left(&cg).is_empty(),
-        "cgroups left behind: {:?}",
-        cgroups_left(&cg)
-    );
-    assert!(mounts_under(&env.store()).is_empty());
-    for base in [
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/pids",
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup",
-    ] {
-        let _ = std::fs::remove_dir(std::path::Path::new(base).join(&cg));
-    }
+    assert_clean(&env, &cg);
     env.assert_consistent();
 }

@@ -5,34 +5,11 @@ mod common;
 
 use common::pty::PtySession;
 use common::registry::{shared, Auth};
-use common::{busybox_image, cgroups_left, mounts_under, Env};
+use common::{assert_clean, busybox_image, Env};
 
 /// A cgroup parent of the test's own, so leak checks see only its containers.
 fn cg_parent(test: &str) -> String {
     format!("berth-test-{test}-{}", std::process::id())
-}
-
-#[track_caller]
-fn assert_clean(env: &Env, parent: &str) {
-    assert!(
-        cgroups_left(parent).is_empty(),
-        "cgroups left behind: {:?}",
-        cgroups_left(parent)
-    );
-    assert!(
-        mounts_under(&env.store()).is_empty(),
-        "mounts left behind: {:?}",
-        mounts_under(&env.store())
-    );
-    for base in [
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/pids",
-        "/sys/fs/cgroup/cpu",
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup",
-    ] {
-        let _ = std::fs::remove_dir(std::path::Path::new(base).join(parent));
-    }
 }
 
 #[test]

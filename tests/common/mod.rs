@@ -378,3 +378,28 @@ pub fn cgroups_left(parent: &str) -> Vec<String> {
     }
     left
 }
+
+/// No cgroup under `parent` and no mount under the store is left; then the
+/// test's own cgroup parent dirs are removed.
+#[track_caller]
+pub fn assert_clean(env: &Env, parent: &str) {
+    assert!(
+        cgroups_left(parent).is_empty(),
+        "cgroups left behind: {:?}",
+        cgroups_left(parent)
+    );
+    assert!(
+        mounts_under(&env.store()).is_empty(),
+        "mounts left behind: {:?}",
+        mounts_under(&env.store())
+    );
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/cpu",
+        "/sys/fs/cgroup/freezer",
+        "/sys/fs/cgroup",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new(base).join(parent));
+    }
+}
