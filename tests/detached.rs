@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::pty::PtySession;
 use common::{busybox_image, cgroups_left, mounts_under, Env};
 use std::time::{Duration, Instant};
 
@@ -154,8 +155,10 @@ fn signals_exit_codes_and_auto_remove() {
 
     env.berth(&["run", "-d", img, "no-such-command"])
         .fails(127, "not found");
-    env.berth(&["run", "-d", "-t", img, "sh"])
-        .fails(125, "attach");
+    env.berth(&["attach", "no-such"])
+        .fails(125, "no such container");
+    env.berth(&["attach", "--detach-keys", "ctrl-pp", "x"])
+        .fails(125, "invalid detach key");
 
     env.berth(&["run", "-d", "--name", "busy", img, "sleep", "30"])
         .ok();
@@ -814,4 +817,101 @@ fn full_disk_while_logging() {
     assert!(ps.ok().contains("Exited (0)"), "{}", ps.stdout);
     env.berth(&["rm", "loud"]).ok();
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+}
+
+fn attach_checks(env: &Env) {
+    let img = busybox_image(env);
+    // run -d -it: a terminal held by the monitor; attach types into it.
+    let id = env
+        .berth(&["run", "-dit", "--name", "term", img, "sh"])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let mut s = PtySession::spawn(env.cmd(&["attach", "term"]), 30, 100);
+    std::thread::sleep(Duration::from_millis(300));
+    s.send("echo $((6*7)) && stty size\r");
+    s.expect("42", 10);
+    s.expect("30 100", 10);
+    // ctrl-p ctrl-q detaches; the container keeps running.
+    s.send("\x10\x11");
+    assert_eq!(s.wait(10), 0, "detach exits 0: {}", s.output);
+    assert!(env.berth(&["ps"]).ok().contains("term"), "still running");
+    let mut s = PtySession::spawn(env.cmd(&["attach", "term"]), 24, 80);
+    std::thread::sleep(Duration::from_millis(300));
+    s.send("exit 3\r");
+    assert_eq!(s.wait(10), 3, "attach returns the exit code: {}", s.output);
+    assert!(env.berth(&["ps", "-a"]).ok().contains("Exited (3)"));
+    env.berth(&["attach", "term"])
+        .fails(125, "you can only attach to running containers");
+
+    // run -d -i without a terminal: attach feeds stdin, stdout and stderr stay apart.
+    env.berth(&[
+        "run",
+        "-di",
+        "--name",
+        "pipe",
+        img,
+        "sh",
+        "-c",
+        "while read l; do echo out $l; echo err $l >&2; done; exit 7",
+    ])
+    .ok();
+    let mut at = env
+        .cmd(&["attach", "pipe"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = at.stdin.take().unwrap();
+        stdin.write_all(b"one\ntwo\n").unwrap();
+    } // end of input closes the container's stdin
+    let out = at.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out one\nout two\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err one\nerr two\n");
+
+    // create -i + start -ai: attached before the container starts, so nothing is missed.
+    env.berth(&[
+        "create",
+        "-i",
+        "--name",
+        "ask",
+        img,
+        "sh",
+        "-c",
+        "echo first; read x; echo got $x; exit 4",
+    ])
+    .ok();
+    let mut st = env
+        .cmd(&["start", "-ai", "ask"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        st.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    }
+    let out = st.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\ngot yes\n");
+    env.berth(&["rm", "-a", "-f"]).ok();
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+}
+
+#[test]
+fn attach_run_dit_and_start_ai() {
+    attach_checks(&Env::root());
+}
+
+#[test]
+fn attach_rootless() {
+    let Some(env) = Env::user("attach_rootless") else {
+        return;
+    };
+    attach_checks(&env);
 }

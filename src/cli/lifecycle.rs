@@ -2,7 +2,6 @@
 //! wait, restart, pause, rename, top, rm, and `container ...`.
 
 use super::format::columns;
-use super::logs::print_entries;
 use super::ps::{ps, PsArgs};
 use super::{CliResult, Failure};
 use crate::engine::container::{ContainerRecord, Containers};
@@ -234,9 +233,18 @@ pub fn wait(engine: &Engine, a: WaitArgs) -> CliResult {
 #[derive(Args, Debug)]
 pub struct StartArgs {
     pub containers: Vec<String>,
-    /// Wait for the container and print its output (stdout and stderr apart)
+    /// Attach to the container's output (stdout and stderr apart) until it exits
     #[arg(short, long)]
     pub attach: bool,
+    /// Forward stdin to the container (with -a)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Key sequence that detaches and leaves the container running
+    #[arg(long, default_value = super::attach::DEFAULT_DETACH_KEYS)]
+    pub detach_keys: String,
+    /// Forward signals berth receives to the container (with -a)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
 }
 
 /// Starts created or exited containers under a monitor.
@@ -248,41 +256,32 @@ pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
             125,
         ));
     }
+    let keys = super::attach::detach_keys(&a.detach_keys)?;
     for t in &a.containers {
         let c = cs.find(t)?;
         if c.is_running() {
-            if !a.attach {
-                println!("{t}");
+            if a.attach {
+                return Err(Failure::with_code(
+                    format!(
+                        "{} is already running: use `berth attach {}`",
+                        c.name, c.name
+                    ),
+                    125,
+                ));
             }
-            continue;
-        }
-        let before =
-            crate::monitor::logfile::read_all(&crate::engine::detached::log_path(&cs, &c.id))
-                .map(|l| l.len())
-                .unwrap_or(0);
-        crate::engine::detached::start(engine, &c.id).map_err(|e| {
-            let code = e.exit_code();
-            Failure::with_code(e.to_string(), code)
-        })?;
-        if !a.attach {
             println!("{t}");
             continue;
         }
-        // Attached: stream this run's output, then exit with its code.
-        let path = crate::engine::detached::log_path(&cs, &c.id);
-        let mut seen = before;
-        loop {
-            let running = cs.find(&c.id).map(|r| r.is_running()).unwrap_or(false);
-            let now = crate::monitor::logfile::read_all(&path)?;
-            if now.len() > seen {
-                print_entries(&now[seen..], false);
-                seen = now.len();
+        let conn = crate::engine::detached::start(engine, &c.id, a.attach).map_err(|e| {
+            let code = e.exit_code();
+            Failure::with_code(e.to_string(), code)
+        })?;
+        match conn {
+            Some(conn) => {
+                let stdin = a.interactive && c.interactive;
+                return super::attach::session(&cs, &c, conn, stdin, keys, a.sig_proxy);
             }
-            if !running {
-                let code = cs.find(&c.id).ok().and_then(|r| r.exit_code).unwrap_or(0);
-                return Ok(code);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            None => println!("{t}"),
         }
     }
     Ok(0)
@@ -303,7 +302,7 @@ pub fn restart(engine: &Engine, a: RestartArgs) -> CliResult {
     for t in &a.containers {
         let c = cs.find(t)?;
         stop_container(&cs, &c, a.time.or(c.stop_timeout).unwrap_or(10))?;
-        crate::engine::detached::start(engine, &c.id).map_err(|e| {
+        crate::engine::detached::start(engine, &c.id, false).map_err(|e| {
             let code = e.exit_code();
             Failure::with_code(e.to_string(), code)
         })?;

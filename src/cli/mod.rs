@@ -1,6 +1,7 @@
 //! Command-line front end: clap definitions, one module per command family,
 //! and the mapping of errors to podman's exit codes.
 
+pub mod attach;
 pub mod exec;
 pub mod format;
 pub mod images;
@@ -66,6 +67,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Create a container without starting it
     Create(Box<run::RunArgs>),
+    /// Attach to a running container's terminal or output
+    Attach(attach::AttachArgs),
     /// Start created or stopped containers
     Start(lifecycle::StartArgs),
     /// Restart containers
@@ -161,6 +164,8 @@ impl Command {
             | Command::Import(_)
             | Command::Load(_)
             | Command::Run(_)
+            | Command::Start(_)
+            | Command::Restart(_)
             | Command::Rm(_) => true,
             Command::Image(c) => c.needs_userns(),
             Command::System(c) => c.needs_userns(),
@@ -194,6 +199,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Exec(a) => exec::exec(&engine, a),
         Command::Create(a) => run::create(&engine, *a),
         Command::Start(a) => lifecycle::start(&engine, a),
+        Command::Attach(a) => attach::attach(&engine, a),
         Command::Restart(a) => lifecycle::restart(&engine, a),
         Command::Container(c) => lifecycle::container_command(&engine, c),
         Command::Pause(a) => lifecycle::pause(&engine, a, true),

@@ -89,6 +89,12 @@ pub struct ContainerRecord {
     /// The image's labels with `--label` on top.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The container has a terminal (`-t`); its monitor holds the master.
+    #[serde(default)]
+    pub tty: bool,
+    /// Its stdin stays open for attached clients (`-i`).
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).

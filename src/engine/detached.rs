@@ -7,10 +7,11 @@ use super::container::{ContainerRecord, Containers, ProcessId};
 use super::run::RunError;
 use super::Engine;
 use crate::cgroups::{self, Cgroup};
-use crate::monitor::detached::{signal_fd, watch};
+use crate::monitor::attach::AttachServer;
+use crate::monitor::detached::{signal_fd, watch, ContainerIo};
 use crate::monitor::logfile::LogWriter;
 use crate::runtime::{self, Launch, Stdio};
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -27,9 +28,18 @@ pub fn log_path(containers: &Containers, id: &str) -> PathBuf {
     containers.dir(id).join("userdata/ctr.log")
 }
 
+/// Asks the monitor to wait for the starter to attach before the container
+/// starts, so `start -a` sees all of its output.
+const ATTACH_FIRST: &str = "BERTH_ATTACH_FIRST";
+
 /// Starts the monitor for a created container and waits until the
-/// container runs (or failed to start).
-pub fn start(engine: &Engine, id: &str) -> Result<(), RunError> {
+/// container runs (or failed to start). With `attach`, returns a
+/// connection to the container's attach socket made before it started.
+pub fn start(
+    engine: &Engine,
+    id: &str,
+    attach: bool,
+) -> Result<Option<std::os::fd::OwnedFd>, RunError> {
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| RunError::Usage(format!("pipe: {e}")))?;
     let containers = Containers::new(engine.store.root());
@@ -46,6 +56,9 @@ pub fn start(engine: &Engine, id: &str) -> Result<(), RunError> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(err_log);
+    if attach {
+        cmd.env(ATTACH_FIRST, "1");
+    }
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -58,17 +71,22 @@ pub fn start(engine: &Engine, id: &str) -> Result<(), RunError> {
         .spawn()
         .map_err(|e| RunError::Usage(format!("starting the container monitor: {e}")))?;
     drop(ready_w);
-    let mut report = String::new();
-    // SAFETY: we own ready_r.
-    let mut f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(ready_r)) };
-    let _ = f.read_to_string(&mut report);
+    let mut lines = std::io::BufReader::new(std::fs::File::from(ready_r)).lines();
+    let mut report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    let mut conn = None;
+    if report == LISTENING {
+        let c = crate::monitor::attach::connect_to(&containers.dir(id).join("userdata"))
+            .map_err(crate::image::store::io_err("attaching to the container"))?;
+        conn = Some(c);
+        report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    }
     // The monitor keeps running; reap it later only if it already failed.
     std::thread::spawn(move || {
         let _ = child.wait();
     });
     let report = report.trim();
     if report == "ok" {
-        return Ok(());
+        return Ok(conn);
     }
     let (code, message) = report
         .strip_prefix("err ")
@@ -84,6 +102,9 @@ pub fn start(engine: &Engine, id: &str) -> Result<(), RunError> {
         message,
     }))
 }
+
+/// What the monitor says when its attach socket is ready for the starter.
+const LISTENING: &str = "listening";
 
 /// Takes in what other commands changed meanwhile (rename, pause).
 fn refresh(containers: &Containers, record: &mut ContainerRecord) {
@@ -124,7 +145,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         .map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
     let report = |ready: Option<std::fs::File>, msg: &str| {
         if let Some(mut f) = ready {
-            let _ = f.write_all(msg.as_bytes());
+            let _ = writeln!(f, "{}", msg.replace('\n', " "));
         }
     };
     let containers = Containers::new(engine.store.root());
@@ -180,21 +201,35 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
     };
     let _ = std::fs::remove_file(stopped_marker(&containers, id));
     let mut ready = ready;
+    let mut attach = match AttachServer::bind(&dir.join("userdata")) {
+        Ok(a) => a,
+        Err(e) => {
+            report(ready, &format!("err 125 creating the attach socket: {e}"));
+            return 125;
+        }
+    };
+    if std::env::var_os(ATTACH_FIRST).is_some() {
+        if let Some(f) = ready.as_mut() {
+            let _ = writeln!(f, "{LISTENING}");
+        }
+        if !attach.accept_first(10_000) {
+            report(ready, "err 125 the attaching berth went away");
+            return 125;
+        }
+    }
     let mut restarts: u32 = 0;
     loop {
-        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
-        let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (pipe(), pipe()) else {
-            report(ready.take(), "err 125 cannot create output pipes");
-            return 125;
+        let (stdio, io) = match container_stdio(record.tty, record.interactive) {
+            Ok(x) => x,
+            Err(e) => {
+                report(ready.take(), &format!("err 125 {e}"));
+                return 125;
+            }
         };
         let launch = Launch {
             spec: &spec,
             rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),
-            stdio: Stdio {
-                console: None,
-                null_stdin: true,
-                output: Some((out_w, err_w)),
-            },
+            stdio,
             userns: engine.paths.rootless,
             cache: Some(engine.paths.runroot.join("seccomp")),
         };
@@ -227,7 +262,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         let _ = containers.save(&record);
         report(ready.take(), "ok");
         crate::monitor::detached::shed_memory();
-        let code = watch(pid, &sfd, out_r, err_r, &mut log);
+        let code = watch(pid, &sfd, io, &mut log, Some(&mut attach));
         let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let code = if oom && code == 128 + libc::SIGKILL {
             137
@@ -240,6 +275,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             record.exit_code = Some(code);
             refresh(&containers, &mut record);
             let _ = containers.save(&record);
+            attach.exited(code);
             // Back off a little, as podman does, so a crash loop does not spin.
             std::thread::sleep(std::time::Duration::from_millis(
                 100 * u64::from(restarts.min(10)),
@@ -250,8 +286,64 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             c.destroy();
         }
         finish(&containers, &mut record, code, oom);
+        attach.exited(code);
         return 0;
     }
+}
+
+/// The container's stdio for one start, and the monitor's ends of it:
+/// a pty with `-t`, else pipes for stdout and stderr (and stdin with `-i`).
+fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo), String> {
+    let cloexec = |fd: &std::os::fd::OwnedFd| {
+        nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+    };
+    if tty {
+        let pty = nix::pty::openpty(None, None).map_err(|e| format!("opening a pty: {e}"))?;
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+            .map_err(|e| format!("pty path: {e}"))?;
+        cloexec(&pty.master).map_err(|e| format!("pty: {e}"))?;
+        cloexec(&pty.slave).map_err(|e| format!("pty: {e}"))?;
+        let input = pty.master.try_clone().map_err(|e| format!("pty: {e}"))?;
+        let stdio = Stdio {
+            console: Some((pty.slave, path)),
+            null_stdin: !interactive,
+            output: None,
+            input: None,
+        };
+        let io = ContainerIo {
+            sources: [Some(pty.master), None],
+            input: Some(input),
+            tty: true,
+        };
+        return Ok((stdio, io));
+    }
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| format!("cannot create the container's pipes: {e}"))
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (input, stdin) = if interactive {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    let stdio = Stdio {
+        console: None,
+        null_stdin: !interactive,
+        output: Some((out_w, err_w)),
+        input,
+    };
+    let io = ContainerIo {
+        sources: [Some(out_r), Some(err_r)],
+        input: stdin,
+        tty: false,
+    };
+    Ok((stdio, io))
 }
 
 /// Kills a container if it runs (marking it stopped so it is not

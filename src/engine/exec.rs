@@ -123,6 +123,7 @@ pub fn exec(engine: &Engine, o: ExecOptions) -> Result<i32, RunError> {
                 console: None,
                 null_stdin: true,
                 output: None,
+                input: None,
             },
         )?;
         return Ok(0);

@@ -395,6 +395,8 @@ pub fn run(
             }
             l
         },
+        tty: o.tty,
+        interactive: o.interactive,
     };
     let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
@@ -502,9 +504,6 @@ pub fn run(
             if o.log_driver.as_deref() == Some("passthrough") {
                 return Err(usage("--log-driver passthrough writes to berth's own stdio: it works for foreground containers only"));
             }
-            if o.tty || o.interactive {
-                return Err(usage("-d with -i or -t needs `attach`, which berth does not have yet: run detached containers without -i/-t"));
-            }
             if o.cgroups.as_deref() != Some("disabled") && !engine.paths.rootless {
                 let parent = o.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
                 record.cgroup = Some((parent.trim_matches('/').to_string(), format!("berth-{id}")));
@@ -514,7 +513,7 @@ pub fn run(
             }
             containers.save(&record)?;
             if !o.create_only {
-                super::detached::start(engine, &id)?;
+                super::detached::start(engine, &id, false)?;
                 let now = containers.find(&id)?;
                 let write = |p: &Option<PathBuf>, v: Option<i32>| -> Result<(), RunError> {
                     if let (Some(p), Some(v)) = (p, v) {

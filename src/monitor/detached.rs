@@ -2,13 +2,14 @@
 //! container's output pipes, writes them to the log, forwards signals, and
 //! returns the exit status for the engine to record.
 
+use super::attach::{self, AttachServer};
 use super::logfile::LogWriter;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Signals the monitor handles: SIGCHLD for itself, the rest forwarded.
 pub fn signals() -> SigSet {
@@ -35,24 +36,53 @@ pub fn signal_fd() -> nix::Result<SignalFd> {
     SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
 }
 
-/// Copies output to the log until the container exits and its pipes close;
-/// returns the exit code (128+N for signal N).
-pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut LogWriter) -> i32 {
+/// The container's side of a detached container's I/O, owned by the monitor.
+pub struct ContainerIo {
+    /// Read ends of stdout and stderr (with a terminal: the pty master, once).
+    pub sources: [Option<OwnedFd>; 2],
+    /// Where attached clients' input goes: the pty master (a copy) or the
+    /// write end of the container's stdin pipe (`-i`); None without `-i`.
+    pub input: Option<OwnedFd>,
+    /// The container has a terminal (`-t`).
+    pub tty: bool,
+}
+
+/// Copies output to the log and to attached clients, and clients' input,
+/// resizes and signals to the container, until it exits and its output
+/// closes; returns the exit code (128+N for signal N).
+pub fn watch(
+    pid: Pid,
+    sfd: &SignalFd,
+    mut io: ContainerIo,
+    log: &mut LogWriter,
+    mut attach: Option<&mut AttachServer>,
+) -> i32 {
     let mut status: Option<i32> = None;
-    let mut open = [Some(out), Some(err)];
     let names = ["stdout", "stderr"];
-    let mut buf = vec![0u8; 64 * 1024];
+    let kinds = [attach::STDOUT, attach::STDERR];
+    let mut buf = vec![0u8; attach::MAX_PAYLOAD + 1];
     loop {
-        if status.is_some() && open.iter().all(|o| o.is_none()) {
+        if status.is_some() && io.sources.iter().all(|o| o.is_none()) {
             break;
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         let mut which = Vec::new();
-        for (i, o) in open.iter().enumerate() {
+        for (i, o) in io.sources.iter().enumerate() {
             if let Some(fd) = o {
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                 which.push(i);
             }
+        }
+        let listener;
+        let mut clients = 0;
+        if let Some(a) = attach.as_deref() {
+            // SAFETY: the listener outlives this poll.
+            listener = unsafe { BorrowedFd::borrow_raw(a.listener()) };
+            fds.push(PollFd::new(listener, PollFlags::POLLIN));
+            for c in &a.clients {
+                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+            }
+            clients = a.clients.len();
         }
         let timeout = if status.is_some() {
             PollTimeout::from(500u16)
@@ -69,6 +99,7 @@ pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut Log
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
+        drop(fds);
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
@@ -86,13 +117,36 @@ pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut Log
             if !ready[k + 1] {
                 continue;
             }
-            let fd = open[*i].as_ref().expect("polled").as_raw_fd();
+            let fd = io.sources[*i].as_ref().expect("polled").as_raw_fd();
             match nix::unistd::read(fd, &mut buf) {
-                Ok(0) | Err(_) => open[*i] = None,
+                Ok(0) | Err(_) => io.sources[*i] = None,
                 Ok(n) => {
                     let _ = log.write(names[*i], &buf[..n]);
+                    if let Some(a) = attach.as_deref_mut() {
+                        a.broadcast(kinds[*i], &buf[..n]);
+                    }
                 }
             }
+        }
+        let Some(a) = attach.as_deref_mut() else {
+            continue;
+        };
+        let base = 1 + which.len();
+        let mut gone = Vec::new();
+        for c in 0..clients {
+            if !ready[base + 1 + c] {
+                continue;
+            }
+            match attach::recv_msg(&a.clients[c], &mut buf) {
+                None => gone.push(c),
+                Some((kind, n)) => client_message(&mut io, pid, kind, &buf[1..1 + n]),
+            }
+        }
+        for c in gone.into_iter().rev() {
+            a.clients.remove(c);
+        }
+        if ready[base] {
+            a.accept();
         }
     }
     status.unwrap_or_else(|| {
@@ -101,6 +155,55 @@ pub fn watch(pid: Pid, sfd: &SignalFd, out: OwnedFd, err: OwnedFd, log: &mut Log
             .and_then(super::foreground::status_code)
             .unwrap_or(255)
     })
+}
+
+/// Carries out one message from an attached client.
+fn client_message(io: &mut ContainerIo, pid: Pid, kind: u8, payload: &[u8]) {
+    match kind {
+        attach::STDIN => {
+            if let Some(fd) = &io.input {
+                let _ = write_all(fd, payload);
+            }
+        }
+        attach::STDIN_EOF => {
+            if io.tty {
+                if let Some(fd) = &io.input {
+                    // End of input is the terminal's EOF character.
+                    let _ = write_all(fd, &[4u8]);
+                }
+            } else {
+                io.input = None;
+            }
+        }
+        attach::RESIZE if io.tty && payload.len() == 4 => {
+            if let Some(fd) = &io.input {
+                let ws = libc::winsize {
+                    ws_row: u16::from_le_bytes([payload[0], payload[1]]),
+                    ws_col: u16::from_le_bytes([payload[2], payload[3]]),
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+                unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+            }
+        }
+        attach::SIGNAL if payload.len() == 1 => {
+            // SAFETY: forwarding a signal to our child.
+            unsafe { libc::kill(pid.as_raw(), i32::from(payload[0])) };
+        }
+        _ => {}
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Shrinks the monitor once the container runs: the setup code it will not

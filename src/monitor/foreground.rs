@@ -120,6 +120,7 @@ pub fn relay(
         console,
         null_stdin: !io.interactive,
         output: None,
+        input: None,
     });
     let pid = match result {
         Ok(p) => p,

@@ -2,6 +2,7 @@
 //! stdio, forwards signals, and collects the exit status. For `run` in the
 //! foreground this is berth itself.
 
+pub mod attach;
 pub mod detached;
 pub mod foreground;
 pub mod logfile;

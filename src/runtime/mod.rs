@@ -48,6 +48,9 @@ pub struct Stdio {
     /// whose monitor writes them to the log); the container gets its own
     /// session so no terminal signal reaches it.
     pub output: Option<(OwnedFd, OwnedFd)>,
+    /// Read end of a pipe for stdin (detached `-i`: the monitor feeds it
+    /// from attached clients).
+    pub input: Option<OwnedFd>,
 }
 
 /// What to start.
@@ -151,6 +154,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .output
         .as_ref()
         .map(|(o, e)| (o.as_raw_fd(), e.as_raw_fd()));
+    let input = l.stdio.input.as_ref().map(|i| i.as_raw_fd());
     let (sync_rfd, sync_wfd, err_rfd, err_wfd) = (
         sync_r.as_raw_fd(),
         sync_w.as_raw_fd(),
@@ -193,6 +197,10 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         } else if let Some(n) = &devnull {
             // SAFETY: replacing stdin.
             unsafe { libc::dup2(n.as_raw_fd(), 0) };
+        }
+        if let Some(i) = input {
+            // SAFETY: replacing stdin with the monitor's pipe.
+            unsafe { libc::dup2(i, 0) };
         }
         if let Some((out, err)) = output {
             // SAFETY: replacing stdout/stderr with the log pipes; own session.
