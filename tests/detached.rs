@@ -915,3 +915,47 @@ fn attach_rootless() {
     };
     attach_checks(&env);
 }
+
+fn cp_stopped_checks(env: &Env) {
+    let img = busybox_image(env);
+    env.berth(&["create", "--name", "later", img, "cat", "/config/app.conf"])
+        .ok();
+    let conf = env.dir.path().join("home/conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("app.conf"), "port=8080\n").unwrap();
+    if env.who == common::As::User {
+        let u = common::rootless_user().unwrap();
+        std::process::Command::new("chown")
+            .args(["-R", &format!("{}:{}", u.uid, u.gid)])
+            .arg(&conf)
+            .status()
+            .unwrap();
+    }
+    // Into a container that has not started yet: it sees the file when it runs.
+    env.berth(&["cp", conf.to_str().unwrap(), "later:/config"])
+        .ok();
+    let run = env.berth(&["start", "-a", "later"]);
+    assert_eq!(run.ok(), "port=8080\n");
+    // Out of an exited container.
+    let back = env.dir.path().join("home/back.conf");
+    env.berth(&["cp", "later:/config/app.conf", back.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "port=8080\n");
+    env.berth(&["cp", "later:/missing", back.to_str().unwrap()])
+        .fails(125, "No such file");
+    assert!(mounts_under(&env.store()).is_empty(), "cp left a mount");
+    env.berth(&["rm", "later"]).ok();
+}
+
+#[test]
+fn cp_with_a_stopped_container() {
+    cp_stopped_checks(&Env::root());
+}
+
+#[test]
+fn cp_with_a_stopped_container_rootless() {
+    let Some(env) = Env::user("cp_with_a_stopped_container_rootless") else {
+        return;
+    };
+    cp_stopped_checks(&env);
+}

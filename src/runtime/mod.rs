@@ -297,3 +297,26 @@ pub fn in_user_namespace() -> bool {
         .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
         .unwrap_or(false)
 }
+
+/// Mounts a container's root filesystem at `rootfs` as its plan would,
+/// in the caller's mount namespace, which the caller has just made its
+/// own (unshare(CLONE_NEWNS)): how `cp` reaches a stopped container's files
+/// without leaving a mount on the host.
+pub fn mount_rootfs_here(
+    spec: &Spec,
+    rootfs: &std::path::Path,
+    userns: bool,
+) -> Result<(), String> {
+    let steps = plan::build(spec, rootfs, false).map_err(|e| e.to_string())?;
+    let mut ctx = mounts::MountCtx {
+        rootfs: rootfs.to_path_buf(),
+        rootfs_fd: None,
+        userns,
+        console: None,
+    };
+    // The plan starts with privatising mounts, then the root filesystem.
+    for step in steps.iter().take(2) {
+        mounts::run_step(step, &mut ctx)?;
+    }
+    Ok(())
+}
