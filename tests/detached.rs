@@ -446,11 +446,39 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
         .fails(125, "invalid filter");
 
     let top = env.berth(&["top", "web"]);
-    assert!(
-        top.ok().contains("sleep 300") && top.stdout.starts_with("USER"),
-        "{}",
-        top.stdout
+    let header: Vec<&str> = top
+        .ok()
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"],
+        "podman's default columns"
     );
+    let first: Vec<&str> = top
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&first[..3], ["root", "1", "0"], "{}", top.stdout);
+    assert!(top.stdout.contains("sleep 300"), "{}", top.stdout);
+    let top = env.berth(&["top", "web", "pid,seccomp", "%c", "capeff"]);
+    let row: Vec<&str> = top
+        .ok()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], ["1", "filter", "sleep"], "{}", top.stdout);
+    assert!(row[3].contains("NET_BIND_SERVICE") && !row[3].contains("SYS_ADMIN"));
+    env.berth(&["top", "web", "bogus"])
+        .fails(125, "unknown top descriptor");
 
     env.berth(&["pause", "web"]).ok();
     assert_eq!(

@@ -397,10 +397,14 @@ pub fn rename(engine: &Engine, a: RenameArgs) -> CliResult {
 #[derive(Args, Debug)]
 pub struct TopArgs {
     pub container: String,
+    /// Format descriptors (podman's: user,pid,ppid,pcpu,etime,tty,time,args, %U %p ...)
+    pub descriptors: Vec<String>,
 }
 
 /// Lists the processes of a running container.
 pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
+    let descriptors =
+        crate::engine::top::descriptors(&a.descriptors).map_err(|e| Failure::with_code(e, 125))?;
     let cs = Containers::new(engine.store.root());
     let c = cs.find(&a.container)?;
     let Some(pid) = c.pid.filter(|_| c.is_running()) else {
@@ -409,50 +413,11 @@ pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
             125,
         ));
     };
-    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    let target = ns(&pid.to_string());
-    let mut rows = vec![vec![
-        "USER".to_string(),
-        "PID".into(),
-        "PPID".into(),
-        "COMMAND".into(),
-    ]];
-    let mut procs: Vec<i32> = std::fs::read_dir("/proc")?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    procs.sort();
-    for p in procs {
-        if ns(&p.to_string()) != target {
-            continue;
-        }
-        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-                .unwrap_or_default()
-        };
-        // NSpid: the pid as the container sees it is the last one.
-        let inner = status
-            .lines()
-            .find_map(|l| l.strip_prefix("NSpid:"))
-            .and_then(|v| v.split_whitespace().last().map(String::from))
-            .unwrap_or_default();
-        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd)
-            .replace('\0', " ")
-            .trim()
-            .to_string();
-        let uid = field("Uid:");
-        let user = uid
-            .parse::<u32>()
-            .ok()
-            .and_then(crate::namespaces::idmap::user_name)
-            .unwrap_or(uid);
-        rows.push(vec![user, inner, field("PPid:"), cmd]);
-    }
+    let mut rows = vec![descriptors
+        .iter()
+        .map(|d| crate::engine::top::header(d).to_string())
+        .collect::<Vec<_>>()];
+    rows.extend(crate::engine::top::rows(pid, &descriptors));
     print!("{}", columns(&rows));
     Ok(0)
 }

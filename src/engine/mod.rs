@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod run;
 pub mod seccomp_profile;
 pub mod spec;
+pub mod top;
 pub mod user;
 
 use crate::image::registries_conf::RegistriesConf;
