@@ -667,7 +667,36 @@ fn log_drivers_rotation_and_time_windows() {
         .fails(125, "foreground");
     env.berth(&["run", "-d", "--log-driver", "syslog", img, "true"])
         .fails(125, "unsupported --log-driver");
-    env.berth(&["rm", "chatty", "quiet"]).ok();
+    // A foreground run shows its output and logs it too (stdout and stderr apart).
+    let fg = env.berth(&[
+        "run",
+        "--name",
+        "fg",
+        img,
+        "sh",
+        "-c",
+        "echo shown; echo warned >&2; exit 2",
+    ]);
+    assert_eq!(
+        (fg.code, fg.stdout.as_str(), fg.stderr.as_str()),
+        (2, "shown\n", "warned\n")
+    );
+    let logs = env.berth(&["logs", "fg"]);
+    assert_eq!((logs.ok(), logs.stderr.as_str()), ("shown\n", "warned\n"));
+    // passthrough: the container writes to berth's own stdio; nothing is logged.
+    let pass = env.berth(&[
+        "run",
+        "--name",
+        "pass",
+        "--log-driver",
+        "passthrough",
+        img,
+        "echo",
+        "direct",
+    ]);
+    assert_eq!(pass.ok(), "direct\n");
+    assert!(env.berth(&["logs", "pass"]).ok().is_empty());
+    env.berth(&["rm", "chatty", "quiet", "fg", "pass"]).ok();
 }
 
 #[test]

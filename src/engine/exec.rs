@@ -133,6 +133,7 @@ pub fn exec(engine: &Engine, o: ExecOptions) -> Result<i32, RunError> {
             tty: o.tty,
             interactive: o.interactive,
         },
+        None,
         |stdio| spawn(&x, stdio),
     )?)
 }

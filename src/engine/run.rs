@@ -12,6 +12,7 @@ use crate::image::progress::Progress;
 use crate::image::pull::{PullError, PullOptions};
 use crate::image::store::{ImageRecord, StoreError};
 use crate::monitor::foreground::{self, IoMode};
+use crate::monitor::logfile::LogWriter;
 use std::path::{Path, PathBuf};
 
 /// What `berth run` was asked to do (flags already split, not yet checked).
@@ -544,6 +545,17 @@ pub fn run(
         record.state = "running".into();
         record.started_at = Some(now());
         containers.save(&record)?;
+        // podman logs a foreground container too, unless told not to.
+        let mut log = match o.log_driver.as_deref() {
+            Some("passthrough") | Some("none") => None,
+            _ => Some(
+                LogWriter::with_limit(
+                    &super::detached::log_path(&containers, &id),
+                    o.log_max_size.map(|m| m as u64),
+                )
+                .map_err(crate::image::store::io_err("opening the container log"))?,
+            ),
+        };
         let outcome = foreground::run(
             &spec,
             rootfs_mount,
@@ -554,6 +566,7 @@ pub fn run(
             cgroup.as_deref(),
             engine.paths.rootless,
             Some(engine.paths.runroot.join("seccomp")),
+            log.as_mut(),
         );
         if let Some(cg) = &cgroup {
             cg.destroy();

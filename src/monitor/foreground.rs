@@ -1,6 +1,7 @@
 //! `run` in the foreground: start the container, then relay terminal I/O
 //! and signals until it exits, and report how it ended.
 
+use super::logfile::LogWriter;
 use super::tty::{copy_winsize, RawMode};
 use crate::cgroups::Cgroup;
 use crate::runtime::{self, Launch, RuntimeError, Stdio};
@@ -55,7 +56,8 @@ pub(crate) fn status_code(s: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Starts the container described by `spec` and waits for it.
+/// Starts the container described by `spec` and waits for it; its output
+/// also goes to `log` when given (k8s-file for a foreground `run`).
 pub fn run(
     spec: &oci_spec::runtime::Spec,
     rootfs: PathBuf,
@@ -63,8 +65,9 @@ pub fn run(
     cgroup: Option<&dyn Cgroup>,
     userns: bool,
     cache: Option<PathBuf>,
+    log: Option<&mut LogWriter>,
 ) -> Result<Outcome, RuntimeError> {
-    let code = relay(io, |stdio| {
+    let code = relay(io, log, |stdio| {
         let launch = Launch {
             spec,
             rootfs,
@@ -88,9 +91,11 @@ pub fn run(
 
 /// Sets up signals and (with -t) a pty, lets `spawn` start a process with
 /// that stdio, then relays terminal I/O and signals until it exits; returns
-/// its exit code. Shared by `run` and `exec`.
+/// its exit code. With a `log`, output passes through berth (pipes, or the
+/// pty) and is written to it as well. Shared by `run` and `exec`.
 pub fn relay(
     io: IoMode,
+    mut log: Option<&mut LogWriter>,
     spawn: impl FnOnce(Stdio) -> Result<nix::unistd::Pid, RuntimeError>,
 ) -> Result<i32, RuntimeError> {
     let relay = relay_set();
@@ -116,10 +121,24 @@ pub fn relay(
     } else {
         None
     };
+    // Logged without a terminal: stdout and stderr come through pipes.
+    let mut pipes: [Option<OwnedFd>; 2] = [None, None];
+    let output = if log.is_some() && !io.tty {
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| RuntimeError::Sys("output pipes", e))
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        pipes = [Some(out_r), Some(err_r)];
+        Some((out_w, err_w))
+    } else {
+        None
+    };
     let result = spawn(Stdio {
         console,
         null_stdin: !io.interactive,
-        output: None,
+        output,
         input: None,
     });
     let pid = match result {
@@ -138,16 +157,26 @@ pub fn relay(
     let mut stdin_open = io.tty && io.interactive;
     let mut master_open = master.is_some();
     let mut buf = vec![0u8; 32 * 1024];
-    while status.is_none() || master_open {
+    let streams = ["stdout", "stderr"];
+    while status.is_none() || master_open || pipes.iter().any(|p| p.is_some()) {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut slots = Vec::new(); // what each poll entry after the signalfd is
         if let Some(m) = &master {
             if master_open {
                 fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::Master);
+            }
+        }
+        for (i, p) in pipes.iter().enumerate() {
+            if let Some(p) = p {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::Pipe(i));
             }
         }
         let stdin = std::io::stdin();
         if stdin_open && status.is_none() {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            slots.push(Slot::Stdin);
         }
         let timeout = if status.is_some() {
             PollTimeout::from(200u16)
@@ -164,6 +193,7 @@ pub fn relay(
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
+        drop(fds);
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
@@ -183,43 +213,67 @@ pub fn relay(
                 }
             }
         }
-        let mut idx = 1;
-        if master_open {
-            if let Some(m) = &master {
-                if ready.get(idx).copied().unwrap_or(false) {
+        for (k, slot) in slots.iter().enumerate() {
+            if !ready[k + 1] {
+                continue;
+            }
+            match slot {
+                Slot::Master => {
+                    let m = master.as_ref().expect("polled");
                     match nix::unistd::read(m.as_raw_fd(), &mut buf) {
                         Ok(0) | Err(_) => master_open = false, // EIO: the container side closed
                         Ok(n) => {
                             let mut out = std::io::stdout().lock();
                             let _ = out.write_all(&buf[..n]);
                             let _ = out.flush();
+                            if let Some(l) = log.as_deref_mut() {
+                                let _ = l.write("stdout", &buf[..n]);
+                            }
                         }
                     }
                 }
-            }
-            idx += 1;
-        }
-        if stdin_open && status.is_none() && ready.get(idx).copied().unwrap_or(false) {
-            match std::io::stdin().lock().read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    stdin_open = false;
-                    if let Some(m) = &master {
-                        // Pass end-of-file on as the terminal's EOF character.
-                        let _ = nix::unistd::write(m, &[4u8]);
+                Slot::Pipe(i) => {
+                    let fd = pipes[*i].as_ref().expect("polled").as_raw_fd();
+                    match nix::unistd::read(fd, &mut buf) {
+                        Ok(0) | Err(_) => pipes[*i] = None,
+                        Ok(n) => {
+                            if *i == 0 {
+                                let mut out = std::io::stdout().lock();
+                                let _ = out.write_all(&buf[..n]);
+                                let _ = out.flush();
+                            } else {
+                                let _ = std::io::stderr().lock().write_all(&buf[..n]);
+                            }
+                            if let Some(l) = log.as_deref_mut() {
+                                let _ = l.write(streams[*i], &buf[..n]);
+                            }
+                        }
                     }
                 }
-                Ok(n) => {
-                    if let Some(m) = &master {
-                        let _ = nix::unistd::write(m, &buf[..n]);
+                Slot::Stdin => match std::io::stdin().lock().read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        stdin_open = false;
+                        if let Some(m) = &master {
+                            // Pass end-of-file on as the terminal's EOF character.
+                            let _ = nix::unistd::write(m, &[4u8]);
+                        }
                     }
-                }
+                    Ok(n) => {
+                        if let Some(m) = &master {
+                            let _ = nix::unistd::write(m, &buf[..n]);
+                        }
+                    }
+                },
             }
-        }
-        if status.is_none() && master.is_none() {
-            // Without a pty only signals matter; a blocking wait would miss them.
-            continue;
         }
     }
     let _ = relay.thread_unblock();
     Ok(status.unwrap_or(125))
+}
+
+/// What a polled descriptor in `relay` is.
+enum Slot {
+    Master,
+    Pipe(usize),
+    Stdin,
 }
