@@ -206,35 +206,44 @@ fn write_all(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {
     Ok(())
 }
 
-/// Shrinks the monitor once the container runs: the setup code it will not
-/// need again is dropped from its resident set (MADV_DONTNEED on code
-/// mappings, which fault back in from the page cache if ever used) and
-/// freed heap is returned. A monitor lives as long as its container.
+/// Shrinks the monitor once the container runs: read-only file mappings
+/// (code, read-only data, of berth and its libraries) that hold no private
+/// copy of a page are dropped from its resident set (MADV_DONTNEED; the
+/// pages fault back in from the page cache if ever used), and freed heap is
+/// returned. A mapping with a private (relocated) page is left alone, since
+/// re-reading it from the file would lose the relocation. A monitor lives
+/// as long as its container, so this is paid once and saved for hours.
 pub fn shed_memory() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for line in maps.lines() {
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
         let mut f = line.split_whitespace();
-        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            continue;
-        };
-        let path = f.next().unwrap_or("");
-        // Only code: read-only data may hold relocations (RELRO) that a
-        // re-read from the file would lose.
-        if inode == "0" || !path.starts_with('/') || perms != "r-xp" {
-            continue;
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|_| line.contains(' ')) {
+            current = None;
+            let (Some(perms), Some(_off), Some(_dev), Some(inode)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let path = f.next().unwrap_or("");
+            if inode == "0" || !path.starts_with('/') || !(perms == "r-xp" || perms == "r--p") {
+                continue;
+            }
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                current = Some((a, b));
+            }
+        } else if first == "Anonymous:" {
+            if let Some((a, b)) = current.take() {
+                if f.next() == Some("0") {
+                    // SAFETY: a read-only private file mapping of our own
+                    // with no private pages: its content is the file's.
+                    unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+                }
+            }
         }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        // SAFETY: a read-only file mapping of our own; its pages are re-read from the file on use.
-        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
     }
     // SAFETY: returns free heap to the kernel.
     unsafe { libc::malloc_trim(0) };
