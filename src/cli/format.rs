@@ -115,6 +115,23 @@ pub fn table_header(tpl: &str) -> String {
     out
 }
 
+/// Renders `--format` templates over rows of values; "table ..." adds a
+/// header row from the field names, and tabs align as columns.
+pub fn template_table(t: &str, values: &[Value]) -> Result<String, TemplateError> {
+    let (tpl, header) = match t.strip_prefix("table") {
+        Some(rest) => (rest.trim_start(), true),
+        None => (t, false),
+    };
+    let mut table = Vec::new();
+    if header {
+        table.push(table_header(tpl).split('\t').map(String::from).collect());
+    }
+    for v in values {
+        table.push(render(tpl, v)?.split('\t').map(String::from).collect());
+    }
+    Ok(columns(&table))
+}
+
 /// Aligns tab-separated rows into columns (like Go's tabwriter, padding 3).
 pub fn columns(rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = Vec::new();

@@ -19,6 +19,9 @@ pub struct RmArgs {
     /// Do not fail when a container does not exist
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the container's anonymous volumes too
+    #[arg(short, long)]
+    pub volumes: bool,
 }
 
 /// Removes exited containers and their files.
@@ -45,15 +48,19 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
                 );
                 code = 2;
             }
-            Ok(c) if c.is_running() => {
-                crate::engine::detached::remove_forcibly(&cs, &c)?;
-                println!("{}", c.id);
-            }
             Ok(c) => {
-                if let Some((parent, name)) = &c.cgroup {
-                    crate::cgroups::remove_leftover(parent, name);
+                if c.is_running() {
+                    crate::engine::detached::remove_forcibly(&cs, &c)?;
+                } else {
+                    if let Some((parent, name)) = &c.cgroup {
+                        crate::cgroups::remove_leftover(parent, name);
+                    }
+                    cs.remove(&c.id, &c.name)?;
                 }
-                cs.remove(&c.id, &c.name)?;
+                if a.volumes {
+                    let vols = crate::engine::volumes::Volumes::new(engine.store.root());
+                    crate::engine::volumes::remove_anonymous(&vols, &cs, &c.anonymous_volumes);
+                }
                 println!("{}", c.id);
             }
             Err(_) if a.force => {}

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod progress;
 pub mod ps;
 pub mod run;
+pub mod volumes;
 
 use crate::engine::{Engine, Paths};
 use clap::{Parser, Subcommand};
@@ -67,6 +68,9 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Create a container without starting it
     Create(Box<run::RunArgs>),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// Attach to a running container's terminal or output
     Attach(attach::AttachArgs),
     /// Start created or stopped containers
@@ -168,6 +172,7 @@ impl Command {
             | Command::Restart(_)
             | Command::Rm(_) => true,
             Command::Image(c) => c.needs_userns(),
+            Command::Volume(c) => c.needs_userns(),
             Command::System(c) => c.needs_userns(),
             _ => false,
         }
@@ -200,6 +205,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Create(a) => run::create(&engine, *a),
         Command::Start(a) => lifecycle::start(&engine, a),
         Command::Attach(a) => attach::attach(&engine, a),
+        Command::Volume(c) => volumes::volume(&engine, c),
         Command::Restart(a) => lifecycle::restart(&engine, a),
         Command::Container(c) => lifecycle::container_command(&engine, c),
         Command::Pause(a) => lifecycle::pause(&engine, a, true),

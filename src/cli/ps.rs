@@ -164,28 +164,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
             );
         }
         Some(t) if t != "table" => {
-            let (tpl, header) = match t.strip_prefix("table") {
-                Some(rest) => (rest.trim_start(), true),
-                None => (t, false),
-            };
-            let mut table = Vec::new();
-            if header {
-                table.push(
-                    super::format::table_header(tpl)
-                        .split('\t')
-                        .map(String::from)
-                        .collect(),
-                );
-            }
-            for v in &values {
-                table.push(
-                    super::format::render(tpl, v)?
-                        .split('\t')
-                        .map(String::from)
-                        .collect(),
-                );
-            }
-            let _ = write!(out, "{}", columns(&table));
+            let _ = write!(out, "{}", super::format::template_table(t, &values)?);
         }
         _ => {
             let mut rows = vec![[

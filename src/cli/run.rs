@@ -83,10 +83,13 @@ pub struct RunArgs {
     /// Mount the root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
-    /// Bind mount a host path: SRC:DST[:ro]
+    /// Mount a host path or a named volume: [SRC|NAME:]DST[:ro|rw|U|z|Z|nocopy]
     #[arg(short, long)]
     pub volume: Vec<String>,
-    /// Mount: type=bind|tmpfs,source=...,target=...[,readonly]
+    /// Mount the volumes of another container: CONTAINER[:ro|rw]
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]
     #[arg(long)]
     pub mount: Vec<String>,
     /// Mount a tmpfs: /path[:options]
@@ -202,6 +205,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         init: a.init,
         read_only: a.read_only,
         volumes: a.volume,
+        volumes_from: a.volumes_from,
         mounts: a.mount,
         tmpfs: a.tmpfs,
         memory: a.memory,

@@ -95,6 +95,15 @@ pub struct ContainerRecord {
     /// Its stdin stays open for attached clients (`-i`).
     #[serde(default)]
     pub interactive: bool,
+    /// Named and anonymous volumes it mounts (a volume in use is kept).
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// The anonymous ones, removed with it by `rm -v` and `--rm`.
+    #[serde(default)]
+    pub anonymous_volumes: Vec<String>,
+    /// Its -v/--mount/--tmpfs mounts as resolved (for `--volumes-from`).
+    #[serde(default)]
+    pub mounts: Vec<super::spec::UserMount>,
 }
 
 /// A process identified by pid and start time (/proc/PID/stat field 22).
@@ -218,6 +227,11 @@ impl Containers {
     }
 
     /// The directory of one container.
+    /// The berth root this store lives in (for the volume store beside it).
+    pub fn store_root(&self) -> PathBuf {
+        self.dir.parent().map(PathBuf::from).unwrap_or_default()
+    }
+
     pub fn dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
     }

@@ -124,6 +124,8 @@ fn finish(containers: &Containers, record: &mut ContainerRecord, code: i32, oom:
     record.pid = None;
     if record.remove {
         let _ = containers.remove(&record.id, &record.name);
+        let vols = super::volumes::Volumes::new(&containers.store_root());
+        super::volumes::remove_anonymous(&vols, containers, &record.anonymous_volumes);
     } else if containers.save(record).is_err() {
         // A full disk (the log filled it): the exit status matters more
         // than the log, so give the log's space back and record it.

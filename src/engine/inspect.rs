@@ -28,38 +28,39 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
     let process = &spec_json["process"];
     let resources = &spec_json["linux"]["resources"];
     let running = matches!(status(r), "running" | "paused");
-    let mounts: Vec<Value> = spec_json["mounts"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .filter(|m| m["type"] == "bind" || m["type"] == "tmpfs")
-                .filter(|m| {
-                    ![
-                        "/etc/hosts",
-                        "/etc/hostname",
-                        "/etc/resolv.conf",
-                        "/dev/shm",
-                    ]
-                    .contains(&m["destination"].as_str().unwrap_or(""))
-                })
-                .map(|m| {
-                    let opts: Vec<&str> = m["options"]
-                        .as_array()
-                        .map(|o| o.iter().filter_map(|x| x.as_str()).collect())
-                        .unwrap_or_default();
-                    json!({
-                        "Type": m["type"],
-                        "Source": m["source"],
-                        "Destination": m["destination"],
-                        "Mode": "",
-                        "RW": !opts.contains(&"ro"),
-                        "Propagation": "rprivate",
-                        "Options": opts,
-                    })
-                })
-                .collect()
+    // The user's mounts (-v, --mount, --tmpfs), as podman lists them.
+    let mounts: Vec<Value> = r
+        .mounts
+        .iter()
+        .map(|m| {
+            // A volume is a bind of ROOT/volumes/NAME/_data.
+            let p = std::path::Path::new(&m.source);
+            let volume = (p.file_name().is_some_and(|n| n == "_data")
+                && p.parent()
+                    .and_then(|d| d.parent())
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|n| n == "volumes"))
+            .then(|| p.parent().and_then(|d| d.file_name()))
+            .flatten()
+            .map(|n| n.to_string_lossy().into_owned());
+            let opts: Vec<&str> = m
+                .options
+                .iter()
+                .map(String::as_str)
+                .filter(|o| *o != crate::runtime::plan::COPY_UP)
+                .collect();
+            json!({
+                "Type": if volume.is_some() { "volume" } else { m.kind.as_str() },
+                "Name": volume.unwrap_or_default(),
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": "",
+                "RW": !opts.contains(&"ro"),
+                "Propagation": "rprivate",
+                "Options": opts,
+            })
         })
-        .unwrap_or_default();
+        .collect();
     let args: Vec<String> = r.command.clone();
     let caps = process["capabilities"]["bounding"].clone();
     let nano_cpus = resources["cpu"]["quota"]

@@ -12,6 +12,7 @@ pub mod seccomp_profile;
 pub mod spec;
 pub mod top;
 pub mod user;
+pub mod volumes;
 
 use crate::image::registries_conf::RegistriesConf;
 use crate::image::store::{Store, StoreError};

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub init: bool,
     pub read_only: bool,
     pub volumes: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|rw]`
+    pub volumes_from: Vec<String>,
     pub mounts: Vec<String>,
     pub tmpfs: Vec<String>,
     pub memory: Option<String>,
@@ -101,6 +103,8 @@ pub enum RunError {
     Cgroup(#[from] cgroups::CgroupError),
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Volume(#[from] super::volumes::VolumeError),
     #[error("{0}")]
     Usage(String),
 }
@@ -398,9 +402,29 @@ pub fn run(
         },
         tty: o.tty,
         interactive: o.interactive,
+        ..Default::default()
     };
+    let vols = super::volumes::Volumes::new(engine.store.root());
     let result = (|| -> Result<Option<i32>, RunError> {
         containers.save(&record)?;
+        let image_volumes: Vec<String> = cfg
+            .volumes
+            .as_ref()
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        let resolved = super::volumes::resolve(
+            &vols,
+            &containers,
+            user_mounts.clone(),
+            &o.volumes_from,
+            &image_volumes,
+            (ids.uid, ids.gid),
+        )?;
+        record.volumes = resolved.volumes;
+        record.anonymous_volumes = resolved.anonymous;
+        record.mounts = resolved.mounts.clone();
+        containers.save(&record)?;
+        let user_mounts = resolved.mounts;
         let userdata = dir.join("userdata");
         let rootfs = dir.join("rootfs");
         for d in [&userdata, &rootfs] {
@@ -584,6 +608,7 @@ pub fn run(
         if let Ok(r) = containers.find(&id) {
             if o.remove || r.state == "created" {
                 let _ = containers.remove(&id, &name);
+                super::volumes::remove_anonymous(&vols, &containers, &r.anonymous_volumes);
             }
         }
         return result.map(|_| RunOutcome::Exited(0));
@@ -595,6 +620,7 @@ pub fn run(
     }
     if o.remove {
         containers.remove(&id, &name)?;
+        super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
     } else {
         containers.save(&record)?;
     }

@@ -134,7 +134,7 @@ pub fn parse_size(s: &str) -> Result<i64, SpecError> {
 }
 
 /// A bind mount, tmpfs or volume the user asked for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UserMount {
     pub destination: String,
     pub kind: String,
@@ -142,27 +142,33 @@ pub struct UserMount {
     pub options: Vec<String>,
 }
 
-/// Parses `-v SRC:DST[:OPTS]`.
+/// Parses `-v SRC:DST[:OPTS]` and `-v DST`. A source that is not a path
+/// names a volume (kind "volume"; an empty source is an anonymous one),
+/// which the engine resolves to its directory.
 pub fn parse_volume(v: &str) -> Result<UserMount, SpecError> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
+        [d] if d.starts_with('/') => ("", *d, ""),
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
         _ => {
             return Err(invalid(format!(
-                "invalid volume {v:?}: expected SRC:DST[:ro|rw]"
-            )))
+            "invalid volume {v:?}: expected [SRC:]DST[:OPTIONS], SRC a host path or a volume name"
+        )))
         }
     };
-    if !src.starts_with('/') {
-        return Err(invalid(format!("invalid volume {v:?}: the source must be an absolute host path (named volumes are not supported yet)")));
-    }
     if !dst.starts_with('/') {
         return Err(invalid(format!(
             "invalid volume {v:?}: the destination must be an absolute path"
         )));
     }
-    if !Path::new(src).exists() {
+    let named = !src.starts_with('/') && !src.starts_with('.');
+    if named && !src.is_empty() && !super::volumes::valid_name(src) {
+        return Err(invalid(format!(
+            "invalid volume {v:?}: {src:?} is neither an absolute host path nor a volume name"
+        )));
+    }
+    if !named && !Path::new(src).exists() {
         return Err(invalid(format!(
             "invalid volume {v:?}: {src} does not exist on the host"
         )));
@@ -170,15 +176,15 @@ pub fn parse_volume(v: &str) -> Result<UserMount, SpecError> {
     let mut options = vec!["rbind".to_string()];
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
-            "ro" | "rw" | "z" | "Z" | "nosuid" | "nodev" | "noexec" | "private" | "rprivate" => {
-                options.push(o.into())
-            }
+            "ro" | "rw" | "z" | "Z" | "U" | "nosuid" | "nodev" | "noexec" | "private"
+            | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => options.push(o.into()),
+            "nocopy" | "copy" if named => options.push(o.into()),
             other => return Err(invalid(format!("invalid volume option {other:?} in {v:?}"))),
         }
     }
     Ok(UserMount {
         destination: dst.into(),
-        kind: "bind".into(),
+        kind: if named { "volume" } else { "bind" }.into(),
         source: src.into(),
         options,
     })
@@ -200,6 +206,8 @@ pub fn parse_mount(m: &str) -> Result<UserMount, SpecError> {
             "tmpfs-size" => options.push(format!("size={v}")),
             "tmpfs-mode" => options.push(format!("mode={v}")),
             "bind-propagation" | "relabel" => {}
+            "volume-nocopy" if v.is_empty() || v == "true" => options.push("nocopy".into()),
+            "U" | "chown" if v.is_empty() || v == "true" => options.push("U".into()),
             other => {
                 return Err(invalid(format!(
                     "invalid --mount option {other:?} in {m:?}"
@@ -225,9 +233,17 @@ pub fn parse_mount(m: &str) -> Result<UserMount, SpecError> {
             src = "tmpfs".into();
             options.extend(["nosuid".into(), "nodev".into()]);
         }
+        "volume" => {
+            if !src.is_empty() && !super::volumes::valid_name(&src) {
+                return Err(invalid(format!(
+                    "invalid --mount {m:?}: {src:?} is not a volume name"
+                )));
+            }
+            options.insert(0, "rbind".into());
+        }
         other => {
             return Err(invalid(format!(
-                "unsupported --mount type {other:?}: use bind or tmpfs"
+                "unsupported --mount type {other:?}: use bind, volume or tmpfs"
             )))
         }
     }
@@ -440,7 +456,15 @@ mod tests {
         assert_eq!(parse_size("1g").unwrap(), 1 << 30);
         assert_eq!(parse_size("512").unwrap(), 512);
         assert!(parse_size("lots").is_err());
-        assert!(parse_volume("relative:/x").is_err());
+        assert!(parse_volume("./relative:/x").is_err());
+        assert!(parse_volume("bad name:/x").is_err());
+        let named = parse_volume("dbdata:/var/lib/mysql:nocopy").unwrap();
+        assert_eq!(
+            (named.kind.as_str(), named.source.as_str()),
+            ("volume", "dbdata")
+        );
+        let anon = parse_volume("/scratch").unwrap();
+        assert_eq!((anon.kind.as_str(), anon.source.as_str()), ("volume", ""));
         assert!(parse_volume("/tmp:/x:ro")
             .unwrap()
             .options
@@ -452,7 +476,8 @@ mod tests {
                 .kind,
             "tmpfs"
         );
-        assert!(parse_mount("type=volume,target=/t").is_err());
+        assert!(parse_mount("type=image,target=/t").is_err());
+        assert_eq!(parse_mount("type=volume,target=/t").unwrap().kind, "volume");
         assert_eq!(
             parse_tmpfs("/run:size=1m").unwrap().options.last().unwrap(),
             "size=1m"

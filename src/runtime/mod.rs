@@ -3,6 +3,7 @@
 //! the setup plan in it. Knows nothing of images or registries (the engine
 //! prepares the spec) and nothing of terminals or logs (the monitor does).
 
+pub mod copyup;
 pub mod exec;
 pub mod init;
 pub mod mounts;

@@ -213,6 +213,12 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
             let t = c.target(dest, *file)?; // reopen: the mount now covers the old fd's path
             remount_bind(&fd_path(&t), *flags)
         }
+        Step::Chown { source, uid, gid } => super::copyup::chown_tree(source, *uid, *gid)
+            .map_err(ctx(format!("giving {} to {uid}:{gid}", source.display()))),
+        Step::CopyUp { source, dest } => {
+            let root = c.root_fd()?;
+            super::copyup::copy_up(root, dest, source)
+        }
         Step::Device {
             dest,
             major,

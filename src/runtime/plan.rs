@@ -18,6 +18,12 @@ pub const ANNOTATION_MOUNT_PROGRAM: &str = "io.berth.rootfs.mount-program";
 pub const ANNOTATION_COPY: &str = "io.berth.rootfs.copy";
 /// Annotation: run the built-in init as PID 1.
 pub const ANNOTATION_INIT: &str = "io.berth.init";
+/// Mount option of a bind mount whose empty source receives the image's
+/// content at its destination first (volumes).
+pub const COPY_UP: &str = "berth.copyup";
+/// Mount option `berth.chown=UID:GID`: the bind source (and everything in
+/// it) is given to these ids first, after any copy-up (`-v ...:U`).
+pub const CHOWN: &str = "berth.chown";
 
 /// One setup step, run in order by the container's first process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +57,18 @@ pub enum Step {
         dest: String,
         flags: MsFlags,
         file: bool,
+    },
+    /// Copy the image's directory at `dest` into the empty volume `source`
+    /// before it is bound there (mount option `berth.copyup`).
+    CopyUp {
+        source: PathBuf,
+        dest: String,
+    },
+    /// Give a bind source tree to the container's ids (`:U`).
+    Chown {
+        source: PathBuf,
+        uid: u32,
+        gid: u32,
     },
     /// A device node inside the rootfs /dev (bound from the host when rootless).
     Device {
@@ -117,6 +135,8 @@ pub fn mount_options(options: &[String]) -> (MsFlags, String, bool) {
                 flags |= MsFlags::MS_REC;
             }
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "z" | "Z" => {}
+            COPY_UP => {}
+            o if o.starts_with(CHOWN) => {}
             other => data.push(other.to_string()),
         }
     }
@@ -160,6 +180,23 @@ pub fn build(spec: &Spec, rootfs: &std::path::Path, console: bool) -> Result<Vec
             let file = std::fs::metadata(&source)
                 .map(|md| !md.is_dir())
                 .unwrap_or(false);
+            if options.iter().any(|o| o == COPY_UP) && !file {
+                steps.push(Step::CopyUp {
+                    source: source.clone(),
+                    dest: dest.clone(),
+                });
+            }
+            if let Some((uid, gid)) = options
+                .iter()
+                .find_map(|o| o.strip_prefix(CHOWN)?.strip_prefix('=')?.split_once(':'))
+            {
+                let bad = || PlanError::Invalid(format!("bad {CHOWN} option for {dest}"));
+                steps.push(Step::Chown {
+                    source: source.clone(),
+                    uid: uid.parse().map_err(|_| bad())?,
+                    gid: gid.parse().map_err(|_| bad())?,
+                });
+            }
             steps.push(Step::Bind {
                 source,
                 dest,

@@ -1,0 +1,275 @@
+//! `berth volume create|ls|inspect|rm|prune|exists`: podman's volume
+//! commands over the volume store.
+
+use super::format::columns;
+use super::{CliResult, Failure};
+use crate::engine::container::Containers;
+use crate::engine::volumes::{pairs, VolumeError, VolumeRecord, Volumes};
+use crate::engine::Engine;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+/// `berth volume ...`
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume (a generated name when none is given)
+    Create(CreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show volumes as JSON
+    Inspect(InspectArgs),
+    /// Remove volumes
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove every volume no container uses
+    Prune(PruneArgs),
+    /// Whether a volume exists (exit 0 if it does, 1 if not)
+    Exists(ExistsArgs),
+}
+
+impl VolumeCommand {
+    /// Removing volume files written inside containers needs the
+    /// subordinate ids (rootless); so does creating them owned right.
+    pub fn needs_userns(&self) -> bool {
+        matches!(self, VolumeCommand::Rm(_) | VolumeCommand::Prune(_))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    pub name: Option<String>,
+    /// Set a label: KEY=VALUE
+    #[arg(short, long)]
+    pub label: Vec<String>,
+    /// Driver option: KEY=VALUE
+    #[arg(short, long)]
+    pub opt: Vec<String>,
+    /// Volume driver (only "local")
+    #[arg(short, long, default_value = "local")]
+    pub driver: String,
+    /// Do nothing if the volume exists
+    #[arg(long)]
+    pub ignore: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Filter: name=, label=KEY[=VALUE], dangling=true|false, driver=
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Print names only
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// json, table, or a template such as {{.Name}}
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    pub names: Vec<String>,
+    /// Inspect every volume
+    #[arg(short, long)]
+    pub all: bool,
+    /// A template such as {{.Mountpoint}}
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    pub names: Vec<String>,
+    /// Remove every volume
+    #[arg(short, long)]
+    pub all: bool,
+    /// Remove the containers using the volume first
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not ask (berth never asks; kept for podman compatibility)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Only volumes matching: label=KEY[=VALUE]
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExistsArgs {
+    pub name: String,
+}
+
+fn fail(e: VolumeError) -> Failure {
+    Failure::with_code(e.to_string(), 125)
+}
+
+/// podman's `volume inspect` object.
+fn value(vols: &Volumes, cs: &Containers, v: &VolumeRecord) -> Value {
+    json!({
+        "Name": v.name,
+        "Driver": v.driver,
+        "Mountpoint": vols.data(&v.name),
+        "CreatedAt": v.created,
+        "Labels": v.labels,
+        "Scope": "local",
+        "Options": v.options,
+        "Anonymous": v.anonymous,
+        "MountCount": vols.users(cs, &v.name).len(),
+    })
+}
+
+fn label_matches(v: &VolumeRecord, want: &str) -> bool {
+    match want.split_once('=') {
+        Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
+        None => v.labels.contains_key(want),
+    }
+}
+
+/// Dispatches `berth volume ...`.
+pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
+    let vols = Volumes::new(engine.store.root());
+    let cs = Containers::new(engine.store.root());
+    match c {
+        VolumeCommand::Create(a) => {
+            if a.driver != "local" {
+                return Err(Failure::with_code(
+                    format!(
+                        "unsupported volume driver {:?}: berth has the local driver only",
+                        a.driver
+                    ),
+                    125,
+                ));
+            }
+            let name = a.name.unwrap_or_else(crate::engine::container::random_id);
+            let r = vols
+                .create(&name, pairs(&a.label), pairs(&a.opt), false, a.ignore)
+                .map_err(fail)?;
+            println!("{}", r.name);
+            Ok(0)
+        }
+        VolumeCommand::Ls(a) => {
+            let mut list = vols.list();
+            for f in &a.filter {
+                let (k, want) = f.split_once('=').ok_or_else(|| {
+                    Failure::with_code(format!("invalid filter {f:?}: expected KEY=VALUE"), 125)
+                })?;
+                match k {
+                    "name" => list.retain(|v| v.name.contains(want)),
+                    "label" => list.retain(|v| label_matches(v, want)),
+                    "driver" => list.retain(|v| v.driver == want),
+                    "dangling" => {
+                        let dangling = matches!(want, "true" | "1");
+                        list.retain(|v| vols.users(&cs, &v.name).is_empty() == dangling)
+                    }
+                    other => {
+                        return Err(Failure::with_code(
+                            format!(
+                                "invalid filter {other:?}: use name=, label=, driver=, dangling="
+                            ),
+                            125,
+                        ))
+                    }
+                }
+            }
+            if a.quiet {
+                for v in &list {
+                    println!("{}", v.name);
+                }
+                return Ok(0);
+            }
+            let values: Vec<Value> = list.iter().map(|v| value(&vols, &cs, v)).collect();
+            match a.format.as_deref() {
+                Some("json") => {
+                    println!("{}", serde_json::to_string_pretty(&values).expect("json"))
+                }
+                Some(t) if t != "table" => print!("{}", super::format::template_table(t, &values)?),
+                _ => {
+                    let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
+                    rows.extend(list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
+                    print!("{}", columns(&rows));
+                }
+            }
+            Ok(0)
+        }
+        VolumeCommand::Inspect(a) => {
+            let names: Vec<String> = if a.all {
+                vols.list().into_iter().map(|v| v.name).collect()
+            } else {
+                a.names
+            };
+            if names.is_empty() {
+                return Err(Failure::with_code(
+                    "volume inspect needs a volume name (or --all)",
+                    125,
+                ));
+            }
+            let mut out = Vec::new();
+            for n in &names {
+                out.push(value(&vols, &cs, &vols.get(n).map_err(fail)?));
+            }
+            match a.format.as_deref() {
+                Some(t) if t != "json" => {
+                    for v in &out {
+                        println!("{}", super::format::render(t, v)?);
+                    }
+                }
+                _ => println!("{}", serde_json::to_string_pretty(&out).expect("json")),
+            }
+            Ok(0)
+        }
+        VolumeCommand::Rm(a) => {
+            let names: Vec<String> = if a.all {
+                vols.list().into_iter().map(|v| v.name).collect()
+            } else {
+                a.names
+            };
+            if names.is_empty() {
+                return Err(Failure::with_code(
+                    "volume rm needs a volume name (or --all)",
+                    125,
+                ));
+            }
+            let mut code = 0;
+            for n in names {
+                if a.force && vols.get(&n).is_ok() {
+                    for user in vols.users(&cs, &n) {
+                        if let Ok(c) = cs.find(&user) {
+                            crate::engine::detached::remove_forcibly(&cs, &c)?;
+                        }
+                    }
+                }
+                match vols.remove(&cs, &n) {
+                    Ok(()) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        code = match e {
+                            VolumeError::NotFound(_) => code.max(1),
+                            VolumeError::InUse { .. } => 2,
+                            _ => 125,
+                        };
+                    }
+                }
+            }
+            Ok(code)
+        }
+        VolumeCommand::Prune(a) => {
+            for v in vols.list() {
+                if !a.filter.iter().all(|f| {
+                    f.strip_prefix("label=")
+                        .is_some_and(|want| label_matches(&v, want))
+                }) {
+                    continue;
+                }
+                if vols.users(&cs, &v.name).is_empty() && vols.remove(&cs, &v.name).is_ok() {
+                    println!("{}", v.name);
+                }
+            }
+            Ok(0)
+        }
+        VolumeCommand::Exists(a) => Ok(if vols.get(&a.name).is_ok() { 0 } else { 1 }),
+    }
+}
