@@ -106,44 +106,7 @@ pub struct ContainerRecord {
     pub mounts: Vec<super::spec::UserMount>,
 }
 
-/// A process identified by pid and start time (/proc/PID/stat field 22).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ProcessId {
-    pub pid: i32,
-    pub start: u64,
-}
-
-impl ProcessId {
-    /// This process.
-    pub fn current() -> Option<ProcessId> {
-        let pid = std::process::id() as i32;
-        Some(ProcessId {
-            pid,
-            start: start_time(pid)?,
-        })
-    }
-
-    /// True while the very same process is alive (a zombie is not: this
-    /// machine's init reaps orphans late).
-    pub fn alive(&self) -> bool {
-        match stat_fields(self.pid) {
-            Some((state, start)) => start == self.start && state != "Z" && state != "X",
-            None => false,
-        }
-    }
-}
-
-/// State letter and start time of a process, from /proc/PID/stat.
-fn stat_fields(pid: i32) -> Option<(String, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces: fields count from after its ')'.
-    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((rest.first()?.to_string(), rest.get(19)?.parse().ok()?))
-}
-
-fn start_time(pid: i32) -> Option<u64> {
-    stat_fields(pid).map(|(_, start)| start)
-}
+pub use crate::util::process::ProcessId;
 
 impl ContainerRecord {
     /// Running, with its berth process still alive (not a stale record left
@@ -190,29 +153,13 @@ const NOUNS: [&str; 24] = [
     "wharf",
 ];
 
-/// 32 random bytes as hex: a container id.
+/// A new container id.
 pub fn random_id() -> String {
-    let mut b = [0u8; 32];
-    use std::io::Read;
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        b[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
-    }
-    crate::util::digest::hex(&b)
+    crate::util::names::random_hex()
 }
 
 fn valid_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    !b.is_empty()
-        && b.len() <= 253
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+    crate::util::names::valid(n)
 }
 
 impl Containers {

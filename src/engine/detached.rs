@@ -234,6 +234,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             stdio,
             userns: engine.paths.rootless,
             cache: Some(engine.paths.runroot.join("seccomp")),
+            prestart: None,
         };
         let started = runtime::start(&launch, cgroup.as_deref());
         drop(launch);

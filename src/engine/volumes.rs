@@ -53,9 +53,7 @@ pub struct Volumes {
 
 /// Volume names follow podman's rule.
 pub fn valid_name(n: &str) -> bool {
-    let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
+    crate::util::names::valid(n)
 }
 
 impl Volumes {

@@ -74,6 +74,7 @@ pub fn run(
             stdio,
             userns,
             cache,
+            prestart: None,
         };
         runtime::start(&launch, cgroup)
         // dropping `launch` closes our copy of the pty slave

@@ -17,7 +17,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// Why the container could not be started.
@@ -64,6 +64,11 @@ pub struct Launch<'a> {
     pub userns: bool,
     /// Where compiled seccomp filters are cached.
     pub cache: Option<PathBuf>,
+    /// Runs in berth once the container's process and namespaces exist but
+    /// before its setup starts (OCI's createRuntime hook): network set-up
+    /// that needs the container's network namespace, e.g. a veth moved in
+    /// or pasta attached. An error stops the container.
+    pub prestart: Option<&'a dyn Fn(Pid) -> Result<(), String>>,
 }
 
 fn namespace_flags(spec: &Spec) -> CloneFlags {
@@ -87,6 +92,39 @@ fn namespace_flags(spec: &Spec) -> CloneFlags {
         };
     }
     flags
+}
+
+/// Namespaces the spec names by path (`--network container:NAME`,
+/// `ns:PATH`): opened here, joined by the child before its setup.
+fn namespaces_to_join(spec: &Spec) -> Result<Vec<(OwnedFd, CloneFlags, String)>, RuntimeError> {
+    let nss = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for ns in nss {
+        let Some(path) = ns.path() else { continue };
+        let flag = match ns.typ() {
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            other => {
+                return Err(RuntimeError::Spec(format!(
+                    "joining an existing {other:?} namespace is not supported"
+                )))
+            }
+        };
+        let f = std::fs::File::open(path).map_err(|e| {
+            RuntimeError::Spec(format!("opening namespace {}: {e}", path.display()))
+        })?;
+        out.push((
+            OwnedFd::from(f),
+            flag,
+            format!("namespace {}", path.display()),
+        ));
+    }
+    Ok(out)
 }
 
 fn wants_cgroupns(spec: &Spec) -> bool {
@@ -135,6 +173,11 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .is_some_and(|v| v == "true");
     let cgroupns = wants_cgroupns(l.spec);
     let flags = namespace_flags(l.spec);
+    let joined = namespaces_to_join(l.spec)?;
+    let join: Vec<(i32, CloneFlags, String)> = joined
+        .iter()
+        .map(|(f, flag, what)| (f.as_raw_fd(), *flag, what.clone()))
+        .collect();
     let (sync_r, sync_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let devnull = if l.stdio.null_stdin {
@@ -180,6 +223,12 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         // SAFETY: reading one byte from our pipe.
         if unsafe { libc::read(sync_rfd, b.as_mut_ptr().cast(), 1) } != 1 {
             die(err_wfd, 125, "the parent went away before setup");
+        }
+        for (fd, flag, what) in &join {
+            // SAFETY: the fd is an open namespace file inherited from the parent.
+            if let Err(e) = nix::sched::setns(unsafe { BorrowedFd::borrow_raw(*fd) }, *flag) {
+                die(err_wfd, 125, &format!("joining {what}: {e}"));
+            }
         }
         if cgroupns {
             if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
@@ -261,6 +310,10 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     if let Some(cg) = cgroup {
         cg.add(pid.as_raw()).map_err(|e| fail_early(e.into()))?;
     }
+    if let Some(hook) = l.prestart {
+        hook(pid).map_err(|e| fail_early(RuntimeError::Spec(e)))?;
+    }
+    drop(joined);
     nix::unistd::write(&sync_w, b"1")
         .map_err(|e| fail_early(RuntimeError::Sys("starting the container", e)))?;
     drop(sync_w);

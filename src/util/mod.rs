@@ -5,4 +5,6 @@ pub mod digest;
 pub mod fsutil;
 pub mod human;
 pub mod lock;
+pub mod names;
+pub mod process;
 pub mod secure_path;

@@ -1,0 +1,208 @@
+//! Root networks: a Linux bridge per network on the host, a veth pair per
+//! container (its end moved into the container's network namespace as
+//! eth0, eth1, ...), addresses from the network's state, a default route
+//! via the bridge, then NAT rules and peers' hosts files brought up to
+//! date. The veth pair disappears with the container's network namespace,
+//! so a killed berth leaves no interface behind; its addresses and ports
+//! are freed by the next change (dead holders are dropped).
+
+use super::config::{Network, Networks};
+use super::netlink::Netlink;
+use super::ports::PortMapping;
+use super::state::{self, Attachment};
+use crate::util::process::ProcessId;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// One network a container joins.
+#[derive(Clone, Debug)]
+pub struct Join {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// What to connect.
+pub struct Request<'a> {
+    pub container_id: &'a str,
+    pub name: &'a str,
+    pub joins: &'a [Join],
+    /// Published ports (host ports already reserved); they lead to the
+    /// container's address on the first network.
+    pub ports: &'a [PortMapping],
+    pub hosts_file: Option<PathBuf>,
+}
+
+fn sysctl(path: &str, value: &str) -> Result<(), String> {
+    match std::fs::read_to_string(path) {
+        Ok(v) if v.trim() == value => Ok(()),
+        _ => std::fs::write(path, value).map_err(|e| format!("setting {path}: {e}")),
+    }
+}
+
+/// Creates the network's bridge if missing; returns its index.
+fn ensure_bridge(nl: &mut Netlink, net: &Network) -> Result<u32, String> {
+    let br = &net.network_interface;
+    if let Some(i) = nl.link_index(br).map_err(|e| e.to_string())? {
+        return Ok(i);
+    }
+    match nl.create_bridge(br) {
+        Ok(()) => {}
+        Err(e) if e.errno() == Some(libc::EEXIST) => {}
+        Err(e) => {
+            return Err(format!(
+                "{e}: root networks need the bridge and veth kernel modules"
+            ))
+        }
+    }
+    let idx = nl
+        .link_index(br)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("bridge {br} vanished after creation"))?;
+    let subnet = net.subnet().map_err(|e| e.to_string())?;
+    nl.add_address(idx, net.gateway(), subnet.prefix)
+        .map_err(|e| e.to_string())?;
+    nl.set_up(idx, None).map_err(|e| e.to_string())?;
+    // Published ports on 127.0.0.1 are DNATed onto the bridge.
+    sysctl(&format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1")?;
+    Ok(idx)
+}
+
+/// Runs `f` with the calling thread inside network namespace `ns`.
+fn in_netns<T: Send>(
+    ns: &OwnedFd,
+    f: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("entering the container's network namespace: {e}"))?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err("network set-up thread failed".into()))
+    })
+}
+
+/// The host end's name: unique per container and network, ≤ 15 bytes.
+fn host_end(id: &str, i: usize) -> String {
+    format!("vb{}{i}", &id[..10.min(id.len())])
+}
+
+/// Connects the container whose first process is `pid`; returns its
+/// attachments (address per network). Undone by `disconnect`.
+pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachment>, String> {
+    let netns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("opening the container's network namespace: {e}"))?
+        .into();
+    let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+    let holder = ProcessId::current().ok_or("reading berth's own process id")?;
+    let mut made = Vec::new();
+    for (i, j) in r.joins.iter().enumerate() {
+        let net = nets.get(&j.network).map_err(|e| e.to_string())?;
+        let mut live = state::load(nets, &net.name);
+        let ip = state::allocate(&net, &live, j.ip).map_err(|e| e.to_string())?;
+        let bridge = ensure_bridge(&mut nl, &net)?;
+        let host = host_end(r.container_id, i);
+        let peer = format!("eth{i}");
+        nl.create_veth(&host, &peer, netns.as_raw_fd())
+            .map_err(|e| e.to_string())?;
+        let hidx = nl
+            .link_index(&host)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("veth {host} vanished"))?;
+        nl.set_up(hidx, Some(bridge)).map_err(|e| e.to_string())?;
+        let prefix = net.subnet().map_err(|e| e.to_string())?.prefix;
+        let (gw, route) = (net.gateway(), i == 0 && !net.internal);
+        in_netns(&netns, || {
+            let mut inner = Netlink::open().map_err(|e| e.to_string())?;
+            let idx = inner
+                .link_index(&peer)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{peer} is missing in the container"))?;
+            inner
+                .add_address(idx, ip, prefix)
+                .map_err(|e| e.to_string())?;
+            inner.set_up(idx, None).map_err(|e| e.to_string())?;
+            if route {
+                inner.add_default_route(gw).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })?;
+        let a = Attachment {
+            container_id: r.container_id.into(),
+            name: r.name.into(),
+            aliases: j.aliases.clone(),
+            ip,
+            holder,
+            ports: if i == 0 { r.ports.to_vec() } else { Vec::new() },
+            hosts_file: r.hosts_file.clone(),
+            host_interface: host,
+        };
+        live.retain(|x| x.container_id != r.container_id);
+        live.push(a.clone());
+        state::save(nets, &net.name, &live).map_err(|e| e.to_string())?;
+        made.push(a);
+    }
+    sync_rules(nets)?;
+    super::hosts::refresh(nets);
+    Ok(made)
+}
+
+/// Forgets a container's attachments and brings NAT rules and peers'
+/// hosts files up to date. Its veth pairs go with its network namespace.
+pub fn disconnect(nets: &Networks, container_id: &str, interfaces: &[String]) {
+    let Ok(_lock) = state::lock(nets) else { return };
+    for net in nets.list() {
+        let live = state::load(nets, &net.name);
+        if live.iter().any(|a| a.container_id == container_id) {
+            let kept: Vec<Attachment> = live
+                .into_iter()
+                .filter(|a| a.container_id != container_id)
+                .collect();
+            let _ = state::save(nets, &net.name, &kept);
+        }
+    }
+    // Normally gone already; a process that outlived the container (or a
+    // kept network namespace) would keep them.
+    if let Ok(mut nl) = Netlink::open() {
+        for i in interfaces {
+            if let Ok(Some(idx)) = nl.link_index(i) {
+                let _ = nl.delete_link(idx);
+            }
+        }
+    }
+    let _ = sync_rules(nets);
+    super::hosts::refresh(nets);
+}
+
+/// Applies the NAT table when what it should hold changed (the last
+/// applied ruleset is remembered in the runtime dir of the store).
+fn sync_rules(nets: &Networks) -> Result<(), String> {
+    let all = state::all_live(nets);
+    let wanted = super::nft::ruleset(&all);
+    let stamp = nets.dir().join("nft.applied");
+    let bridges_up = all.iter().all(|(n, a)| {
+        a.is_empty()
+            || std::path::Path::new(&format!("/sys/class/net/{}", n.network_interface)).exists()
+    });
+    if bridges_up && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && table_present() {
+        return Ok(());
+    }
+    super::nft::apply(&wanted)?;
+    let _ = std::fs::write(&stamp, &wanted);
+    Ok(())
+}
+
+/// Whether berth's table exists (it does not after a reboot or a flush).
+fn table_present() -> bool {
+    std::process::Command::new("nft")
+        .args(["list", "table", "ip", super::nft::TABLE])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,100 @@
+//! Rootless networking: pasta (Debian `passt`) attached to the container's
+//! network namespace gives it the host's addresses and routes, outbound
+//! traffic through host sockets, and forwards published ports from the
+//! host into the container (keeping the client's source address). It runs
+//! until the namespace goes away; berth also stops it when the container ends.
+
+use super::ports::PortMapping;
+use std::process::Command;
+
+/// Whether pasta is installed.
+pub fn available() -> bool {
+    find().is_some()
+}
+
+fn find() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("pasta"))
+        .chain(["/usr/bin/pasta".into(), "/usr/sbin/pasta".into()])
+        .find(|p| p.is_file())
+}
+
+/// The arguments for one container: its namespace, ports, no automatic
+/// forwarding either way (podman's choices).
+pub fn args(netns: &str, ports: &[PortMapping], pidfile: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--config-net",
+        "--quiet",
+        "--netns",
+        netns,
+        "--pid",
+        pidfile,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for proto in ["tcp", "udp"] {
+        let flag = if proto == "tcp" { "-t" } else { "-u" };
+        let mine: Vec<&PortMapping> = ports.iter().filter(|p| p.protocol == proto).collect();
+        if mine.is_empty() {
+            a.extend([flag.to_string(), "none".into()]);
+        }
+        for p in mine {
+            let host = match p.host_ip {
+                Some(ip) => format!("{ip}/{}", p.host_port),
+                None => p.host_port.to_string(),
+            };
+            a.extend([flag.to_string(), format!("{host}:{}", p.container_port)]);
+        }
+    }
+    a.extend(["-T", "none", "-U", "none"].map(String::from));
+    a
+}
+
+/// Starts pasta for the namespace of `pid` and waits until it is
+/// configured (pasta forks into the background once ready); returns its pid.
+pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Result<i32, String> {
+    let prog = find()
+        .ok_or("rootless networking needs pasta: apt-get install passt (or use --network none)")?;
+    let _ = std::fs::remove_file(pidfile);
+    let out = Command::new(prog)
+        .args(args(
+            &format!("/proc/{pid}/ns/net"),
+            ports,
+            &pidfile.display().to_string(),
+        ))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("starting pasta: {e}"))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("pasta failed: {}", msg.trim().replace('\n', "; ")));
+    }
+    std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| "pasta did not write its pid".to_string())
+}
+
+/// Stops a pasta started by `start`.
+pub fn stop(pid: i32) {
+    if pid > 0 {
+        // SAFETY: plain kill of the helper we started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments() {
+        let p = crate::network::ports::parse("127.0.0.1:8080:80").unwrap();
+        let a = args("/proc/1/ns/net", &p, "/tmp/p").join(" ");
+        assert!(a.contains("-t 127.0.0.1/8080:80"), "{a}");
+        assert!(a.contains("-u none") && a.contains("-T none") && !a.contains("-t none"));
+    }
+}
