@@ -55,6 +55,9 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
                     if let Some((parent, name)) = &c.cgroup {
                         crate::cgroups::remove_leftover(parent, name);
                     }
+                    if !c.net.addresses.is_empty() || !c.net.published.is_empty() {
+                        crate::engine::netsetup::cleanup(engine.store.root(), &c);
+                    }
                     cs.remove(&c.id, &c.name)?;
                 }
                 if a.volumes {
@@ -347,6 +350,9 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
                 if !c.is_running() {
                     if let Some((parent, name)) = &c.cgroup {
                         crate::cgroups::remove_leftover(parent, name);
+                    }
+                    if !c.net.addresses.is_empty() || !c.net.published.is_empty() {
+                        crate::engine::netsetup::cleanup(engine.store.root(), &c);
                     }
                     cs.remove(&c.id, &c.name)?;
                     println!("{}", c.id);

@@ -8,6 +8,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod login;
 pub mod logs;
+pub mod network;
 pub mod progress;
 pub mod ps;
 pub mod run;
@@ -68,6 +69,11 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Create a container without starting it
     Create(Box<run::RunArgs>),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List a container's published ports
+    Port(network::PortArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
@@ -206,6 +212,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Start(a) => lifecycle::start(&engine, a),
         Command::Attach(a) => attach::attach(&engine, a),
         Command::Volume(c) => volumes::volume(&engine, c),
+        Command::Network(c) => network::network(&engine, c),
+        Command::Port(a) => network::port(&engine, a),
         Command::Restart(a) => lifecycle::restart(&engine, a),
         Command::Container(c) => lifecycle::container_command(&engine, c),
         Command::Pause(a) => lifecycle::pause(&engine, a, true),

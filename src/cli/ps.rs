@@ -79,7 +79,11 @@ fn ps_value(
         "RunningFor": human::ago(created, now),
         "State": status,
         "Status": status_text,
-        "Ports": "",
+        "Ports": if status == "running" {
+            crate::engine::netsetup::ports_column(&c.net.published)
+        } else {
+            String::new()
+        },
         "Names": c.name,
         "Pid": c.pid.filter(|_| status == "running").unwrap_or(0),
         "ExitCode": c.exit_code.unwrap_or(0),

@@ -116,9 +116,31 @@ pub struct RunArgs {
     /// no-new-privileges, seccomp=unconfined or seccomp=FILE
     #[arg(long)]
     pub security_opt: Vec<String>,
-    /// Network mode: none or host (default: private network namespace with loopback)
+    /// Network: bridge (root default), pasta (rootless default), none, host,
+    /// container:NAME, ns:PATH, or NAME[,NAME...] of networks
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Another name for the container on its user-defined networks
+    #[arg(long)]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its (first) network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp], ranges too
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Publish the image's exposed ports on free host ports
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// A DNS server for the container
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// A DNS search domain for the container
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// An /etc/hosts entry: HOST:IP
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// User namespace mode
     #[arg(long)]
     pub userns: Option<String>,
@@ -216,6 +238,13 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         privileged: a.privileged,
         security_opt: a.security_opt,
         network: a.network,
+        network_alias: a.network_alias,
+        ip: a.ip,
+        publish: a.publish,
+        publish_all: a.publish_all,
+        dns: a.dns,
+        dns_search: a.dns_search,
+        add_host: a.add_host,
         userns: a.userns,
         rootfs: a.rootfs,
         cgroup_parent: a.cgroup_parent,

@@ -104,6 +104,9 @@ pub struct ContainerRecord {
     /// Its -v/--mount/--tmpfs mounts as resolved (for `--volumes-from`).
     #[serde(default)]
     pub mounts: Vec<super::spec::UserMount>,
+    /// Its networking as asked, and while it runs, as given.
+    #[serde(default)]
+    pub net: super::netsetup::NetConfig,
 }
 
 pub use crate::util::process::ProcessId;

@@ -156,7 +156,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         return 125;
     };
     let dir = containers.dir(id);
-    let spec: oci_spec::runtime::Spec = match std::fs::read(dir.join("userdata/config.json"))
+    let mut spec: oci_spec::runtime::Spec = match std::fs::read(dir.join("userdata/config.json"))
         .ok()
         .and_then(|d| serde_json::from_slice(&d).ok())
     {
@@ -219,6 +219,21 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             return 125;
         }
     }
+    let session = match super::netsetup::NetSession::prepare(
+        engine.store.root(),
+        &record,
+        &dir.join("userdata"),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            report(ready, &format!("err 125 {e}"));
+            if let Some(c) = &cgroup {
+                c.destroy();
+            }
+            finish(&containers, &mut record, 125, false);
+            return 125;
+        }
+    };
     let mut restarts: u32 = 0;
     loop {
         let (stdio, io) = match container_stdio(record.tty, record.interactive) {
@@ -228,13 +243,24 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
                 return 125;
             }
         };
+        // `container:NAME` follows that container's current process.
+        match super::netsetup::joined_netns(&containers, &record.net.mode) {
+            Ok(Some(path)) => super::netsetup::point_spec_at(&mut spec, &path),
+            Ok(None) => {}
+            Err(e) => {
+                report(ready.take(), &format!("err 125 {e}"));
+                finish(&containers, &mut record, 125, false);
+                return 125;
+            }
+        }
+        let hook = |pid| session.hook(pid);
         let launch = Launch {
             spec: &spec,
             rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),
             stdio,
             userns: engine.paths.rootless,
             cache: Some(engine.paths.runroot.join("seccomp")),
-            prestart: None,
+            prestart: Some(&hook),
         };
         let started = runtime::start(&launch, cgroup.as_deref());
         drop(launch);
@@ -256,6 +282,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
                 return code;
             }
         };
+        (record.net.published, record.net.addresses) = session.given();
         record.state = "running".into();
         record.pid = Some(pid.as_raw());
         record.started_at = Some(now());
@@ -266,6 +293,9 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         report(ready.take(), "ok");
         crate::monitor::detached::shed_memory();
         let code = watch(pid, &sfd, io, &mut log, Some(&mut attach));
+        session.teardown();
+        record.net.published.clear();
+        record.net.addresses.clear();
         let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let code = if oom && code == 128 + libc::SIGKILL {
             137
@@ -375,6 +405,9 @@ pub fn remove_forcibly(
     if let Ok(left) = containers.find(&record.id) {
         if let Some((parent, name)) = &left.cgroup {
             cgroups::remove_leftover(parent, name);
+        }
+        if !left.net.addresses.is_empty() || !left.net.published.is_empty() {
+            super::netsetup::cleanup(&containers.store_root(), &left);
         }
         containers.remove(&left.id, &left.name)?;
     }

@@ -67,10 +67,54 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
         .as_i64()
         .map(|q| q * 10_000)
         .unwrap_or(0);
-    let network = match spec_json["linux"]["namespaces"].as_array() {
-        Some(ns) if ns.iter().any(|n| n["type"] == "network") => "private",
-        _ => "host",
+    let network = match r.net.mode.as_str() {
+        "" => match spec_json["linux"]["namespaces"].as_array() {
+            Some(ns) if ns.iter().any(|n| n["type"] == "network") => "private".to_string(),
+            _ => "host".to_string(),
+        },
+        "bridge" => r
+            .net
+            .networks
+            .iter()
+            .map(|n| n.name.clone())
+            .collect::<Vec<_>>()
+            .join(","),
+        m => m.to_string(),
     };
+    // podman's Ports map: "80/tcp" -> [{HostIp, HostPort}].
+    let mut ports = serde_json::Map::new();
+    for p in r.net.published.iter().filter(|_| running) {
+        let e = ports
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| json!([]));
+        if let Some(a) = e.as_array_mut() {
+            a.push(json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    let mut networks = serde_json::Map::new();
+    for (name, ip) in r.net.addresses.iter().filter(|_| running) {
+        let aliases = r
+            .net
+            .networks
+            .iter()
+            .find(|n| &n.name == name)
+            .map(|n| n.aliases.clone())
+            .unwrap_or_default();
+        networks.insert(
+            name.clone(),
+            json!({"IPAddress": ip.to_string(), "Aliases": aliases}),
+        );
+    }
+    let first_ip = r
+        .net
+        .addresses
+        .first()
+        .filter(|_| running)
+        .map(|(_, ip)| ip.to_string())
+        .unwrap_or_default();
     json!({
         "Id": r.id,
         "Created": r.created,
@@ -94,6 +138,11 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
         "Image": r.image_id,
         "ImageName": r.image,
         "Rootfs": "",
+        "NetworkSettings": {
+            "IPAddress": first_ip,
+            "Ports": ports,
+            "Networks": networks,
+        },
         "ResolvConfPath": dir.join("userdata/resolv.conf"),
         "HostnamePath": dir.join("userdata/hostname"),
         "HostsPath": dir.join("userdata/hosts"),

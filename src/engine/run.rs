@@ -45,6 +45,13 @@ pub struct RunOptions {
     pub privileged: bool,
     pub security_opt: Vec<String>,
     pub network: Option<String>,
+    pub network_alias: Vec<String>,
+    pub ip: Option<String>,
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub add_host: Vec<String>,
     pub userns: Option<String>,
     /// IMAGE is a directory to use as the rootfs.
     pub rootfs: bool,
@@ -174,6 +181,7 @@ fn write_etc_files(
     hostname: &str,
     name: &str,
     network_host: bool,
+    o: &RunOptions,
 ) -> Result<Vec<(String, PathBuf)>, RunError> {
     let w = |p: &Path, s: &str| {
         std::fs::write(p, s).map_err(crate::image::store::io_err(format!(
@@ -186,18 +194,59 @@ fn write_etc_files(
         let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         w(&hosts, &host)?;
     } else {
-        w(&hosts, &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname} {name}\n"))?;
+        // With a bridge network, the own line gets the container's address at start.
+        let mut text = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname} {name}\n");
+        for h in &o.add_host {
+            if let Some((n, ip)) = h.split_once(':') {
+                text.push_str(&format!("{ip}\t{n}\n"));
+            }
+        }
+        w(&hosts, &text)?;
     }
     let hn = dir.join("hostname");
     w(&hn, &format!("{hostname}\n"))?;
     let resolv = dir.join("resolv.conf");
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    w(&resolv, &host_resolv)?;
+    w(&resolv, &resolv_conf(o))?;
     Ok(vec![
         ("/etc/hosts".into(), hosts),
         ("/etc/hostname".into(), hn),
         ("/etc/resolv.conf".into(), resolv),
     ])
+}
+
+/// The container's resolv.conf: --dns/--dns-search/--dns-option over the
+/// host's (whose loopback resolvers cannot be reached from a container).
+fn resolv_conf(o: &RunOptions) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut servers: Vec<String> = o.dns.clone();
+    if servers.is_empty() {
+        servers = host
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .filter(|s| o.network.as_deref() == Some("host") || !s.starts_with("127."))
+            .collect();
+    }
+    let mut out = String::new();
+    let search: Vec<String> = if o.dns_search.is_empty() {
+        host.lines()
+            .filter_map(|l| l.strip_prefix("search"))
+            .flat_map(|s| s.split_whitespace().map(String::from))
+            .collect()
+    } else {
+        o.dns_search.iter().filter(|s| *s != ".").cloned().collect()
+    };
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    for l in host.lines().filter(|l| l.starts_with("options")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>, bool), RunError> {
@@ -230,12 +279,6 @@ pub fn run(
     o: RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutcome, RunError> {
-    let network = o.network.clone().unwrap_or_else(|| "private".into());
-    let network_host = match network.as_str() {
-        "host" => true,
-        "none" | "private" | "default" => false,
-        other => return Err(usage(format!("unsupported --network {other:?}: berth supports none and host (a private network namespace with loopback is the default)"))),
-    };
     match o.userns.as_deref() {
         None | Some("") | Some("host") => {}
         Some(other) => {
@@ -333,6 +376,33 @@ pub fn run(
         .as_ref()
         .and_then(|i| i.config.config.clone())
         .unwrap_or_default();
+    let net = super::netsetup::parse(
+        &super::netsetup::NetFlags {
+            network: o.network.as_deref(),
+            aliases: &o.network_alias,
+            ip: o.ip.as_deref(),
+            publish: &o.publish,
+            publish_all: o.publish_all,
+            exposed: cfg
+                .exposed_ports
+                .as_ref()
+                .map(|e| e.keys().cloned().collect())
+                .unwrap_or_default(),
+        },
+        engine.paths.rootless,
+    )
+    .map_err(usage)?;
+    let network_host = net.mode == "host";
+    for h in &o.add_host {
+        let ok = h
+            .split_once(':')
+            .is_some_and(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok());
+        if !ok {
+            return Err(usage(format!(
+                "invalid --add-host {h:?}: use HOST:IP, e.g. db.local:10.0.0.5"
+            )));
+        }
+    }
     let args = spec::command(&cfg, o.entrypoint.as_deref(), &o.command);
     if args.is_empty() {
         return Err(usage("no command specified: the image has no Cmd or Entrypoint; give one after the image name"));
@@ -402,6 +472,7 @@ pub fn run(
         },
         tty: o.tty,
         interactive: o.interactive,
+        net: net.clone(),
         ..Default::default()
     };
     let vols = super::volumes::Volumes::new(engine.store.root());
@@ -458,7 +529,8 @@ pub fn run(
             }
             Some(opts)
         };
-        let etc_files = write_etc_files(&userdata, &hostname, &name, network_host)?;
+        let etc_files = write_etc_files(&userdata, &hostname, &name, network_host, &o)?;
+        let network_path = super::netsetup::joined_netns(&containers, &net.mode).map_err(usage)?;
         let cwd = o
             .workdir
             .clone()
@@ -498,6 +570,7 @@ pub fn run(
             privileged: o.privileged,
             read_only: o.read_only,
             network_host,
+            network_path,
             rootfs: &root_path,
             overlay,
             storage: &engine.storage,
@@ -566,6 +639,9 @@ pub fn run(
             record.cgroup = Some((parent.clone(), name.clone()));
             Some(cgroups::create(&parent, &name, &res)?)
         };
+        let session = super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)
+            .map_err(usage)?;
+        record.net.published = session.given().0;
         record.state = "running".into();
         record.started_at = Some(now());
         containers.save(&record)?;
@@ -580,18 +656,24 @@ pub fn run(
                 .map_err(crate::image::store::io_err("opening the container log"))?,
             ),
         };
+        let hook = |pid| session.hook(pid);
         let outcome = foreground::run(
-            &spec,
-            rootfs_mount,
+            foreground::Foreground {
+                spec: &spec,
+                rootfs: rootfs_mount,
+                userns: engine.paths.rootless,
+                cache: Some(engine.paths.runroot.join("seccomp")),
+                prestart: Some(&hook),
+            },
             IoMode {
                 tty: o.tty,
                 interactive: o.interactive,
             },
             cgroup.as_deref(),
-            engine.paths.rootless,
-            Some(engine.paths.runroot.join("seccomp")),
             log.as_mut(),
         );
+        session.teardown();
+        record.net.published.clear();
         if let Some(cg) = &cgroup {
             cg.destroy();
         }

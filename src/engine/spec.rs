@@ -290,6 +290,8 @@ pub struct SpecInput<'a> {
     pub privileged: bool,
     pub read_only: bool,
     pub network_host: bool,
+    /// Join this network namespace instead of a new one (`container:`, `ns:`).
+    pub network_path: Option<String>,
     pub rootfs: &'a Path,
     pub overlay: Option<String>,
     pub storage: &'a super::StorageOptions,
@@ -355,8 +357,10 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         json!({"type": "uts"}),
         json!({"type": "cgroup"}),
     ];
-    if !i.network_host {
-        namespaces.push(json!({"type": "network"}));
+    match (&i.network_path, i.network_host) {
+        (Some(p), _) => namespaces.push(json!({"type": "network", "path": p})),
+        (None, false) => namespaces.push(json!({"type": "network"})),
+        (None, true) => {}
     }
     let mut resources = json!({});
     if let Some(m) = i.memory {

@@ -56,25 +56,32 @@ pub(crate) fn status_code(s: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Starts the container described by `spec` and waits for it; its output
-/// also goes to `log` when given (k8s-file for a foreground `run`).
+/// A container to run in the foreground: `Launch` without its stdio,
+/// which `run` makes.
+pub struct Foreground<'a> {
+    pub spec: &'a oci_spec::runtime::Spec,
+    pub rootfs: PathBuf,
+    pub userns: bool,
+    pub cache: Option<PathBuf>,
+    pub prestart: Option<&'a dyn Fn(nix::unistd::Pid) -> Result<(), String>>,
+}
+
+/// Starts the container and waits for it; its output also goes to `log`
+/// when given (k8s-file for a foreground `run`).
 pub fn run(
-    spec: &oci_spec::runtime::Spec,
-    rootfs: PathBuf,
+    c: Foreground<'_>,
     io: IoMode,
     cgroup: Option<&dyn Cgroup>,
-    userns: bool,
-    cache: Option<PathBuf>,
     log: Option<&mut LogWriter>,
 ) -> Result<Outcome, RuntimeError> {
     let code = relay(io, log, |stdio| {
         let launch = Launch {
-            spec,
-            rootfs,
+            spec: c.spec,
+            rootfs: c.rootfs,
             stdio,
-            userns,
-            cache,
-            prestart: None,
+            userns: c.userns,
+            cache: c.cache,
+            prestart: c.prestart,
         };
         runtime::start(&launch, cgroup)
         // dropping `launch` closes our copy of the pty slave

@@ -32,6 +32,10 @@ pub struct Request<'a> {
     /// container's address on the first network.
     pub ports: &'a [PortMapping],
     pub hosts_file: Option<PathBuf>,
+    /// The process the attachments live with (None: this one).
+    pub holder: Option<ProcessId>,
+    /// Index of the first new interface (eth0, or ethN for `network connect`).
+    pub first_interface: usize,
 }
 
 fn sysctl(path: &str, value: &str) -> Result<(), String> {
@@ -99,9 +103,13 @@ pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachm
     let _lock = state::lock(nets).map_err(|e| e.to_string())?;
     let mut nl = Netlink::open().map_err(|e| e.to_string())?;
     sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
-    let holder = ProcessId::current().ok_or("reading berth's own process id")?;
+    let holder = match r.holder {
+        Some(h) => h,
+        None => ProcessId::current().ok_or("reading berth's own process id")?,
+    };
     let mut made = Vec::new();
-    for (i, j) in r.joins.iter().enumerate() {
+    for (k, j) in r.joins.iter().enumerate() {
+        let i = r.first_interface + k;
         let net = nets.get(&j.network).map_err(|e| e.to_string())?;
         let mut live = state::load(nets, &net.name);
         let ip = state::allocate(&net, &live, j.ip).map_err(|e| e.to_string())?;
@@ -127,6 +135,8 @@ pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachm
                 .add_address(idx, ip, prefix)
                 .map_err(|e| e.to_string())?;
             inner.set_up(idx, None).map_err(|e| e.to_string())?;
+            // podman's default: ping works without CAP_NET_RAW (ICMP sockets).
+            let _ = std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
             if route {
                 inner.add_default_route(gw).map_err(|e| e.to_string())?;
             }
@@ -150,6 +160,47 @@ pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachm
     sync_rules(nets)?;
     super::hosts::refresh(nets);
     Ok(made)
+}
+
+/// Removes a network's bridge (root) and state; its rules go too.
+pub fn remove_bridge(nets: &Networks, net: &Network) -> Result<(), String> {
+    let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+    if !nix::unistd::geteuid().is_root() || crate::runtime::in_user_namespace() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(nets.dir().join(format!("{}.state.json", net.name)));
+    if let Ok(mut nl) = Netlink::open() {
+        if let Ok(Some(idx)) = nl.link_index(&net.network_interface) {
+            nl.delete_link(idx).map_err(|e| e.to_string())?;
+        }
+    }
+    // Rules are rebuilt without it once the definition is gone; do it now
+    // for the networks that remain.
+    let all: Vec<_> = state::all_live(nets)
+        .into_iter()
+        .filter(|(n, _)| n.name != net.name)
+        .collect();
+    super::nft::apply(&super::nft::ruleset(&all))
+}
+
+/// Takes a container off one network (`network disconnect`): its veth
+/// pair is deleted and the network's state updated.
+pub fn disconnect_one(nets: &Networks, container_id: &str, network: &str) -> Result<(), String> {
+    let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+    let live = state::load(nets, network);
+    let (gone, kept): (Vec<Attachment>, Vec<Attachment>) = live
+        .into_iter()
+        .partition(|a| a.container_id == container_id);
+    state::save(nets, network, &kept).map_err(|e| e.to_string())?;
+    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    for a in gone {
+        if let Ok(Some(idx)) = nl.link_index(&a.host_interface) {
+            nl.delete_link(idx).map_err(|e| e.to_string())?;
+        }
+    }
+    sync_rules(nets)?;
+    super::hosts::refresh(nets);
+    Ok(())
 }
 
 /// Forgets a container's attachments and brings NAT rules and peers'

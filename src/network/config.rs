@@ -220,7 +220,7 @@ impl Networks {
         }
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| ConfigError::Io("creating the network store".into(), e))?;
-        let _lock = crate::util::lock::FileLock::exclusive(&self.dir.join("networks.lock"))
+        let _lock = crate::util::lock::FileLock::exclusive(&self.dir.join("config.lock"))
             .map_err(|e| ConfigError::Io("locking the network store".into(), e))?;
         if self.path(name).exists() {
             return Err(ConfigError::Exists(name.into()));

@@ -121,7 +121,7 @@ impl Netlink {
         match self.request(
             &format!("looking up {name}"),
             RouteNetlinkMessage::GetLink(m),
-            0,
+            NLM_F_ACK,
         ) {
             Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),

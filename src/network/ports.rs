@@ -145,9 +145,7 @@ pub fn holder(port: u16, protocol: &str) -> Option<String> {
 /// Binds every host port (picking free ones for port 0) and returns the
 /// sockets that keep them reserved; refuses a port in use, naming its holder.
 pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
-    use nix::sys::socket::{
-        bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
-    };
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
     let mut held = Vec::new();
     for p in ports.iter_mut() {
         let ty = if p.protocol == "udp" {
@@ -157,7 +155,8 @@ pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
         };
         let fd = socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)
             .map_err(|e| format!("reserving port {}: {e}", p.host_port))?;
-        let _ = setsockopt(&fd, sockopt::ReuseAddr, &true);
+        // No SO_REUSEADDR: then no other socket can bind the port while
+        // this one holds it, whatever its own options.
         let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let addr = SockaddrIn::from(SocketAddrV4::new(ip, p.host_port));
         if let Err(e) = bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {

@@ -1,0 +1,445 @@
+//! A container's networking around each start: what `--network`, `-p`,
+//! `-P`, `--network-alias`, `--ip`, `--dns*` and `--add-host` asked for
+//! (kept in its record), and a session that reserves its ports, wires it
+//! up once its namespace exists (the runtime's prestart hook: bridge and
+//! veth as root, pasta rootless) and undoes that when it ends.
+
+use super::container::{ContainerRecord, Containers};
+use crate::network::bridge::{self, Join};
+use crate::network::config::{Networks, DEFAULT_NETWORK};
+use crate::network::ports::{self, PortMapping};
+use crate::network::{pasta, state::Attachment};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// One network to join, as asked.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkRequest {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// A container's networking, as asked and (while it runs) as given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// bridge, pasta, none, host, container:NAME, ns:PATH
+    pub mode: String,
+    #[serde(default)]
+    pub networks: Vec<NetworkRequest>,
+    /// Published ports as asked (host port 0: pick a free one).
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// While running: published ports with their host ports.
+    #[serde(default)]
+    pub published: Vec<PortMapping>,
+    /// While running: its address on each network.
+    #[serde(default)]
+    pub addresses: Vec<(String, Ipv4Addr)>,
+}
+
+/// What the user typed, for `parse`.
+#[derive(Default)]
+pub struct NetFlags<'a> {
+    pub network: Option<&'a str>,
+    pub aliases: &'a [String],
+    pub ip: Option<&'a str>,
+    pub publish: &'a [String],
+    /// `-P`: the image's exposed ports ("80/tcp") on free host ports.
+    pub publish_all: bool,
+    pub exposed: Vec<String>,
+}
+
+/// Turns flags into a NetConfig; `rootless` picks pasta as the default.
+pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
+    let mut ports = Vec::new();
+    for p in f.publish {
+        ports.extend(ports::parse(p)?);
+    }
+    if f.publish_all {
+        for e in &f.exposed {
+            let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+            if !ports
+                .iter()
+                .any(|m: &PortMapping| m.container_port.to_string() == port && m.protocol == proto)
+            {
+                ports.extend(ports::parse(&format!("{port}/{proto}"))?);
+            }
+        }
+    }
+    let ip =
+        f.ip.map(|i| {
+            i.parse::<Ipv4Addr>()
+                .map_err(|_| format!("invalid --ip {i:?}: use an IPv4 address"))
+        })
+        .transpose()?;
+    let default = if rootless {
+        if pasta::available() {
+            "pasta"
+        } else {
+            "private"
+        }
+    } else {
+        "bridge"
+    };
+    let asked = f.network.unwrap_or("").trim();
+    let mode = match asked {
+        "" | "default" => default.to_string(),
+        "private" | "none" | "host" | "pasta" => asked.to_string(),
+        "bridge" => "bridge".to_string(),
+        "slirp4netns" => {
+            return Err("--network slirp4netns is not supported: berth uses pasta for rootless networking (apt-get install passt; --network pasta)".into())
+        }
+        m if m.starts_with("container:") || m.starts_with("ns:") => m.to_string(),
+        _ => "bridge".to_string(),
+    };
+    let mut networks = Vec::new();
+    if mode == "bridge" {
+        if rootless {
+            return Err(format!(
+                "--network {}: rootless containers cannot join bridge networks on this version of berth; use --network pasta (the rootless default) or none",
+                if asked.is_empty() { "bridge" } else { asked }
+            ));
+        }
+        let names: Vec<&str> = if asked.is_empty() || asked == "bridge" || asked == "default" {
+            vec![DEFAULT_NETWORK]
+        } else {
+            asked
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect()
+        };
+        for (i, n) in names.iter().enumerate() {
+            networks.push(NetworkRequest {
+                name: n.to_string(),
+                aliases: if *n == DEFAULT_NETWORK {
+                    Vec::new()
+                } else {
+                    f.aliases.to_vec()
+                },
+                ip: if i == 0 { ip } else { None },
+            });
+        }
+    } else if ip.is_some() || !f.aliases.is_empty() {
+        return Err(format!(
+            "--ip and --network-alias need a bridge network, not --network {mode}"
+        ));
+    }
+    if !ports.is_empty() && !matches!(mode.as_str(), "bridge" | "pasta") {
+        return Err(format!(
+            "-p/-P need a network the host can reach: not --network {mode}"
+        ));
+    }
+    Ok(NetConfig {
+        mode,
+        networks,
+        ports,
+        ..Default::default()
+    })
+}
+
+/// A started container's networking, held by the berth process that
+/// keeps the container (its port reservations live as long as it does).
+pub struct NetSession {
+    cfg: NetConfig,
+    nets: Networks,
+    container_id: String,
+    name: String,
+    hosts_file: PathBuf,
+    own_hosts: String,
+    pasta_pidfile: PathBuf,
+    /// Sockets that keep the host ports (root bridge).
+    _reservations: Vec<OwnedFd>,
+    attached: RefCell<Vec<Attachment>>,
+    pasta: RefCell<Option<i32>>,
+}
+
+impl NetSession {
+    /// Checks and reserves what the container needs before it starts.
+    pub fn prepare(
+        store_root: &std::path::Path,
+        record: &ContainerRecord,
+        userdata: &std::path::Path,
+    ) -> Result<NetSession, String> {
+        let mut cfg = record.net.clone();
+        let mut reservations = Vec::new();
+        if !cfg.ports.is_empty() {
+            // Ports another container publishes, named by that container.
+            for other in Containers::new(store_root).list() {
+                if other.id == record.id || !other.is_running() {
+                    continue;
+                }
+                for p in &other.net.published {
+                    let clash = cfg.ports.iter().any(|m| {
+                        m.host_port == p.host_port
+                            && m.protocol == p.protocol
+                            && (m.host_ip.is_none()
+                                || p.host_ip.is_none()
+                                || m.host_ip == p.host_ip)
+                    });
+                    if clash {
+                        return Err(format!(
+                            "port {}/{} is already published by container {}: publish another host port, or remove {}",
+                            p.host_port, p.protocol, other.name, other.name
+                        ));
+                    }
+                }
+            }
+            let mut ports = cfg.ports.clone();
+            let held = ports::reserve(&mut ports)?;
+            if cfg.mode == "bridge" {
+                reservations = held; // kept: DNAT never reaches the socket
+            } // pasta binds them itself: the check was enough
+            cfg.published = ports;
+        }
+        let hosts_file = userdata.join("hosts");
+        let own_hosts = std::fs::read_to_string(&hosts_file)
+            .unwrap_or_default()
+            .split(crate::network::hosts::MARKER)
+            .next()
+            .unwrap_or("")
+            .to_string();
+        Ok(NetSession {
+            cfg,
+            nets: Networks::new(store_root),
+            container_id: record.id.clone(),
+            name: record.name.clone(),
+            hosts_file,
+            own_hosts,
+            pasta_pidfile: userdata.join("pasta.pid"),
+            _reservations: reservations,
+            attached: RefCell::new(Vec::new()),
+            pasta: RefCell::new(None),
+        })
+    }
+
+    /// The runtime's prestart hook: wires the new namespace of `pid`.
+    pub fn hook(&self, pid: nix::unistd::Pid) -> Result<(), String> {
+        match self.cfg.mode.as_str() {
+            "bridge" => {
+                let joins: Vec<Join> = self
+                    .cfg
+                    .networks
+                    .iter()
+                    .map(|n| Join {
+                        network: n.name.clone(),
+                        aliases: n.aliases.clone(),
+                        ip: n.ip,
+                    })
+                    .collect();
+                let made = bridge::connect(
+                    &self.nets,
+                    &bridge::Request {
+                        container_id: &self.container_id,
+                        name: &self.name,
+                        joins: &joins,
+                        ports: &self.cfg.published,
+                        hosts_file: Some(self.hosts_file.clone()),
+                        holder: None,
+                        first_interface: 0,
+                    },
+                    pid.as_raw(),
+                )?;
+                // The container's own name resolves to its address.
+                if let Some(first) = made.first() {
+                    let own = self
+                        .own_hosts
+                        .replace("127.0.1.1\t", &format!("{}\t", first.ip));
+                    let _ = rewrite_own(&self.hosts_file, &own);
+                    crate::network::hosts::refresh(&self.nets);
+                }
+                *self.attached.borrow_mut() = made;
+                Ok(())
+            }
+            "pasta" => {
+                let p = pasta::start(pid.as_raw(), &self.cfg.published, &self.pasta_pidfile)?;
+                *self.pasta.borrow_mut() = Some(p);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Published ports and addresses, for the record while it runs.
+    pub fn given(&self) -> (Vec<PortMapping>, Vec<(String, Ipv4Addr)>) {
+        let addrs = self
+            .attached
+            .borrow()
+            .iter()
+            .zip(&self.cfg.networks)
+            .map(|(a, n)| (n.name.clone(), a.ip))
+            .collect();
+        (self.cfg.published.clone(), addrs)
+    }
+
+    /// Undoes `hook` after the container ended (before a restart too).
+    pub fn teardown(&self) {
+        let made = std::mem::take(&mut *self.attached.borrow_mut());
+        if !made.is_empty() {
+            let ifs: Vec<String> = made.iter().map(|a| a.host_interface.clone()).collect();
+            bridge::disconnect(&self.nets, &self.container_id, &ifs);
+        }
+        if let Some(p) = self.pasta.borrow_mut().take() {
+            pasta::stop(p);
+        }
+    }
+}
+
+impl Drop for NetSession {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+fn rewrite_own(path: &std::path::Path, own: &str) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.set_len(0)?;
+    f.rewind()?;
+    f.write_all(own.as_bytes())
+}
+
+/// The namespace path a `container:NAME` / `ns:PATH` mode joins now
+/// (the other container's current first process).
+pub fn joined_netns(containers: &Containers, mode: &str) -> Result<Option<String>, String> {
+    if let Some(path) = mode.strip_prefix("ns:") {
+        if !std::path::Path::new(path).exists() {
+            return Err(format!(
+                "--network ns:{path}: no such network namespace file"
+            ));
+        }
+        return Ok(Some(path.to_string()));
+    }
+    let Some(other) = mode.strip_prefix("container:") else {
+        return Ok(None);
+    };
+    let c = containers.find(other).map_err(|e| e.to_string())?;
+    match c.pid.filter(|_| c.is_running()) {
+        Some(pid) => Ok(Some(format!("/proc/{pid}/ns/net"))),
+        None => Err(format!(
+            "--network container:{other}: {} is not running; start it first",
+            c.name
+        )),
+    }
+}
+
+/// Sets the spec's network namespace path for `container:`/`ns:` modes
+/// (resolved at each start: the other container may have restarted).
+pub fn point_spec_at(spec: &mut oci_spec::runtime::Spec, path: &str) {
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(nss) = linux.namespaces_mut() {
+            for ns in nss.iter_mut() {
+                if ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+                    ns.set_path(Some(PathBuf::from(path)));
+                }
+            }
+        }
+    }
+}
+
+/// `network connect`: joins a running container to one more network, with
+/// its monitor as the holder (the attachment lives as long as it does).
+pub fn connect_running(
+    store_root: &std::path::Path,
+    containers: &Containers,
+    record: &ContainerRecord,
+    req: &NetworkRequest,
+) -> Result<Ipv4Addr, String> {
+    let pid = record.pid.ok_or("the container has no process")?;
+    let nets = Networks::new(store_root);
+    let made = bridge::connect(
+        &nets,
+        &bridge::Request {
+            container_id: &record.id,
+            name: &record.name,
+            joins: &[Join {
+                network: req.name.clone(),
+                aliases: req.aliases.clone(),
+                ip: req.ip,
+            }],
+            ports: &[],
+            hosts_file: Some(containers.dir(&record.id).join("userdata/hosts")),
+            holder: record.monitor,
+            first_interface: record.net.networks.len(),
+        },
+        pid,
+    )?;
+    Ok(made.first().map(|a| a.ip).unwrap_or(Ipv4Addr::UNSPECIFIED))
+}
+
+/// `network disconnect` of a running container.
+pub fn disconnect_running(
+    store_root: &std::path::Path,
+    record: &ContainerRecord,
+    network: &str,
+) -> Result<(), String> {
+    bridge::disconnect_one(&Networks::new(store_root), &record.id, network)
+}
+
+/// podman's PORTS column: "0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp".
+pub fn ports_column(ports: &[PortMapping]) -> String {
+    ports
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// After a berth was killed: frees what its container held on networks.
+pub fn cleanup(store_root: &std::path::Path, record: &ContainerRecord) {
+    if record.net.mode == "bridge" {
+        let nets = Networks::new(store_root);
+        let ifs: Vec<String> = (0..record.net.networks.len())
+            .map(|i| format!("vb{}{i}", &record.id[..10.min(record.id.len())]))
+            .collect();
+        bridge::disconnect(&nets, &record.id, &ifs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_defaults() {
+        let f = NetFlags::default();
+        assert_eq!(parse(&f, false).unwrap().networks[0].name, "berth");
+        let aliases = vec!["db".to_string()];
+        let f = NetFlags {
+            network: Some("front,back"),
+            aliases: &aliases,
+            ip: Some("10.89.1.9"),
+            ..Default::default()
+        };
+        let c = parse(&f, false).unwrap();
+        assert_eq!(c.networks.len(), 2);
+        assert_eq!(c.networks[0].ip, Some("10.89.1.9".parse().unwrap()));
+        assert_eq!(c.networks[1].aliases, aliases);
+        let p = vec!["8080:80".to_string()];
+        let none = NetFlags {
+            network: Some("none"),
+            publish: &p,
+            ..Default::default()
+        };
+        assert!(parse(&none, false).unwrap_err().contains("-p/-P"));
+        let rootless = NetFlags {
+            network: Some("front"),
+            ..Default::default()
+        };
+        assert!(parse(&rootless, true).unwrap_err().contains("rootless"));
+        let all = NetFlags {
+            publish_all: true,
+            exposed: vec!["80/tcp".into(), "53/udp".into()],
+            ..Default::default()
+        };
+        let c = parse(&all, false).unwrap();
+        assert_eq!(c.ports.len(), 2);
+        assert!(c.ports.iter().all(|p| p.host_port == 0));
+    }
+}
