@@ -55,7 +55,7 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
                     if let Some((parent, name)) = &c.cgroup {
                         crate::cgroups::remove_leftover(parent, name);
                     }
-                    if !c.net.addresses.is_empty() || !c.net.published.is_empty() {
+                    if matches!(c.net.mode.as_str(), "bridge" | "pasta") {
                         crate::engine::netsetup::cleanup(engine.store.root(), &c);
                     }
                     cs.remove(&c.id, &c.name)?;
@@ -351,7 +351,7 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
                     if let Some((parent, name)) = &c.cgroup {
                         crate::cgroups::remove_leftover(parent, name);
                     }
-                    if !c.net.addresses.is_empty() || !c.net.published.is_empty() {
+                    if matches!(c.net.mode.as_str(), "bridge" | "pasta") {
                         crate::engine::netsetup::cleanup(engine.store.root(), &c);
                     }
                     cs.remove(&c.id, &c.name)?;

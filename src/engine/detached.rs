@@ -406,7 +406,7 @@ pub fn remove_forcibly(
         if let Some((parent, name)) = &left.cgroup {
             cgroups::remove_leftover(parent, name);
         }
-        if !left.net.addresses.is_empty() || !left.net.published.is_empty() {
+        if matches!(left.net.mode.as_str(), "bridge" | "pasta") {
             super::netsetup::cleanup(&containers.store_root(), &left);
         }
         containers.remove(&left.id, &left.name)?;

@@ -285,8 +285,8 @@ impl NetSession {
             let ifs: Vec<String> = made.iter().map(|a| a.host_interface.clone()).collect();
             bridge::disconnect(&self.nets, &self.container_id, &ifs);
         }
-        if let Some(p) = self.pasta.borrow_mut().take() {
-            pasta::stop(p);
+        if self.pasta.borrow_mut().take().is_some() {
+            pasta::stop(&self.pasta_pidfile);
         }
     }
 }
@@ -393,6 +393,8 @@ pub fn ports_column(ports: &[PortMapping]) -> String {
 
 /// After a berth was killed: frees what its container held on networks.
 pub fn cleanup(store_root: &std::path::Path, record: &ContainerRecord) {
+    let userdata = Containers::new(store_root).dir(&record.id).join("userdata");
+    pasta::stop(&userdata.join("pasta.pid"));
     if record.net.mode == "bridge" {
         let nets = Networks::new(store_root);
         let ifs: Vec<String> = (0..record.net.networks.len())

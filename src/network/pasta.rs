@@ -59,15 +59,53 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
     let prog = find()
         .ok_or("rootless networking needs pasta: apt-get install passt (or use --network none)")?;
     let _ = std::fs::remove_file(pidfile);
-    let out = Command::new(prog)
-        .args(args(
-            &format!("/proc/{pid}/ns/net"),
-            ports,
-            &pidfile.display().to_string(),
-        ))
-        .stdin(std::process::Stdio::null())
+    // pasta drops its capabilities before it opens the namespace, and so
+    // may not open /proc/PID/ns/net; it gets the namespace bound onto a
+    // plain file instead, in a mount namespace of its own (nothing is
+    // mounted where anyone else sees it).
+    let target = pidfile.with_extension("netns");
+    std::fs::write(&target, b"").map_err(|e| format!("creating {}: {e}", target.display()))?;
+    let cstr = |s: &str| std::ffi::CString::new(s).expect("no NUL in paths");
+    let (src, dst, root) = (
+        cstr(&format!("/proc/{pid}/ns/net")),
+        cstr(&target.display().to_string()),
+        cstr("/"),
+    );
+    let mut cmd = Command::new(prog);
+    cmd.args(args(
+        &target.display().to_string(),
+        ports,
+        &pidfile.display().to_string(),
+    ))
+    .stdin(std::process::Stdio::null());
+    // SAFETY: only raw syscalls on prepared C strings between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd
         .output()
-        .map_err(|e| format!("starting pasta: {e}"))?;
+        .map_err(|e| format!("starting pasta (binding the container's network namespace): {e}"))?;
+    // The file stays while the container runs: pasta quits when it goes.
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         return Err(format!("pasta failed: {}", msg.trim().replace('\n', "; ")));
@@ -78,12 +116,20 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
         .ok_or_else(|| "pasta did not write its pid".to_string())
 }
 
-/// Stops a pasta started by `start`.
-pub fn stop(pid: i32) {
-    if pid > 0 {
+/// Stops the pasta of a container: removing its namespace file makes it
+/// quit, and it is signalled too (only if that pid still is a pasta).
+pub fn stop(pidfile: &std::path::Path) {
+    let _ = std::fs::remove_file(pidfile.with_extension("netns"));
+    let pid: i32 = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if pid > 0 && comm.starts_with("pasta") {
         // SAFETY: plain kill of the helper we started.
         unsafe { libc::kill(pid, libc::SIGTERM) };
     }
+    let _ = std::fs::remove_file(pidfile);
 }
 
 #[cfg(test)]
