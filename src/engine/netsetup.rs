@@ -87,7 +87,9 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
     } else {
         "bridge"
     };
-    let asked = f.network.unwrap_or("").trim();
+    // containers.conf's [containers] netns sets the default, as in podman.
+    let configured = crate::network::config::containers_conf("containers", "netns");
+    let asked = f.network.or(configured.as_deref()).unwrap_or("").trim();
     let mode = match asked {
         "" | "default" => default.to_string(),
         "private" | "none" | "host" | "pasta" => asked.to_string(),

@@ -695,6 +695,12 @@ pub fn run(
         }
         return result.map(|_| RunOutcome::Exited(0));
     }
+    if result.is_err() && record.state == "created" {
+        // It never started (a port in use, a bad mount): leave nothing behind.
+        let _ = containers.remove(&id, &name);
+        super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
+        return result.map(|_| RunOutcome::Exited(0));
+    }
     record.state = "exited".into();
     record.finished_at = Some(now());
     if let Err(e) = &result {

@@ -122,33 +122,44 @@ pub fn valid_name(n: &str) -> bool {
     crate::util::names::valid(n)
 }
 
-/// Reads `default_subnet` from containers.conf's `[network]` table, as
-/// podman does (the user's file first, then the system's).
-fn configured_default_subnet() -> Option<String> {
+/// A setting from containers.conf, as podman reads it: the file named by
+/// CONTAINERS_CONF if set, else the user's (rootless), then the system's.
+pub fn containers_conf(table: &str, key: &str) -> Option<String> {
     let mut files = Vec::new();
-    if let Some(h) = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-    {
-        files.push(h.join("containers/containers.conf"));
+    if let Some(f) = std::env::var_os("CONTAINERS_CONF") {
+        files.push(PathBuf::from(f));
+    } else {
+        if !nix::unistd::geteuid().is_root() {
+            if let Some(h) = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            {
+                files.push(h.join("containers/containers.conf"));
+            }
+        }
+        files.push(PathBuf::from("/etc/containers/containers.conf"));
     }
-    files.push(PathBuf::from("/etc/containers/containers.conf"));
     for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };
         let Ok(v) = text.parse::<toml::Table>() else {
+            tracing::warn!("ignoring {}: not valid TOML", f.display());
             continue;
         };
         if let Some(s) = v
-            .get("network")
-            .and_then(|n| n.get("default_subnet"))
+            .get(table)
+            .and_then(|n| n.get(key))
             .and_then(|s| s.as_str())
         {
             return Some(s.to_string());
         }
     }
     None
+}
+
+fn configured_default_subnet() -> Option<String> {
+    containers_conf("network", "default_subnet")
 }
 
 impl Networks {

@@ -128,6 +128,64 @@ pub enum As {
 pub struct Env {
     pub dir: TempDir,
     pub who: As,
+    /// The test's own network namespace (tests of networks): every berth
+    /// command runs in it, so bridges and NAT rules never touch the host.
+    pub netns: Option<String>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(ns) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
+        }
+    }
+}
+
+/// Address of the test namespace's own interface (pasta's template, and
+/// an address of "the host" that is not loopback).
+pub const NETNS_HOST_IP: &str = "192.168.77.1";
+
+/// Makes a network namespace with loopback and a veth pair whose end
+/// holds NETNS_HOST_IP and a default route (no traffic can leave it).
+fn make_netns() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "berth-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let run = |args: &[&str]| {
+        let st = Command::new("ip").args(args).status().expect("ip runs");
+        assert!(st.success(), "ip {args:?} failed");
+    };
+    run(&["netns", "add", &name]);
+    run(&["-n", &name, "link", "set", "lo", "up"]);
+    run(&[
+        "-n", &name, "link", "add", "h0", "type", "veth", "peer", "name", "h1",
+    ]);
+    run(&[
+        "-n",
+        &name,
+        "addr",
+        "add",
+        &format!("{NETNS_HOST_IP}/24"),
+        "dev",
+        "h0",
+    ]);
+    run(&["-n", &name, "link", "set", "h0", "up"]);
+    run(&["-n", &name, "link", "set", "h1", "up"]);
+    run(&[
+        "-n",
+        &name,
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.168.77.254",
+        "dev",
+        "h0",
+    ]);
+    name
 }
 
 impl Env {
@@ -172,7 +230,44 @@ impl Env {
                 .unwrap();
             assert!(st.success());
         }
-        Env { dir, who }
+        // Containers get a private network namespace with loopback unless a
+        // test asks for networks (then: berth's defaults, in a test netns).
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\nnetns = \"private\"\n",
+        )
+        .unwrap();
+        Env {
+            dir,
+            who,
+            netns: None,
+        }
+    }
+
+    /// Like `root()`/`user()`, but with berth's default networking, inside
+    /// a network namespace of the test's own.
+    pub fn networked(who: As, test: &str) -> Option<Env> {
+        let mut env = match who {
+            As::Root => Env::root(),
+            As::User => Env::user(test)?,
+        };
+        std::fs::write(env.dir.path().join("containers.conf"), "").unwrap();
+        env.netns = Some(make_netns());
+        Some(env)
+    }
+
+    /// A command run inside the test's network namespace (as root; with
+    /// the test user's ids when `who` is User).
+    pub fn in_netns(&self, args: &[&str]) -> Command {
+        let ns = self.netns.as_ref().expect("a networked env");
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{ns}"));
+        if self.who == As::User {
+            let u = rootless_user().unwrap();
+            c.args(["-S", &u.uid.to_string(), "-G", &u.gid.to_string()]);
+        }
+        c.arg("--").args(args);
+        c
     }
 
     pub fn store(&self) -> PathBuf {
@@ -185,7 +280,19 @@ impl Env {
 
     /// A berth command with this env's store, registries.conf and auth file.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(berth_bin());
+        let mut c = match &self.netns {
+            None => Command::new(berth_bin()),
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}"));
+                if self.who == As::User {
+                    let u = rootless_user().unwrap();
+                    c.args(["-S", &u.uid.to_string(), "-G", &u.gid.to_string()]);
+                }
+                c.arg("--").arg(berth_bin());
+                c
+            }
+        };
         c.arg("--root").arg(self.store()).args(args);
         c.env_clear()
             .env(
@@ -198,11 +305,15 @@ impl Env {
                 self.dir.path().join("registries.conf"),
             )
             .env("REGISTRY_AUTH_FILE", self.auth_file())
+            .env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
             .stdin(Stdio::null());
-        if self.who == As::User {
+        if self.who == As::User && self.netns.is_none() {
             use std::os::unix::process::CommandExt;
             let u = rootless_user().unwrap();
             c.uid(u.uid).gid(u.gid);
+        }
+        if self.who == As::User {
+            let u = rootless_user().unwrap();
             c.env("XDG_RUNTIME_DIR", format!("/run/user/{}", u.uid));
         }
         c
@@ -402,4 +513,22 @@ pub fn assert_clean(env: &Env, parent: &str) {
     ] {
         let _ = std::fs::remove_dir(std::path::Path::new(base).join(parent));
     }
+}
+
+/// pasta (rootless networking) opens /dev/net/tun as the user, as podman's
+/// rootless networking does. Debian creates it 0666; some machines ship
+/// it 0600, which makes rootless networking impossible there, so the
+/// harness (root) restores Debian's mode.
+pub fn tun_usable_by_users() -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Path::new("/dev/net/tun");
+    let mode = std::fs::metadata(p)
+        .map_err(|e| format!("/dev/net/tun: {e} (the tun module is needed for pasta)"))?
+        .permissions()
+        .mode();
+    if mode & 0o006 != 0o006 {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o20666))
+            .map_err(|e| format!("making /dev/net/tun usable by users: {e}"))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,388 @@
+//! Networks, published ports and name resolution, as root (a bridge and
+//! veth pairs, NAT in berth's own nftables table) and as an unprivileged
+//! user (pasta). Every test runs in a network namespace of its own, so
+//! host interfaces and rules are never changed and no traffic leaves.
+
+mod common;
+
+use common::{busybox_image, As, Env, NETNS_HOST_IP};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// An HTTP GET as a shell line: the body's last line. (busybox's nc;
+/// its wget crashes in Debian 12's busybox-static.)
+fn get(host: &str, port: u16) -> String {
+    format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1")
+}
+
+/// Fetches a page from inside the test's network namespace ("the host").
+fn fetch(env: &Env, url: &str) -> Option<String> {
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "80"));
+    let out = env
+        .in_netns(&[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            &get(host, port.parse().unwrap()),
+        ])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && !body.is_empty()).then_some(body)
+}
+
+fn fetch_eventually(env: &Env, url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(body) = fetch(env, url) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "no answer from {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A web root on the host, readable by the test user, for busybox httpd.
+fn web_root(env: &Env, text: &str) -> String {
+    let dir = env.dir.path().join("home/www");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), text).unwrap();
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(env.dir.path().join("home"))
+        .status();
+    dir.display().to_string()
+}
+
+/// A listener held by another program in the test namespace.
+fn squat(env: &Env, port: u16) -> Child {
+    let c = env
+        .in_netns(&["/bin/busybox", "nc", "-l", "-p", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c
+}
+
+fn published_ports(env: &Env) {
+    let img = busybox_image(env);
+    let www = web_root(env, "hello from berth\n");
+    let vol = format!("{www}:/www:ro");
+    let id = env
+        .berth(&[
+            "run", "-d", "--name", "web", "-p", "8080:80", "-v", &vol, img, "httpd", "-f", "-p",
+            "80", "-h", "/www",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    // From the host itself (loopback) and on the namespace's own address.
+    assert_eq!(
+        fetch_eventually(env, "http://127.0.0.1:8080/"),
+        "hello from berth\n"
+    );
+    assert_eq!(
+        fetch_eventually(env, &format!("http://{NETNS_HOST_IP}:8080/")),
+        "hello from berth\n"
+    );
+    let ps = env.berth(&["ps"]);
+    assert!(
+        ps.ok().contains("0.0.0.0:8080->80/tcp"),
+        "PORTS column: {}",
+        ps.stdout
+    );
+    assert_eq!(env.berth(&["port", "web"]).ok(), "80/tcp -> 0.0.0.0:8080\n");
+    assert_eq!(env.berth(&["port", "web", "80"]).ok(), "0.0.0.0:8080\n");
+    // The same port again: refused before anything starts, naming the holder.
+    env.berth(&["run", "--name", "clash", "-p", "8080:80", img, "true"])
+        .fails(125, "already published by container web");
+    let mut nc = squat(env, 9099);
+    let r = env.berth(&["run", "--name", "busy", "-p", "9099:80", img, "true"]);
+    r.fails(125, "port 9099/tcp is already in use");
+    if env.who == As::Root {
+        // (Rootless berth cannot look into the processes of other users' namespaces.)
+        assert!(
+            r.stderr.contains("by pid") && r.stderr.contains("busybox"),
+            "names the holder: {}",
+            r.stderr
+        );
+    }
+    let _ = nc.kill();
+    let _ = nc.wait();
+    assert!(!env.berth(&["ps", "-a"]).ok().contains("clash"));
+    assert!(!env.berth(&["ps", "-a"]).ok().contains("busy "));
+    // Removing the container releases the port and every rule.
+    env.berth(&["rm", "-f", "web"]).ok();
+    assert!(fetch(env, "http://127.0.0.1:8080/").is_none());
+    let nc = squat(env, 8080);
+    let mut nc = nc;
+    assert!(nc.try_wait().unwrap().is_none(), "port 8080 is free again");
+    let _ = nc.kill();
+    let _ = nc.wait();
+    // -P publishes the image's EXPOSE ports on free host ports.
+    env.berth(&[
+        "run", "-d", "--name", "any", "-P", "-v", &vol, "exposed", "httpd", "-f", "-p", "80", "-h",
+        "/www",
+    ])
+    .ok();
+    let mapping = env
+        .berth(&["port", "any", "80/tcp"])
+        .ok()
+        .trim()
+        .to_string();
+    let port = mapping.rsplit(':').next().unwrap();
+    assert!(port.parse::<u16>().unwrap() > 0, "{mapping}");
+    assert_eq!(
+        fetch_eventually(env, &format!("http://127.0.0.1:{port}/")),
+        "hello from berth\n"
+    );
+    env.berth(&["rm", "-f", "any"]).ok();
+    env.berth(&["run", "--rm", "-p", "70000:80", img, "true"])
+        .fails(125, "invalid -p");
+    env.berth(&["run", "--rm", "--network", "none", "-p", "80", img, "true"])
+        .fails(125, "-p/-P need a network");
+}
+
+fn exposed_image(env: &Env) {
+    let tar = env.dir.path().join("home/busybox.tar");
+    env.berth(&[
+        "import",
+        "-q",
+        "-c",
+        "EXPOSE 80",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        tar.to_str().unwrap(),
+        "exposed",
+    ])
+    .ok();
+}
+
+#[test]
+fn published_ports_as_root() {
+    let env = Env::networked(As::Root, "published_ports_as_root").unwrap();
+    busybox_image(&env);
+    exposed_image(&env);
+    published_ports(&env);
+    // Nothing is left in berth's table once the containers are gone.
+    let rules = env
+        .in_netns(&["nft", "list", "table", "ip", "berth"])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains("dnat"), "{rules}");
+    assert!(
+        rules.contains("masquerade"),
+        "the network's NAT stays: {rules}"
+    );
+}
+
+#[test]
+fn published_ports_rootless() {
+    if let Err(why) = common::tun_usable_by_users() {
+        common::skip("published_ports_rootless", &why);
+        return;
+    }
+    let Some(env) = Env::networked(As::User, "published_ports_rootless") else {
+        return;
+    };
+    busybox_image(&env);
+    exposed_image(&env);
+    published_ports(&env);
+    let left = std::process::Command::new("pgrep")
+        .args(["-u", "berthtest", "pasta"])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "pasta left running");
+}
+
+#[test]
+fn networks_names_and_isolation_as_root() {
+    let env = Env::networked(As::Root, "networks_names_and_isolation_as_root").unwrap();
+    let img = busybox_image(&env);
+    let www = web_root(&env, "db page\n");
+    let vol = format!("{www}:/www:ro");
+    env.berth(&["network", "create", "--subnet", "10.77.0.0/24", "front"])
+        .ok();
+    env.berth(&["network", "create", "front"])
+        .fails(125, "already exists");
+    env.berth(&["network", "create", "--subnet", "10.77.0.128/25", "x"])
+        .fails(125, "overlaps");
+    let ls = env.berth(&["network", "ls"]);
+    assert!(
+        ls.ok().starts_with("NETWORK ID") && ls.stdout.contains("front"),
+        "{}",
+        ls.stdout
+    );
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "front",
+        "--network-alias",
+        "sql",
+        "--ip",
+        "10.77.0.50",
+        "-v",
+        &vol,
+        img,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ])
+    .ok();
+    assert_eq!(
+        env.berth(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            "db"
+        ])
+        .ok()
+        .trim(),
+        "10.77.0.50"
+    );
+    // By name and by alias, from a container started after it.
+    let both = format!("{} && {}", get("db", 80), get("sql", 80));
+    let out = env.berth(&["run", "--rm", "--network", "front", img, "sh", "-c", &both]);
+    assert_eq!(out.ok(), "db page\ndb page\n");
+    // A container started later is found by the earlier one.
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "front",
+        "-v",
+        &vol,
+        img,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ])
+    .ok();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while env
+        .berth(&["exec", "db", "sh", "-c", &get("late", 80)])
+        .stdout
+        != "db page\n"
+    {
+        assert!(Instant::now() < deadline, "db never reached late by name");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Outbound traffic leaves through NAT: "the host" sees the bridge's
+    // gateway side, not the container's private address.
+    let mut outside = env
+        .in_netns(&[
+            "/bin/busybox",
+            "httpd",
+            "-f",
+            "-p",
+            &format!("{NETNS_HOST_IP}:8000"),
+            "-h",
+            &www,
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        env.berth(&["run", "--rm", img, "sh", "-c", &get(NETNS_HOST_IP, 8000)])
+            .ok(),
+        "db page\n"
+    );
+    // --internal: no route out.
+    env.berth(&["network", "create", "--internal", "inner"])
+        .ok();
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "inner",
+        img,
+        "sh",
+        "-c",
+        &format!(
+            "ip route; {} | grep -q page && echo REACHED",
+            get(NETNS_HOST_IP, 8000)
+        ),
+    ]);
+    assert!(
+        !out.stdout.contains("default") && !out.stdout.contains("REACHED"),
+        "{}",
+        out.stdout
+    );
+    let _ = outside.kill();
+    let _ = outside.wait();
+    // --network none: loopback only.
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        img,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(out.ok(), "lo\n");
+    // container: shares another container's network namespace.
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:db",
+        img,
+        "sh",
+        "-c",
+        &get("127.0.0.1", 80),
+    ]);
+    assert_eq!(out.ok(), "db page\n");
+    // connect / disconnect a running container.
+    env.berth(&["network", "connect", "inner", "late"]).ok();
+    let addrs = env
+        .berth(&["exec", "late", "ip", "-4", "-o", "addr"])
+        .ok()
+        .to_string();
+    assert!(addrs.contains("eth1"), "{addrs}");
+    env.berth(&["network", "disconnect", "inner", "late"]).ok();
+    let addrs = env
+        .berth(&["exec", "late", "ip", "-4", "-o", "addr"])
+        .ok()
+        .to_string();
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    // A network in use is kept; -f removes its containers.
+    let rm = env.berth(&["network", "rm", "front"]);
+    assert_eq!(rm.code, 2, "{}", rm.stderr);
+    assert!(
+        rm.stderr.contains("being used by container(s)"),
+        "{}",
+        rm.stderr
+    );
+    env.berth(&["network", "rm", "berth"])
+        .fails(2, "cannot be removed");
+    env.berth(&["network", "rm", "-f", "front"]).ok();
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+    env.berth(&["network", "prune"]).ok();
+    assert_eq!(env.berth(&["network", "ls", "-q"]).ok(), "berth\n");
+    env.berth(&["run", "--rm", "--network", "nowhere", img, "true"])
+        .fails(125, "no such network");
+    // Every veth went with its container.
+    let links = env.in_netns(&["ip", "-o", "link"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("vb"),
+        "veth left"
+    );
+    assert!(common::mounts_under(&env.store()).is_empty());
+}
