@@ -7,9 +7,9 @@ CARGO ?= cargo
 BERTH := target/release/berth
 # Debian packages needed to build berth (libseccomp for the seccomp filter)
 # and to run the demo.
-BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap
+BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap nftables
 # Debian packages the tests need (installed by `make test-deps`).
-TEST_DEBS := $(BUILD_DEBS) docker-registry skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap qemu-system-x86 kmod cpio fuse-overlayfs
+TEST_DEBS := $(BUILD_DEBS) docker-registry skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap qemu-system-x86 kmod cpio fuse-overlayfs nftables passt mariadb-client
 # Extra packages for benchmarks (peers run side by side with berth).
 BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine
 
@@ -43,7 +43,7 @@ bench-deps:
 # against real registries. Skipped tests say why and are counted.
 test: test-deps
 	@mkdir -p target
-	$(CARGO) test --all-targets 2>&1 | tee target/test.log
+	$(CARGO) test --no-fail-fast --all-targets 2>&1 | tee target/test.log
 	@passed=$$(grep -Eo '[0-9]+ passed' target/test.log | awk '{s+=$$1} END {print s+0}'); \
 	failed=$$(grep -Eo '[0-9]+ failed' target/test.log | awk '{s+=$$1} END {print s+0}'); \
 	skipped=$$(grep -c '^BERTH-SKIP' target/test.log || true); \

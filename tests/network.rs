@@ -386,3 +386,101 @@ fn networks_names_and_isolation_as_root() {
     );
     assert!(common::mounts_under(&env.store()).is_empty());
 }
+
+/// The host's mariadb client, in the test's network namespace.
+fn sql(env: &Env, query: &str) -> std::process::Output {
+    env.in_netns(&[
+        "mariadb",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        "3306",
+        "-u",
+        "test",
+        "-ppw",
+        "--batch",
+        "--skip-column-names",
+        "-e",
+        query,
+    ])
+    .output()
+    .expect("the mariadb client is installed (`make test-deps`)")
+}
+
+fn sql_eventually(env: &Env, query: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = sql(env, query);
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "MariaDB never answered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The day-one example: `run -d -p 3306:3306 --name db -v dbdata:/var/lib/mysql`
+/// with a MariaDB image built from Debian packages; the host's client
+/// writes a row through the published port; the row outlives the container.
+#[test]
+fn mariadb_with_a_published_port_and_a_volume() {
+    let tar = match common::fixtures::mariadb_rootfs_tar() {
+        Ok(t) => t,
+        Err(why) => {
+            common::skip("mariadb_with_a_published_port_and_a_volume", &why);
+            return;
+        }
+    };
+    let env = Env::networked(As::Root, "mariadb").unwrap();
+    env.berth(&[
+        "import",
+        "-q",
+        "-c",
+        "CMD [\"/usr/local/bin/start-db\"]",
+        "-c",
+        "EXPOSE 3306",
+        tar.to_str().unwrap(),
+        "mariadb",
+    ])
+    .ok();
+    let run = [
+        "run",
+        "-d",
+        "-p",
+        "3306:3306",
+        "--name",
+        "db",
+        "-v",
+        "dbdata:/var/lib/mysql",
+        "mariadb",
+    ];
+    env.berth(&run).ok();
+    sql_eventually(&env, "SELECT 1");
+    let out = sql(
+        &env,
+        "CREATE DATABASE shop; CREATE TABLE shop.items (name TEXT); INSERT INTO shop.items VALUES ('anchor');",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.berth(&["rm", "-f", "db"]).ok();
+    assert!(
+        !sql(&env, "SELECT 1").status.success(),
+        "the port closed with the container"
+    );
+    // A new container on the same volume still has the row.
+    env.berth(&run).ok();
+    assert_eq!(
+        sql_eventually(&env, "SELECT name FROM shop.items"),
+        "anchor\n"
+    );
+    env.berth(&["rm", "-f", "db"]).ok();
+    env.berth(&["volume", "rm", "dbdata"]).ok();
+    assert!(common::mounts_under(&env.store()).is_empty());
+}

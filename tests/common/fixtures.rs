@@ -527,20 +527,65 @@ pub fn apt_mirror_and_suite() -> Option<(String, String)> {
 /// A Debian root filesystem made with `debootstrap --variant=minbase`,
 /// as an uncompressed tar, cached under target/ keyed by mirror and suite.
 pub fn debian_rootfs_tar() -> Result<std::path::PathBuf, String> {
+    debootstrap_tar("debian", &[], &[])
+}
+
+/// MariaDB's start script for the test image: initialise the data dir on
+/// first start, let the test user in from anywhere, run the server.
+const MARIADB_START: &str = r#"#!/bin/sh
+set -e
+if [ ! -d /var/lib/mysql/mysql ]; then
+    mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/dev/null
+fi
+mkdir -p /run/mysqld
+chown mysql:mysql /run/mysqld /var/lib/mysql
+cat >/run/mysqld/init.sql <<SQL
+CREATE USER IF NOT EXISTS 'test'@'%' IDENTIFIED BY 'pw';
+GRANT ALL ON *.* TO 'test'@'%';
+SQL
+exec mariadbd --user=mysql --bind-address=0.0.0.0 --skip-name-resolve --init-file=/run/mysqld/init.sql
+"#;
+
+/// Debian with mariadb-server and a start script at /usr/local/bin/start-db
+/// (the day-one `run -p 3306:3306 mariadb` image, built from Debian packages).
+pub fn mariadb_rootfs_tar() -> Result<std::path::PathBuf, String> {
+    debootstrap_tar(
+        "mariadb",
+        &["mariadb-server"],
+        &[("usr/local/bin/start-db", MARIADB_START)],
+    )
+}
+
+/// `debootstrap --variant=minbase [--include=...]` plus extra files (mode
+/// 0755), as an uncompressed tar cached under target/.
+fn debootstrap_tar(
+    name: &str,
+    include: &[&str],
+    files: &[(&str, &str)],
+) -> Result<std::path::PathBuf, String> {
     let (mirror, suite) =
         apt_mirror_and_suite().ok_or("no Debian mirror found in apt's sources")?;
-    let key = digest(format!("{mirror} {suite} minbase bash").as_bytes())[7..19].to_string();
-    let out = super::cache_dir().join(format!("debian-{suite}-{key}.tar"));
-    let lock =
-        std::fs::File::create(super::cache_dir().join("debian.lock")).map_err(|e| e.to_string())?;
+    let mut what = format!("{mirror} {suite} minbase bash");
+    if !include.is_empty() || !files.is_empty() {
+        what.push_str(&format!(" {include:?} {files:?}"));
+    }
+    let key = digest(what.as_bytes())[7..19].to_string();
+    let out = super::cache_dir().join(format!("{name}-{suite}-{key}.tar"));
+    let lock = std::fs::File::create(super::cache_dir().join(format!("{name}.lock")))
+        .map_err(|e| e.to_string())?;
     super::flock_file(&lock);
     if out.exists() {
         return Ok(out);
     }
     let work = super::cache_dir().join(format!("debootstrap-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
-    let st = std::process::Command::new("debootstrap")
-        .args(["--variant=minbase", &suite])
+    let mut cmd = std::process::Command::new("debootstrap");
+    cmd.arg("--variant=minbase");
+    if !include.is_empty() {
+        cmd.arg(format!("--include={}", include.join(",")));
+    }
+    let st = cmd
+        .arg(&suite)
         .arg(&work)
         .arg(&mirror)
         .stdout(std::process::Stdio::null())
@@ -552,6 +597,14 @@ pub fn debian_rootfs_tar() -> Result<std::path::PathBuf, String> {
             .arg(&work)
             .status();
         return Err(format!("debootstrap {suite} from {mirror} failed"));
+    }
+    for (path, text) in files {
+        use std::os::unix::fs::PermissionsExt;
+        let p = work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| e.to_string())?;
+        std::fs::write(&p, text).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
     }
     let tmp = out.with_extension("tmp");
     let st = std::process::Command::new("tar")
