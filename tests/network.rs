@@ -32,15 +32,22 @@ fn fetch(env: &Env, url: &str) -> Option<String> {
     (out.status.success() && !body.is_empty()).then_some(body)
 }
 
-fn fetch_eventually(env: &Env, url: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
+/// Retries `f` until it gives a value, for at most `secs`.
+fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        if let Some(body) = fetch(env, url) {
-            return body;
+        match f() {
+            Ok(v) => return v,
+            Err(e) => assert!(Instant::now() < deadline, "{what}: {e}"),
         }
-        assert!(Instant::now() < deadline, "no answer from {url}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn fetch_eventually(env: &Env, url: &str) -> String {
+    eventually(&format!("no answer from {url}"), 15, || {
+        fetch(env, url).ok_or_else(String::new)
+    })
 }
 
 /// A web root on the host, readable by the test user, for busybox httpd.
@@ -408,19 +415,14 @@ fn sql(env: &Env, query: &str) -> std::process::Output {
 }
 
 fn sql_eventually(env: &Env, query: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    eventually("MariaDB never answered", 120, || {
         let out = sql(env, query);
         if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
-        assert!(
-            Instant::now() < deadline,
-            "MariaDB never answered: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    })
 }
 
 /// The day-one example: `run -d -p 3306:3306 --name db -v dbdata:/var/lib/mysql`

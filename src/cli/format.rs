@@ -132,6 +132,20 @@ pub fn template_table(t: &str, values: &[Value]) -> Result<String, TemplateError
     Ok(columns(&table))
 }
 
+/// Prints `inspect` output: a JSON array, or each object through a
+/// `--format` template.
+pub fn print_inspect(values: &[Value], format: Option<&str>) -> Result<(), TemplateError> {
+    match format {
+        Some(t) if t != "json" => {
+            for v in values {
+                println!("{}", render(t, v)?);
+            }
+        }
+        _ => println!("{}", serde_json::to_string_pretty(values).expect("json")),
+    }
+    Ok(())
+}
+
 /// Aligns tab-separated rows into columns (like Go's tabwriter, padding 3).
 pub fn columns(rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = Vec::new();

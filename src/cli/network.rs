@@ -270,14 +270,7 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
             for n in &a.names {
                 out.push(value(&nets.get(n).map_err(fail)?, &cs));
             }
-            match a.format.as_deref() {
-                Some(t) if t != "json" => {
-                    for v in &out {
-                        println!("{}", super::format::render(t, v)?);
-                    }
-                }
-                _ => println!("{}", serde_json::to_string_pretty(&out).expect("json")),
-            }
+            super::format::print_inspect(&out, a.format.as_deref())?;
             Ok(0)
         }
         NetworkCommand::Rm(a) => {

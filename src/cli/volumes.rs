@@ -129,6 +129,27 @@ fn label_matches(v: &VolumeRecord, want: &str) -> bool {
     }
 }
 
+/// The named volumes, or every one with --all.
+fn names_or_all(
+    vols: &Volumes,
+    names: Vec<String>,
+    all: bool,
+    verb: &str,
+) -> Result<Vec<String>, Failure> {
+    let names = if all {
+        vols.list().into_iter().map(|v| v.name).collect()
+    } else {
+        names
+    };
+    if names.is_empty() {
+        return Err(Failure::with_code(
+            format!("volume {verb} needs a volume name (or --all)"),
+            125,
+        ));
+    }
+    Ok(names)
+}
+
 /// Dispatches `berth volume ...`.
 pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
     let vols = Volumes::new(engine.store.root());
@@ -196,43 +217,16 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
             Ok(0)
         }
         VolumeCommand::Inspect(a) => {
-            let names: Vec<String> = if a.all {
-                vols.list().into_iter().map(|v| v.name).collect()
-            } else {
-                a.names
-            };
-            if names.is_empty() {
-                return Err(Failure::with_code(
-                    "volume inspect needs a volume name (or --all)",
-                    125,
-                ));
-            }
+            let names = names_or_all(&vols, a.names, a.all, "inspect")?;
             let mut out = Vec::new();
             for n in &names {
                 out.push(value(&vols, &cs, &vols.get(n).map_err(fail)?));
             }
-            match a.format.as_deref() {
-                Some(t) if t != "json" => {
-                    for v in &out {
-                        println!("{}", super::format::render(t, v)?);
-                    }
-                }
-                _ => println!("{}", serde_json::to_string_pretty(&out).expect("json")),
-            }
+            super::format::print_inspect(&out, a.format.as_deref())?;
             Ok(0)
         }
         VolumeCommand::Rm(a) => {
-            let names: Vec<String> = if a.all {
-                vols.list().into_iter().map(|v| v.name).collect()
-            } else {
-                a.names
-            };
-            if names.is_empty() {
-                return Err(Failure::with_code(
-                    "volume rm needs a volume name (or --all)",
-                    125,
-                ));
-            }
+            let names = names_or_all(&vols, a.names, a.all, "rm")?;
             let mut code = 0;
             for n in names {
                 if a.force && vols.get(&n).is_ok() {

@@ -162,7 +162,12 @@ pub fn parse_volume(v: &str) -> Result<UserMount, SpecError> {
             "invalid volume {v:?}: the destination must be an absolute path"
         )));
     }
-    let named = !src.starts_with('/') && !src.starts_with('.');
+    if src.starts_with('.') {
+        return Err(invalid(format!(
+            "invalid volume {v:?}: the source must be an absolute host path or a volume name"
+        )));
+    }
+    let named = !src.starts_with('/');
     if named && !src.is_empty() && !super::volumes::valid_name(src) {
         return Err(invalid(format!(
             "invalid volume {v:?}: {src:?} is neither an absolute host path nor a volume name"

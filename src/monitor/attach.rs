@@ -248,21 +248,10 @@ fn winsize_payload() -> Option<[u8; 4]> {
 /// the user detaches, or the monitor goes away.
 pub fn client(conn: OwnedFd, o: ClientOptions) -> std::io::Result<Ended> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signal::Signal;
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use std::io::{IsTerminal, Read, Write};
-    let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGWINCH,
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
-        set.add(s);
-    }
+    let set = super::forwarded_and(&[Signal::SIGWINCH]);
     set.thread_block()?;
     let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let _raw = if o.tty && o.stdin && std::io::stdin().is_terminal() {

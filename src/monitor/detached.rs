@@ -13,19 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Signals the monitor handles: SIGCHLD for itself, the rest forwarded.
 pub fn signals() -> SigSet {
-    let mut s = SigSet::empty();
-    for sig in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
-        s.add(sig);
-    }
-    s
+    super::forwarded_and(&[Signal::SIGCHLD])
 }
 
 /// Blocks the monitor's signals and returns a signalfd for them (before the

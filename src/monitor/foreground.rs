@@ -31,20 +31,7 @@ pub struct IoMode {
 
 /// Signals relayed to the container (and SIGCHLD/SIGWINCH for ourselves).
 fn relay_set() -> SigSet {
-    let mut s = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGCHLD,
-        Signal::SIGWINCH,
-    ] {
-        s.add(sig);
-    }
-    s
+    super::forwarded_and(&[Signal::SIGCHLD, Signal::SIGWINCH])
 }
 
 /// The exit code berth reports for a wait status (128+N for signal N).

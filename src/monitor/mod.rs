@@ -7,3 +7,24 @@ pub mod detached;
 pub mod foreground;
 pub mod logfile;
 pub mod tty;
+
+use nix::sys::signal::{SigSet, Signal};
+
+/// Signals berth passes on to a container (as podman's sig-proxy).
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// The forwarded signals plus those a watcher handles itself.
+pub fn forwarded_and(extra: &[Signal]) -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in FORWARDED.iter().chain(extra) {
+        s.add(*sig);
+    }
+    s
+}
