@@ -30,7 +30,7 @@ ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $
 ratio() { [ -n "${2:-}" ] && [ "$2" -gt 0 ] && echo "scale=2; $1 / $2" | bc -l || echo n/a; }
 
 echo "creating $n containers each..."
-seq "$n" | xargs -P 4 -I{} "${b[@]}" create --name c{} busybox true >/dev/null
+seq "$n" | xargs -P 4 -I{} "${b[@]}" create --network none --name c{} busybox true >/dev/null
 $have_podman && seq "$n" | xargs -P 4 -I{} "${p[@]}" create --network none --name c{} localhost/busybox true >/dev/null 2>&1
 t_ps=$(ms "${b[@]}" ps -a)
 t_pps=""; $have_podman && t_pps=$(ms "${p[@]}" ps -a)
@@ -46,7 +46,7 @@ t_par=$(ms par "${b[@]}")
 t_ppar=""; $have_podman && t_ppar=$(ms par "${p[@]}")
 
 rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
-"${b[@]}" run -d --name m busybox sleep 100 >/dev/null
+"${b[@]}" run -d --network none --name m busybox sleep 100 >/dev/null
 sleep 1
 r_mon=$(rss "$("${b[@]}" inspect --format '{{.State.ConmonPid}}' m)")
 "${b[@]}" rm -f m >/dev/null

@@ -27,7 +27,7 @@ mean_ms() { # command... ; prints mean wall time in ms over $n runs
 	echo $(( (e - s) / n / 1000000 ))
 }
 
-t_berth=$(mean_ms "$berth" --root "$work/berth" run --rm busybox true)
+t_berth=$(mean_ms "$berth" --root "$work/berth" run --rm --network none busybox true)
 t_unshare=$(mean_ms unshare --pid --fork --mount --uts --ipc --net --cgroup "$work/rootfs/bin/true")
 
 t_crun=""

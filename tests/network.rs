@@ -200,11 +200,43 @@ fn published_ports_rootless() {
     busybox_image(&env);
     exposed_image(&env);
     published_ports(&env);
-    let left = std::process::Command::new("pgrep")
-        .args(["-u", "berthtest", "pasta"])
-        .output()
+    let pastas = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-u", "berthtest", "-f", &env.store().display().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.starts_with("pasta"))
+            })
+            .count()
+    };
+    assert_eq!(pastas(), 0, "pasta left running");
+    // A monitor killed with -9 takes its pasta with it; rm frees the port.
+    let www = web_root(&env, "k\n");
+    let vol = format!("{www}:/www:ro");
+    env.berth(&[
+        "run", "-d", "--name", "k", "-p", "8181:80", "-v", &vol, "busybox", "httpd", "-f", "-p",
+        "80", "-h", "/www",
+    ])
+    .ok();
+    assert_eq!(fetch_eventually(&env, "http://127.0.0.1:8181/"), "k\n");
+    assert_eq!(pastas(), 1);
+    let mon: i32 = env
+        .berth(&["inspect", "--format", "{{.State.ConmonPid}}", "k"])
+        .ok()
+        .trim()
+        .parse()
         .unwrap();
-    assert!(left.stdout.is_empty(), "pasta left running");
+    // SAFETY: killing the test's own container monitor.
+    unsafe { libc::kill(mon, libc::SIGKILL) };
+    eventually("pasta outlived its monitor", 10, || {
+        (pastas() == 0).then_some(()).ok_or_else(String::new)
+    });
+    env.berth(&["rm", "-f", "k"]).ok();
+    assert!(fetch(&env, "http://127.0.0.1:8181/").is_none());
 }
 
 #[test]

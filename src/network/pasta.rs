@@ -26,6 +26,7 @@ fn find() -> Option<std::path::PathBuf> {
 pub fn args(netns: &str, ports: &[PortMapping], pidfile: &str) -> Vec<String> {
     let mut a: Vec<String> = [
         "--config-net",
+        "--foreground",
         "--quiet",
         "--netns",
         netns,
@@ -54,7 +55,9 @@ pub fn args(netns: &str, ports: &[PortMapping], pidfile: &str) -> Vec<String> {
 }
 
 /// Starts pasta for the namespace of `pid` and waits until it is
-/// configured (pasta forks into the background once ready); returns its pid.
+/// configured (it writes its pid file then); returns its pid. pasta stays
+/// a child of the calling berth process (monitor or foreground `run`) and
+/// dies with it, so a killed berth leaves no pasta behind.
 pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Result<i32, String> {
     let prog = find()
         .ok_or("rootless networking needs pasta: apt-get install passt (or use --network none)")?;
@@ -77,11 +80,17 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
         ports,
         &pidfile.display().to_string(),
     ))
-    .stdin(std::process::Stdio::null());
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null());
+    let log = pidfile.with_extension("log");
+    if let Ok(f) = std::fs::File::create(&log) {
+        cmd.stderr(f);
+    }
     // SAFETY: only raw syscalls on prepared C strings between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::unshare(libc::CLONE_NEWNS) != 0
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0
+                || libc::unshare(libc::CLONE_NEWNS) != 0
                 || libc::mount(
                     std::ptr::null(),
                     root.as_ptr(),
@@ -102,18 +111,33 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
             Ok(())
         });
     }
-    let out = cmd
-        .output()
+    let mut child = cmd
+        .spawn()
         .map_err(|e| format!("starting pasta (binding the container's network namespace): {e}"))?;
-    // The file stays while the container runs: pasta quits when it goes.
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("pasta failed: {}", msg.trim().replace('\n', "; ")));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(p) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            return Ok(p);
+        }
+        let failed = match child.try_wait() {
+            Ok(Some(_)) => true,
+            _ => std::time::Instant::now() > deadline,
+        };
+        if failed {
+            let _ = child.kill();
+            let _ = child.wait();
+            let msg = std::fs::read_to_string(&log).unwrap_or_default();
+            let msg: Vec<&str> = msg
+                .lines()
+                .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
+                .collect();
+            return Err(format!("pasta failed: {}", msg.join("; ")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    std::fs::read_to_string(pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| "pasta did not write its pid".to_string())
 }
 
 /// Stops the pasta of a container: removing its namespace file makes it
@@ -128,6 +152,8 @@ pub fn stop(pidfile: &std::path::Path) {
     if pid > 0 && comm.starts_with("pasta") {
         // SAFETY: plain kill of the helper we started.
         unsafe { libc::kill(pid, libc::SIGTERM) };
+        // Reap it when it is our child (nothing to do when it is not).
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     }
     let _ = std::fs::remove_file(pidfile);
 }
