@@ -208,8 +208,14 @@ fn published_ports_rootless() {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/comm"))
-                    .is_ok_and(|c| c.starts_with("pasta"))
+                // Zombies are gone (this machine's init reaps them late).
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                let alive = stat
+                    .rsplit_once(") ")
+                    .is_some_and(|(_, r)| !r.starts_with('Z'));
+                alive
+                    && std::fs::read_to_string(format!("/proc/{p}/comm"))
+                        .is_ok_and(|c| c.starts_with("pasta") || c.starts_with("passt"))
             })
             .count()
     };

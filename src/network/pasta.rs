@@ -89,7 +89,7 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
     // SAFETY: only raw syscalls on prepared C strings between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
                 || libc::unshare(libc::CLONE_NEWNS) != 0
                 || libc::mount(
                     std::ptr::null(),
@@ -149,9 +149,11 @@ pub fn stop(pidfile: &std::path::Path) {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if pid > 0 && comm.starts_with("pasta") {
+    // pasta is passt under another name (comm: passt or passt.avx2).
+    if pid > 0 && (comm.starts_with("pasta") || comm.starts_with("passt")) {
+        // SIGKILL: pasta keeps SIGTERM blocked; it has nothing to save.
         // SAFETY: plain kill of the helper we started.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        unsafe { libc::kill(pid, libc::SIGKILL) };
         // Reap it when it is our child (nothing to do when it is not).
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     }
