@@ -1016,3 +1016,40 @@ fn cp_with_a_stopped_container_rootless() {
     };
     cp_stopped_checks(&env);
 }
+
+/// A rootless container whose process switched to another id (as a
+/// database drops to its own user) is still stopped and removed: signals
+/// go through its monitor, which shares its user namespace.
+#[test]
+fn rootless_stop_and_rm_reach_processes_of_other_ids() {
+    let Some(env) = Env::user("rootless_stop_and_rm_reach_processes_of_other_ids") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let alive = |marker: &str| {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", marker])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    env.berth(&[
+        "run", "-d", "--name", "a", "-u", "1000", img, "sleep", "301",
+    ])
+    .ok();
+    env.berth(&["stop", "-t", "1", "a"]).ok();
+    assert!(env.berth(&["ps", "-a"]).ok().contains("Exited (137)"));
+    assert!(!alive("sleep 301"), "stop left the process running");
+    env.berth(&[
+        "run", "-d", "--name", "b", "-u", "1000", img, "sleep", "302",
+    ])
+    .ok();
+    env.berth(&["kill", "-s", "KILL", "b"]).ok();
+    assert_eq!(env.berth(&["wait", "b"]).ok().trim(), "137");
+    env.berth(&[
+        "run", "-d", "--name", "c", "-u", "1000", img, "sleep", "303",
+    ])
+    .ok();
+    env.berth(&["rm", "-f", "a", "b", "c"]).ok();
+    assert!(!alive("sleep 303"), "rm -f left the process running");
+}

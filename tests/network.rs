@@ -466,16 +466,24 @@ fn sql_eventually(env: &Env, query: &str) -> String {
 /// The day-one example: `run -d -p 3306:3306 --name db -v dbdata:/var/lib/mysql`
 /// with a MariaDB image built from Debian packages; the host's client
 /// writes a row through the published port; the row outlives the container.
-#[test]
-fn mariadb_with_a_published_port_and_a_volume() {
+fn mariadb_day_one(who: As, test: &str) {
     let tar = match common::fixtures::mariadb_rootfs_tar() {
         Ok(t) => t,
         Err(why) => {
-            common::skip("mariadb_with_a_published_port_and_a_volume", &why);
+            common::skip(test, &why);
             return;
         }
     };
-    let env = Env::networked(As::Root, "mariadb").unwrap();
+    let Some(env) = Env::networked(who, test) else {
+        return;
+    };
+    // The image is imported from a copy the test user can read.
+    let copy = env.dir.path().join("home/mariadb.tar");
+    std::fs::copy(&tar, &copy).unwrap();
+    let _ = std::process::Command::new("chmod")
+        .arg("644")
+        .arg(&copy)
+        .status();
     env.berth(&[
         "import",
         "-q",
@@ -483,7 +491,7 @@ fn mariadb_with_a_published_port_and_a_volume() {
         "CMD [\"/usr/local/bin/start-db\"]",
         "-c",
         "EXPOSE 3306",
-        tar.to_str().unwrap(),
+        copy.to_str().unwrap(),
         "mariadb",
     ])
     .ok();
@@ -523,4 +531,18 @@ fn mariadb_with_a_published_port_and_a_volume() {
     env.berth(&["rm", "-f", "db"]).ok();
     env.berth(&["volume", "rm", "dbdata"]).ok();
     assert!(common::mounts_under(&env.store()).is_empty());
+}
+
+#[test]
+fn mariadb_with_a_published_port_and_a_volume() {
+    mariadb_day_one(As::Root, "mariadb_with_a_published_port_and_a_volume");
+}
+
+#[test]
+fn mariadb_rootless() {
+    if let Err(why) = common::tun_usable_by_users() {
+        common::skip("mariadb_rootless", &why);
+        return;
+    }
+    mariadb_day_one(As::User, "mariadb_rootless");
 }

@@ -77,21 +77,15 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
 }
 
 /// Sends `sig` to a running container's first process.
-fn signal_container(c: &ContainerRecord, sig: i32) -> Result<(), Failure> {
-    let Some(pid) = c.pid.filter(|_| c.is_running()) else {
+fn signal_container(cs: &Containers, c: &ContainerRecord, sig: i32) -> Result<(), Failure> {
+    if !c.is_running() {
         return Err(Failure::with_code(
             format!("container {} is not running", c.name),
             125,
         ));
-    };
-    // SAFETY: plain kill.
-    if unsafe { libc::kill(pid, sig) } < 0 {
-        return Err(Failure::with_code(
-            format!("signalling {}: {}", c.name, std::io::Error::last_os_error()),
-            125,
-        ));
     }
-    Ok(())
+    crate::engine::detached::signal(cs, c, sig)
+        .map_err(|e| Failure::with_code(format!("signalling {}: {e}", c.name), 125))
 }
 
 /// Waits until the monitor has recorded the exit (or is gone).
@@ -123,14 +117,14 @@ fn stop_container(cs: &Containers, c: &ContainerRecord, timeout: u64) -> Result<
     if timeout > 0 {
         // The record is read again each time: a restart changes the pid.
         let current = cs.find(&c.id).unwrap_or_else(|_| c.clone());
-        let _ = signal_container(&current, sig);
+        let _ = signal_container(cs, &current, sig);
         match wait_exited(cs, &c.id, std::time::Duration::from_secs(timeout)) {
             Some(r) if r.is_running() => {}
             _ => return Ok(()),
         }
     }
     if let Ok(current) = cs.find(&c.id) {
-        let _ = signal_container(&current, libc::SIGKILL);
+        let _ = signal_container(cs, &current, libc::SIGKILL);
     }
     wait_exited(cs, &c.id, std::time::Duration::from_secs(10));
     Ok(())
@@ -214,7 +208,7 @@ pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
     let sig = parse_signal(&a.signal)?;
     for t in &a.containers {
         let c = cs.find(t)?;
-        signal_container(&c, sig)?;
+        signal_container(&cs, &c, sig)?;
         println!("{t}");
     }
     Ok(0)

@@ -379,6 +379,30 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
     Ok((stdio, io))
 }
 
+/// Sends a signal to a container's first process: through its monitor
+/// (the attach socket) when it has one. The monitor lives in the
+/// container's user namespace and may signal a process that switched to
+/// another id there (a database dropping to its own user), which a
+/// rootless berth command, in a user namespace of its own, may not.
+pub fn signal(containers: &Containers, record: &ContainerRecord, sig: i32) -> std::io::Result<()> {
+    let dir = containers.dir(&record.id).join("userdata");
+    if let Ok(conn) = crate::monitor::attach::connect_to(&dir) {
+        if crate::monitor::attach::send_msg(&conn, crate::monitor::attach::SIGNAL, &[sig as u8])
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    let pid = record
+        .pid
+        .ok_or_else(|| std::io::Error::other("no process"))?;
+    // SAFETY: plain kill of the container's first process.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Kills a container if it runs (marking it stopped so it is not
 /// restarted), waits for its monitor to record that, and removes it with
 /// whatever a killed berth left behind (`rm -f`, `run --replace`).
@@ -392,10 +416,7 @@ pub fn remove_forcibly(
         loop {
             match containers.find(&record.id) {
                 Ok(r) if r.is_running() && std::time::Instant::now() < deadline => {
-                    if let Some(pid) = r.pid {
-                        // SAFETY: plain kill of the container's first process.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
+                    let _ = signal(containers, &r, libc::SIGKILL);
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 _ => break,

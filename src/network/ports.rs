@@ -155,8 +155,14 @@ pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
         };
         let fd = socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)
             .map_err(|e| format!("reserving port {}: {e}", p.host_port))?;
-        // No SO_REUSEADDR: then no other socket can bind the port while
-        // this one holds it, whatever its own options.
+        // TCP: SO_REUSEADDR (connections of an earlier container left in
+        // TIME_WAIT must not block the port) and listen, which keeps every
+        // other socket off the port whatever its options. The DNAT rules
+        // take all traffic before it could reach this socket. UDP: no
+        // SO_REUSEADDR, which alone keeps others off.
+        if ty == SockType::Stream {
+            let _ = nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReuseAddr, &true);
+        }
         let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let addr = SockaddrIn::from(SocketAddrV4::new(ip, p.host_port));
         if let Err(e) = bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
@@ -174,6 +180,13 @@ pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
                 ),
                 e => format!("reserving port {}/{}: {e}", p.host_port, p.protocol),
             });
+        }
+        if ty == SockType::Stream {
+            nix::sys::socket::listen(
+                &fd,
+                nix::sys::socket::Backlog::new(1).expect("valid backlog"),
+            )
+            .map_err(|e| format!("reserving port {}/{}: {e}", p.host_port, p.protocol))?;
         }
         if p.host_port == 0 {
             let local: SockaddrIn =
