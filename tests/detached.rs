@@ -220,6 +220,10 @@ fn exec_checks(env: &Env) {
     s.send("stty size; echo $((6*7))\r");
     s.expect("21 77", 10);
     s.expect("42", 10);
+    // The pty comes from the container's own /dev/pts: tty names it.
+    s.send("tty && test -c $(tty) && echo TTY-$((1+1))\r");
+    s.expect("/dev/pts/0", 10);
+    s.expect("TTY-2", 10);
     s.send("exit 4\r");
     assert_eq!(s.wait(10), 4);
     env.berth(&[

@@ -128,11 +128,13 @@ pub fn exec(engine: &Engine, o: ExecOptions) -> Result<i32, RunError> {
         )?;
         return Ok(0);
     }
+    let ptmx = std::path::PathBuf::from(format!("/proc/{pid}/root/dev/pts/ptmx"));
     Ok(relay(
         IoMode {
             tty: o.tty,
             interactive: o.interactive,
         },
+        Some(&ptmx),
         None,
         |stdio| spawn(&x, stdio),
     )?)

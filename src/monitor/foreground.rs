@@ -11,6 +11,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// How the container ended.
@@ -27,6 +28,37 @@ pub struct Outcome {
 pub struct IoMode {
     pub tty: bool,
     pub interactive: bool,
+}
+
+/// Opens a pty from the devpts instance whose ptmx is `ptmx` (an `exec -t`
+/// into a running container takes its pty from the container's own
+/// /dev/pts, so `tty` inside names a device that exists there).
+fn pty_from(ptmx: &std::path::Path) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let master: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(ptmx)?
+        .into();
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK and TIOCGPTPEER on a pty master we own.
+    let slave = unsafe {
+        if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: TIOCGPTPEER returned a new descriptor we now own.
+    Ok((master, unsafe {
+        std::os::fd::FromRawFd::from_raw_fd(slave)
+    }))
 }
 
 /// Signals relayed to the container (and SIGCHLD/SIGWINCH for ourselves).
@@ -61,7 +93,7 @@ pub fn run(
     cgroup: Option<&dyn Cgroup>,
     log: Option<&mut LogWriter>,
 ) -> Result<Outcome, RuntimeError> {
-    let code = relay(io, log, |stdio| {
+    let code = relay(io, None, log, |stdio| {
         let launch = Launch {
             spec: c.spec,
             rootfs: c.rootfs,
@@ -90,6 +122,7 @@ pub fn run(
 /// pty) and is written to it as well. Shared by `run` and `exec`.
 pub fn relay(
     io: IoMode,
+    ptmx: Option<&std::path::Path>,
     mut log: Option<&mut LogWriter>,
     spawn: impl FnOnce(Stdio) -> Result<nix::unistd::Pid, RuntimeError>,
 ) -> Result<i32, RuntimeError> {
@@ -101,18 +134,25 @@ pub fn relay(
         .map_err(|e| RuntimeError::Sys("signalfd", e))?;
     let mut master: Option<OwnedFd> = None;
     let console = if io.tty {
-        let pty =
-            nix::pty::openpty(None, None).map_err(|e| RuntimeError::Sys("opening a pty", e))?;
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+        let (pty_master, pty_slave) = match ptmx.map(pty_from) {
+            Some(Ok(p)) => p,
+            // The container's devpts cannot be reached: a pty of berth's own.
+            _ => {
+                let pty = nix::pty::openpty(None, None)
+                    .map_err(|e| RuntimeError::Sys("opening a pty", e))?;
+                (pty.master, pty.slave)
+            }
+        };
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty_slave.as_raw_fd()))
             .map_err(|e| RuntimeError::Spec(format!("pty path: {e}")))?;
-        copy_winsize(0, &pty.master);
+        copy_winsize(0, &pty_master);
         nix::fcntl::fcntl(
-            pty.master.as_raw_fd(),
+            pty_master.as_raw_fd(),
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         )
         .map_err(|e| RuntimeError::Sys("pty", e))?;
-        master = Some(pty.master);
-        Some((pty.slave, path))
+        master = Some(pty_master);
+        Some((pty_slave, path))
     } else {
         None
     };
