@@ -281,11 +281,7 @@ pub fn client(conn: OwnedFd, o: ClientOptions) -> std::io::Result<Ended> {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+        let ready = super::ready(fds);
         if ready[0] {
             let mut stop = false;
             while let Ok(Some(info)) = sfd.read_signal() {

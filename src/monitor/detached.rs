@@ -83,11 +83,7 @@ pub fn watch(
             Err(nix::Error::EINTR) => continue,
             Err(_) => break,
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+        let ready = super::ready(fds);
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;

@@ -224,11 +224,7 @@ pub fn relay(
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(RuntimeError::Sys("poll", e)),
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+        let ready = super::ready(fds);
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;

@@ -28,3 +28,11 @@ pub fn forwarded_and(extra: &[Signal]) -> SigSet {
     }
     s
 }
+
+/// Which of the polled descriptors have an event (the poll set is
+/// consumed: it borrows the descriptors the loop then reads).
+pub fn ready(fds: Vec<nix::poll::PollFd<'_>>) -> Vec<bool> {
+    fds.iter()
+        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        .collect()
+}
