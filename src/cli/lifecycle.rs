@@ -52,13 +52,7 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
                 if c.is_running() {
                     crate::engine::detached::remove_forcibly(&cs, &c)?;
                 } else {
-                    if let Some((parent, name)) = &c.cgroup {
-                        crate::cgroups::remove_leftover(parent, name);
-                    }
-                    if matches!(c.net.mode.as_str(), "bridge" | "pasta") {
-                        crate::engine::netsetup::cleanup(engine.store.root(), &c);
-                    }
-                    cs.remove(&c.id, &c.name)?;
+                    crate::engine::detached::remove_stopped(&cs, &c)?;
                 }
                 if a.volumes {
                     let vols = crate::engine::volumes::Volumes::new(engine.store.root());
@@ -342,13 +336,7 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
         ContainerCommand::Prune => {
             for c in cs.list() {
                 if !c.is_running() {
-                    if let Some((parent, name)) = &c.cgroup {
-                        crate::cgroups::remove_leftover(parent, name);
-                    }
-                    if matches!(c.net.mode.as_str(), "bridge" | "pasta") {
-                        crate::engine::netsetup::cleanup(engine.store.root(), &c);
-                    }
-                    cs.remove(&c.id, &c.name)?;
+                    crate::engine::detached::remove_stopped(&cs, &c)?;
                     println!("{}", c.id);
                 }
             }

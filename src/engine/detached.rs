@@ -424,15 +424,22 @@ pub fn remove_forcibly(
         }
     }
     if let Ok(left) = containers.find(&record.id) {
-        if let Some((parent, name)) = &left.cgroup {
-            cgroups::remove_leftover(parent, name);
-        }
-        if matches!(left.net.mode.as_str(), "bridge" | "pasta") {
-            super::netsetup::cleanup(&containers.store_root(), &left);
-        }
-        containers.remove(&left.id, &left.name)?;
+        remove_stopped(containers, &left)?;
     }
     Ok(())
+}
+
+/// Removes a container that no longer runs, with whatever a killed berth
+/// left of it: its cgroup, its addresses, ports and pasta.
+pub fn remove_stopped(
+    containers: &Containers,
+    record: &ContainerRecord,
+) -> Result<(), super::container::ContainerError> {
+    if let Some((parent, name)) = &record.cgroup {
+        cgroups::remove_leftover(parent, name);
+    }
+    super::netsetup::cleanup(&containers.store_root(), record);
+    containers.remove(&record.id, &record.name)
 }
 
 /// Written by `stop` before it signals: a stopped container is

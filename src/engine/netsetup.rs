@@ -253,8 +253,7 @@ impl NetSession {
                     let own = self
                         .own_hosts
                         .replace("127.0.1.1\t", &format!("{}\t", first.ip));
-                    let _ = rewrite_own(&self.hosts_file, &own);
-                    crate::network::hosts::refresh(&self.nets);
+                    let _ = crate::network::hosts::set_own(&self.hosts_file, &own);
                 }
                 *self.attached.borrow_mut() = made;
                 Ok(())
@@ -297,14 +296,6 @@ impl Drop for NetSession {
     fn drop(&mut self) {
         self.teardown();
     }
-}
-
-fn rewrite_own(path: &std::path::Path, own: &str) -> std::io::Result<()> {
-    use std::io::{Seek, Write};
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    f.set_len(0)?;
-    f.rewind()?;
-    f.write_all(own.as_bytes())
 }
 
 /// The namespace path a `container:NAME` / `ns:PATH` mode joins now
@@ -395,14 +386,18 @@ pub fn ports_column(ports: &[PortMapping]) -> String {
 
 /// After a berth was killed: frees what its container held on networks.
 pub fn cleanup(store_root: &std::path::Path, record: &ContainerRecord) {
-    let userdata = Containers::new(store_root).dir(&record.id).join("userdata");
-    pasta::stop(&userdata.join("pasta.pid"));
-    if record.net.mode == "bridge" {
-        let nets = Networks::new(store_root);
-        let ifs: Vec<String> = (0..record.net.networks.len())
-            .map(|i| format!("vb{}{i}", &record.id[..10.min(record.id.len())]))
-            .collect();
-        bridge::disconnect(&nets, &record.id, &ifs);
+    match record.net.mode.as_str() {
+        "pasta" => {
+            let userdata = Containers::new(store_root).dir(&record.id).join("userdata");
+            pasta::stop(&userdata.join("pasta.pid"));
+        }
+        "bridge" => {
+            let ifs: Vec<String> = (0..record.net.networks.len())
+                .map(|i| bridge::host_end(&record.id, i))
+                .collect();
+            bridge::disconnect(&Networks::new(store_root), &record.id, &ifs);
+        }
+        _ => {}
     }
 }
 

@@ -90,7 +90,7 @@ fn in_netns<T: Send>(
 }
 
 /// The host end's name: unique per container and network, ≤ 15 bytes.
-fn host_end(id: &str, i: usize) -> String {
+pub fn host_end(id: &str, i: usize) -> String {
     format!("vb{}{i}", &id[..10.min(id.len())])
 }
 

@@ -31,10 +31,13 @@ fn peer_lines(me: &str, networks: &[(Network, Vec<Attachment>)]) -> String {
     lines
 }
 
-/// Rewrites a hosts file's peers section in place.
-fn rewrite(path: &PathBuf, peers: &str) -> std::io::Result<()> {
+/// Rewrites a hosts file in place (it is bind-mounted: the inode stays)
+/// from its own part and its peers section; either is kept when None.
+fn rewrite(path: &std::path::Path, own: Option<&str>, peers: Option<&str>) -> std::io::Result<()> {
     let old = std::fs::read_to_string(path)?;
-    let own = old.split(MARKER).next().unwrap_or("").trim_end();
+    let (old_own, old_peers) = old.split_once(MARKER).unwrap_or((&old, ""));
+    let own = own.unwrap_or(old_own).trim_end();
+    let peers = peers.unwrap_or(old_peers.trim_start_matches('\n'));
     let new = format!("{own}\n{MARKER}\n{peers}");
     if new == old {
         return Ok(());
@@ -43,6 +46,12 @@ fn rewrite(path: &PathBuf, peers: &str) -> std::io::Result<()> {
     f.set_len(0)?;
     f.rewind()?;
     f.write_all(new.as_bytes())
+}
+
+/// Replaces the container's own lines (its address once it has one),
+/// keeping the peers.
+pub fn set_own(path: &std::path::Path, own: &str) -> std::io::Result<()> {
+    rewrite(path, Some(own), None)
 }
 
 /// Brings every live container's hosts file up to date (call with the
@@ -58,7 +67,7 @@ pub fn refresh(nets: &Networks) {
         }
     }
     for (id, file) in files {
-        let _ = rewrite(&file, &peer_lines(&id, &all));
+        let _ = rewrite(&file, None, Some(&peer_lines(&id, &all)));
     }
 }
 
@@ -100,13 +109,22 @@ mod tests {
         std::fs::write(&p, "127.0.0.1 localhost\n").unwrap();
         use std::os::unix::fs::MetadataExt;
         let ino = std::fs::metadata(&p).unwrap().ino();
-        rewrite(&p, &lines).unwrap();
-        rewrite(&p, "").unwrap();
-        rewrite(&p, &lines).unwrap();
+        rewrite(&p, None, Some(&lines)).unwrap();
+        rewrite(&p, None, Some("")).unwrap();
+        rewrite(&p, None, Some(&lines)).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(
             text,
             format!("127.0.0.1 localhost\n{MARKER}\n10.0.0.3\tsql bbbbbbbbbbbb db\n")
+        );
+        assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino, "same inode");
+        // The own part changes (the container's address) and the peers stay.
+        set_own(&p, "127.0.0.1 localhost\n10.0.0.2\tweb\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            format!(
+                "127.0.0.1 localhost\n10.0.0.2\tweb\n{MARKER}\n10.0.0.3\tsql bbbbbbbbbbbb db\n"
+            )
         );
         assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino, "same inode");
         std::fs::remove_file(&p).unwrap();

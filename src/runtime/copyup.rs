@@ -6,7 +6,6 @@
 //! symlinks in the image are copied as links, never followed.
 
 use crate::util::secure_path::{fd_path, open_in_root};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -34,7 +33,6 @@ pub fn copy_up(root: i32, dest: &str, volume: &Path) -> Result<(), String> {
     let m = std::fs::metadata(&from).map_err(|e| e.to_string())?;
     let _ = lchown(volume, Some(m.uid()), Some(m.gid()));
     let _ = std::fs::set_permissions(volume, std::fs::Permissions::from_mode(m.mode() & 0o7777));
-    let _ = src.as_raw_fd();
     Ok(())
 }
 
@@ -77,6 +75,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn copies_into_an_empty_volume_only() {
