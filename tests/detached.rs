@@ -164,7 +164,8 @@ fn signals_exit_codes_and_auto_remove() {
         .ok();
     env.berth(&["rm", "busy"]).fails(2, "is running");
     env.berth(&["rm", "-f", "busy"]).ok();
-    assert!(!env.berth(&["ps", "-a"]).stdout.contains("busy"));
+    let names = env.berth(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!names.ok().lines().any(|n| n == "busy"), "{}", names.stdout);
     env.berth(&["stop", "nothing-here"])
         .fails(125, "no such container");
     env.berth(&["kill", "-s", "NOPE", "x"])

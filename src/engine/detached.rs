@@ -181,8 +181,8 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             match cgroups::create(parent, name, &record.resources.clone().unwrap_or_default()) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    report(ready, &format!("err 125 {e}"));
                     finish(&containers, &mut record, 125, false);
+                    report(ready, &format!("err 125 {e}"));
                     return 125;
                 }
             }
@@ -226,11 +226,11 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
     ) {
         Ok(s) => s,
         Err(e) => {
-            report(ready, &format!("err 125 {e}"));
             if let Some(c) = &cgroup {
                 c.destroy();
             }
             finish(&containers, &mut record, 125, false);
+            report(ready, &format!("err 125 {e}"));
             return 125;
         }
     };
@@ -248,8 +248,8 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             Ok(Some(path)) => super::netsetup::point_spec_at(&mut spec, &path),
             Ok(None) => {}
             Err(e) => {
-                report(ready.take(), &format!("err 125 {e}"));
                 finish(&containers, &mut record, 125, false);
+                report(ready.take(), &format!("err 125 {e}"));
                 return 125;
             }
         }
@@ -271,14 +271,16 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
                     crate::runtime::RuntimeError::Container { code, .. } => *code,
                     _ => 125,
                 };
+                if let Some(c) = &cgroup {
+                    c.destroy();
+                }
+                // Recorded before the starter hears of it, so what it reads
+                // next is final (and a --rm container is already gone).
+                finish(&containers, &mut record, code, false);
                 report(
                     ready.take(),
                     &format!("err {code} {}", e.to_string().replace('\n', " ")),
                 );
-                if let Some(c) = &cgroup {
-                    c.destroy();
-                }
-                finish(&containers, &mut record, code, false);
                 return code;
             }
         };
