@@ -3,6 +3,12 @@
 use clap::Parser;
 
 fn main() {
+    // The rootless user namespace's keeper: nothing else to set up.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(berth::namespaces::userns::KEEPER_ARG))
+    {
+        berth::namespaces::userns::keeper_main();
+    }
     let cli = match berth::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -736,6 +736,8 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
 pub enum SystemCommand {
     /// Verify the store: digests of every blob, every image complete, no leftovers
     Check(CheckArgs),
+    /// Stop the rootless user namespace keeper, so the next command maps the current /etc/subuid and /etc/subgid ranges
+    Migrate,
 }
 
 /// `berth system check`
@@ -775,6 +777,12 @@ pub fn system_command(engine: &Engine, c: SystemCommand) -> CliResult {
                 ),
                 1,
             ))
+        }
+        SystemCommand::Migrate => {
+            if engine.paths.rootless {
+                crate::namespaces::userns::stop_keeper(&engine.paths.runroot);
+            }
+            Ok(0)
         }
     }
 }

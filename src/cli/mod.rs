@@ -189,7 +189,7 @@ impl Command {
 pub fn run(cli: Cli) -> CliResult {
     let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone());
     if paths.rootless && cli.command.needs_userns() {
-        crate::namespaces::userns::enter_store_userns()?;
+        crate::namespaces::userns::enter_store_userns(&paths.runroot)?;
     }
     match cli.command {
         Command::Login(a) => return login::login(a),

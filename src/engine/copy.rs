@@ -52,9 +52,10 @@ fn running_root(r: &ContainerRecord, pid: i32) -> Result<OwnedFd, RunError> {
 fn with_stopped_root(
     containers: &Containers,
     r: &ContainerRecord,
-    rootless: bool,
+    paths: &super::Paths,
     f: impl FnOnce(&OwnedFd) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
+    let rootless = paths.rootless;
     let spec: oci_spec::runtime::Spec =
         std::fs::read(containers.dir(&r.id).join("userdata/config.json"))
             .ok()
@@ -74,7 +75,7 @@ fn with_stopped_root(
             // Rootless: mounting needs the store's user namespace (the
             // process that enters it only waits for the one that works).
             let entered = if rootless && !crate::namespaces::userns::in_berth_userns() {
-                crate::namespaces::userns::enter_store_userns()
+                crate::namespaces::userns::enter_store_userns(&paths.runroot)
                     .map_err(|e| usage(format!("entering the user namespace: {e}")))
             } else {
                 Ok(())
@@ -126,13 +127,13 @@ fn with_stopped_root(
 fn with_container_root(
     containers: &Containers,
     name: &str,
-    rootless: bool,
+    paths: &super::Paths,
     f: impl FnOnce(&OwnedFd) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let r = containers.find(name)?;
     match r.pid.filter(|_| r.is_running()) {
         Some(pid) => f(&running_root(&r, pid)?),
-        None => with_stopped_root(containers, &r, rootless, f),
+        None => with_stopped_root(containers, &r, paths, f),
     }
 }
 
@@ -165,7 +166,13 @@ fn tar_into(source: &Path, name: &str, dest_dir: &Path, rootless: bool) -> Resul
 }
 
 /// Copies between host and container, as `podman cp SRC DST`.
-pub fn copy(containers: &Containers, src: &str, dst: &str, rootless: bool) -> Result<(), RunError> {
+pub fn copy(
+    containers: &Containers,
+    src: &str,
+    dst: &str,
+    paths: &super::Paths,
+) -> Result<(), RunError> {
+    let rootless = paths.rootless;
     match (Location::parse(src), Location::parse(dst)) {
         (Location::Host(from), Location::Container { name, path }) => {
             if !from.exists() {
@@ -174,7 +181,7 @@ pub fn copy(containers: &Containers, src: &str, dst: &str, rootless: bool) -> Re
                     from.display()
                 )));
             }
-            with_container_root(containers, &name, rootless, |root| {
+            with_container_root(containers, &name, paths, |root| {
                 // An existing directory receives the source under its own name.
                 let (dir, base) = match open_in_root(
                     root.as_raw_fd(),
@@ -211,7 +218,7 @@ pub fn copy(containers: &Containers, src: &str, dst: &str, rootless: bool) -> Re
             })
         }
         (Location::Container { name, path }, Location::Host(to)) => {
-            with_container_root(containers, &name, rootless, |root| {
+            with_container_root(containers, &name, paths, |root| {
                 let src = open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH)
                     .map_err(|e| usage(format!("{name}:{path}: {e}")))?;
                 let base = Path::new(&path)

@@ -3,15 +3,24 @@
 //! user is root and its /etc/subuid and /etc/subgid ranges are mapped (as
 //! `podman unshare` does). Files then land on disk owned by those
 //! subordinate ids. Without ranges, only the user's own id is mapped.
+//!
+//! One such namespace per user, kept by a sleeping "keeper" process (podman
+//! calls it the pause process) whose pid is in `RUNROOT/userns.json`: every
+//! rootless command joins it with setns, so all of a user's containers,
+//! monitors and commands share one namespace (needed for a shared rootless
+//! network namespace, and cheaper than mapping ids on every command). The
+//! first command that finds no keeper makes one; `system migrate` stops it.
 
 use super::idmap::{ranges_for, user_name, IdRange};
-use nix::sched::{unshare, CloneFlags};
-use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, getegid, geteuid, pipe, read, write, ForkResult, Pid};
-use std::os::fd::AsFd;
+use crate::util::lock::FileLock;
+use crate::util::process::ProcessId;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, getegid, geteuid, pipe2, read, write, ForkResult, Pid};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Why the user namespace could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -22,16 +31,6 @@ pub enum UsernsError {
     Map(String),
     #[error("{0}: {1}")]
     Sys(&'static str, nix::Error),
-}
-
-static CHILD: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward(sig: libc::c_int) {
-    let pid = CHILD.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
-    }
 }
 
 /// The id maps a rootless user gets: own id as 0, then the ranges.
@@ -85,52 +84,121 @@ fn write_maps(
     Ok(())
 }
 
+/// The keeper's process name (checked before joining a recorded pid).
+pub const KEEPER_NAME: &str = "berth-userns";
+
+/// The hidden argument that turns a berth process into the keeper.
+pub const KEEPER_ARG: &str = "userns-keeper";
+
 /// True when this process already runs as root of a user namespace berth made.
 pub fn in_berth_userns() -> bool {
     geteuid().is_root()
 }
 
-/// Continues in a child process that is root in a new user namespace with
-/// the user's subordinate ids mapped; the calling process only waits and
-/// exits with the child's status (signals are forwarded, and the child dies
-/// with it). Must be called while the process is single-threaded.
-pub fn enter_store_userns() -> Result<(), UsernsError> {
+fn record_path(runroot: &Path) -> std::path::PathBuf {
+    runroot.join("userns.json")
+}
+
+/// The recorded keeper, if it is alive and still a keeper.
+fn live_keeper(runroot: &Path) -> Option<ProcessId> {
+    let data = std::fs::read(record_path(runroot)).ok()?;
+    let id: ProcessId = serde_json::from_slice(&data).ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", id.pid)).ok()?;
+    (id.alive() && comm.trim() == KEEPER_NAME).then_some(id)
+}
+
+fn join(pid: i32) -> Result<(), nix::Error> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::ESRCH)))?;
+    setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER)
+}
+
+/// Moves this process into the user's namespace, making its keeper first
+/// when there is none. Must be called while the process is single-threaded.
+pub fn enter_store_userns(runroot: &Path) -> Result<(), UsernsError> {
     if in_berth_userns() {
         return Ok(());
     }
+    if let Some(k) = live_keeper(runroot) {
+        if join(k.pid).is_ok() {
+            return Ok(());
+        }
+    }
+    std::fs::create_dir_all(runroot)
+        .map_err(|e| UsernsError::Map(format!("creating {}: {e}", runroot.display())))?;
+    let _lock = FileLock::exclusive(&runroot.join("userns.lock"))
+        .map_err(|e| UsernsError::Map(format!("locking {}: {e}", runroot.display())))?;
+    // Another command may have made it while we waited for the lock.
+    if let Some(k) = live_keeper(runroot) {
+        if join(k.pid).is_ok() {
+            return Ok(());
+        }
+    }
+    let keeper = spawn_keeper()?;
+    // Recorded once it carries its name, so no command takes it for a stale pid.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let id = loop {
+        let comm = std::fs::read_to_string(format!("/proc/{keeper}/comm")).unwrap_or_default();
+        match ProcessId::of(keeper.as_raw()) {
+            Some(id) if comm.trim() == KEEPER_NAME => break id,
+            _ if std::time::Instant::now() > deadline => {
+                return Err(UsernsError::Map(
+                    "the user namespace keeper did not start".into(),
+                ))
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    };
+    crate::util::fsutil::atomic_write(
+        &record_path(runroot),
+        &serde_json::to_vec(&id).expect("a process id serialises"),
+        0o600,
+    )
+    .map_err(|e| UsernsError::Map(format!("recording the user namespace keeper: {e}")))?;
+    join(keeper.as_raw()).map_err(|e| UsernsError::Sys("joining the new user namespace", e))
+}
+
+/// Forks the keeper: it unshares a user namespace, waits for its id maps,
+/// then re-executes berth as the keeper (a clean, small process).
+fn spawn_keeper() -> Result<Pid, UsernsError> {
     let uid = geteuid().as_raw();
     let gid = getegid().as_raw();
     let name = user_name(uid).unwrap_or_default();
-    let uids = ranges_for(std::path::Path::new("/etc/subuid"), &name, uid);
-    let gids = ranges_for(std::path::Path::new("/etc/subgid"), &name, uid);
-    let (ready_r, ready_w) = pipe().map_err(|e| UsernsError::Sys("pipe", e))?;
-    let (go_r, go_w) = pipe().map_err(|e| UsernsError::Sys("pipe", e))?;
-    // SAFETY: single-threaded at this point (called before any thread starts).
+    let uids = ranges_for(Path::new("/etc/subuid"), &name, uid);
+    let gids = ranges_for(Path::new("/etc/subgid"), &name, uid);
+    let flags = nix::fcntl::OFlag::O_CLOEXEC;
+    let (ready_r, ready_w) = pipe2(flags).map_err(|e| UsernsError::Sys("pipe", e))?;
+    let (go_r, go_w) = pipe2(flags).map_err(|e| UsernsError::Sys("pipe", e))?;
+    let exe = std::ffi::CString::new("/proc/self/exe").expect("no NUL");
+    let argv = [
+        std::ffi::CString::new(KEEPER_NAME).expect("no NUL"),
+        std::ffi::CString::new(KEEPER_ARG).expect("no NUL"),
+    ];
+    // SAFETY: single-threaded at this point (called before any thread starts);
+    // the child only makes raw syscalls before exec.
     match unsafe { fork() }.map_err(|e| UsernsError::Sys("fork", e))? {
         ForkResult::Child => {
             drop(ready_r);
             drop(go_w);
-            // SAFETY: prctl with constant arguments.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            let _ = nix::unistd::setsid();
             let status = match unshare(CloneFlags::CLONE_NEWUSER) {
                 Ok(()) => b'1',
                 Err(_) => b'0',
             };
             let _ = write(ready_w.as_fd(), &[status]);
-            if status == b'0' {
-                std::process::exit(125);
-            }
             let mut buf = [0u8; 1];
-            match read(std::os::fd::AsRawFd::as_raw_fd(&go_r), &mut buf) {
-                Ok(1) if buf[0] == b'1' => Ok(()),
-                _ => std::process::exit(125),
+            if status == b'1' && matches!(read(go_r.as_raw_fd(), &mut buf), Ok(1) if buf[0] == b'1')
+            {
+                let _ = nix::unistd::execv(&exe, &argv);
             }
+            // SAFETY: leaving the forked child without running destructors.
+            unsafe { libc::_exit(125) }
         }
         ForkResult::Parent { child } => {
             drop(ready_w);
             drop(go_r);
             let mut buf = [0u8; 1];
-            let ok = matches!(read(std::os::fd::AsRawFd::as_raw_fd(&ready_r), &mut buf), Ok(1) if buf[0] == b'1');
+            let ok = matches!(read(ready_r.as_raw_fd(), &mut buf), Ok(1) if buf[0] == b'1');
             if !ok {
                 let _ = waitpid(child, None);
                 return Err(UsernsError::Unshare(nix::Error::EPERM));
@@ -140,31 +208,42 @@ pub fn enter_store_userns() -> Result<(), UsernsError> {
                 let _ = waitpid(child, None);
                 return Err(UsernsError::Map(e));
             }
-            CHILD.store(child.as_raw(), Ordering::SeqCst);
-            let act = SigAction::new(
-                SigHandler::Handler(forward),
-                SaFlags::SA_RESTART,
-                SigSet::empty(),
-            );
-            for s in [
-                Signal::SIGINT,
-                Signal::SIGTERM,
-                Signal::SIGHUP,
-                Signal::SIGQUIT,
-            ] {
-                // SAFETY: the handler only calls kill.
-                let _ = unsafe { sigaction(s, &act) };
-            }
             let _ = write(go_w.as_fd(), b"1");
-            loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, code)) => std::process::exit(code),
-                    Ok(WaitStatus::Signaled(_, sig, _)) => std::process::exit(128 + sig as i32),
-                    Err(nix::Error::EINTR) => continue,
-                    Ok(_) => continue,
-                    Err(_) => std::process::exit(125),
-                }
-            }
+            Ok(child)
         }
+    }
+}
+
+/// The keeper's life: it gives up the caller's other namespaces and
+/// descriptors (so it pins nothing but the user namespace) and sleeps
+/// until it is killed.
+pub fn keeper_main() -> ! {
+    let name = std::ffi::CString::new(KEEPER_NAME).expect("no NUL");
+    // SAFETY: plain syscalls on valid arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        for fd in 0..3 {
+            libc::dup2(null, fd);
+        }
+        libc::close_range(3, u32::MAX, 0);
+        libc::chdir(c"/".as_ptr());
+        libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS);
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+/// Stops the user's keeper (`system migrate`): the next command makes a
+/// new namespace, with the current /etc/subuid and /etc/subgid ranges.
+pub fn stop_keeper(runroot: &Path) -> bool {
+    match live_keeper(runroot) {
+        Some(k) => {
+            let _ = kill(Pid::from_raw(k.pid), Signal::SIGKILL);
+            let _ = std::fs::remove_file(record_path(runroot));
+            true
+        }
+        None => false,
     }
 }

@@ -19,6 +19,14 @@ impl ProcessId {
         })
     }
 
+    /// Another process, by pid (None when it is gone).
+    pub fn of(pid: i32) -> Option<ProcessId> {
+        Some(ProcessId {
+            pid,
+            start: start_time(pid)?,
+        })
+    }
+
     /// True while the very same process is alive (a zombie is not: this
     /// machine's init reaps orphans late).
     pub fn alive(&self) -> bool {
