@@ -245,6 +245,110 @@ fn published_ports_rootless() {
     assert!(fetch(&env, "http://127.0.0.1:8181/").is_none());
 }
 
+/// True while `pid` runs (zombies are gone: this machine's init reaps late).
+fn running(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn networks_rootless() {
+    if let Err(why) = common::tun_usable_by_users() {
+        common::skip("networks_rootless", &why);
+        return;
+    }
+    let Some(env) = Env::networked(As::User, "networks_rootless") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let www = web_root(&env, "rootless page\n");
+    let vol = format!("{www}:/www:ro");
+    env.berth(&["network", "create", "front"]).ok();
+    let web = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name, "--network", "front"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-v", &vol, img, "httpd", "-f", "-p", "80", "-h", "/www"]);
+        env.berth(&args).ok();
+    };
+    web("db", &["--network-alias", "sql", "-p", "8088:80"]);
+    // By name and by alias, from a container started after it.
+    let both = format!("{} && {}", get("db", 80), get("sql", 80));
+    let out = env.berth(&["run", "--rm", "--network", "front", img, "sh", "-c", &both]);
+    assert_eq!(out.ok(), "rootless page\nrootless page\n");
+    // A container started later is found by the earlier one.
+    web("late", &[]);
+    eventually("db never reached late by name", 15, || {
+        let out = env.berth(&["exec", "db", "sh", "-c", &get("late", 80)]);
+        (out.stdout == "rootless page\n")
+            .then_some(())
+            .ok_or(out.stderr)
+    });
+    // The published port, from the host (loopback and its address).
+    assert_eq!(
+        fetch_eventually(&env, "http://127.0.0.1:8088/"),
+        "rootless page\n"
+    );
+    assert_eq!(
+        fetch_eventually(&env, &format!("http://{NETNS_HOST_IP}:8088/")),
+        "rootless page\n"
+    );
+    assert!(env.berth(&["ps"]).ok().contains("0.0.0.0:8088->80/tcp"));
+    env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "-p",
+        "53:53/udp",
+        img,
+        "true",
+    ])
+    .fails(125, "TCP ports only");
+    // Outbound: through pasta, the gateway address is the host itself.
+    let mut outside = env
+        .in_netns(&[
+            "/bin/busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "127.0.0.1:8000",
+            "-h",
+            &www,
+        ])
+        .spawn()
+        .unwrap();
+    // (A first try may race httpd's start; pasta does not always pass the
+    // refusal on, so each try is bounded.)
+    let outbound = get("192.168.77.254", 8000).replace("| nc", "| timeout 5 nc");
+    eventually("no way out through pasta", 20, || {
+        let out = env.berth(&["exec", "db", "sh", "-c", &outbound]);
+        (out.stdout == "rootless page\n")
+            .then_some(())
+            .ok_or(format!("{}{}", out.stdout, out.stderr))
+    });
+    let _ = outside.kill();
+    let _ = outside.wait();
+    // The namespace's holder lives while containers are attached ...
+    let record = env.store().join("networks/rootless-netns.json");
+    let holder: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("a rootless netns")).unwrap();
+    let pid = holder["holder"]["pid"].as_i64().unwrap();
+    assert!(running(pid));
+    env.berth(&["network", "rm", "front"])
+        .fails(2, "being used by container(s)");
+    env.berth(&["rm", "-f", "db", "late"]).ok();
+    // ... and goes with the last, taking its pasta, bridges and rules along.
+    assert!(fetch(&env, "http://127.0.0.1:8088/").is_none());
+    eventually("the rootless netns holder stayed", 10, || {
+        (!running(pid)).then_some(()).ok_or_else(String::new)
+    });
+    assert!(!record.exists());
+    env.berth(&["network", "rm", "front"]).ok();
+    assert!(common::mounts_under(&env.store()).is_empty());
+}
+
 #[test]
 fn networks_names_and_isolation_as_root() {
     let env = Env::networked(As::Root, "networks_names_and_isolation_as_root").unwrap();

@@ -9,6 +9,16 @@ fn main() {
     {
         berth::namespaces::userns::keeper_main();
     }
+    // The rootless network namespace's holder.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref()
+        == Some(std::ffi::OsStr::new(
+            berth::network::rootless_netns::HOLDER_ARG,
+        ))
+    {
+        let dir = std::path::PathBuf::from(args.next().unwrap_or_default());
+        std::process::exit(berth::network::rootless_netns::holder_main(&dir));
+    }
     let cli = match berth::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -176,7 +176,8 @@ impl Command {
             | Command::Run(_)
             | Command::Start(_)
             | Command::Restart(_)
-            | Command::Rm(_) => true,
+            | Command::Rm(_)
+            | Command::Network(_) => true,
             Command::Image(c) => c.needs_userns(),
             Command::Volume(c) => c.needs_userns(),
             Command::System(c) => c.needs_userns(),

@@ -8,7 +8,7 @@ use super::container::{ContainerRecord, Containers};
 use crate::network::bridge::{self, Join};
 use crate::network::config::{Networks, DEFAULT_NETWORK};
 use crate::network::ports::{self, PortMapping};
-use crate::network::{pasta, state::Attachment};
+use crate::network::{pasta, rootless_netns, state::Attachment};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
@@ -102,10 +102,9 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
     };
     let mut networks = Vec::new();
     if mode == "bridge" {
-        if rootless {
+        if rootless && ports.iter().any(|p| p.protocol != "tcp") {
             return Err(format!(
-                "--network {}: rootless containers cannot join bridge networks on this version of berth; use --network pasta (the rootless default) or none",
-                if asked.is_empty() { "bridge" } else { asked }
+                "--network {asked}: rootless containers on bridge networks publish TCP ports only; use --network pasta for UDP"
             ));
         }
         let names: Vec<&str> = if asked.is_empty() || asked == "bridge" || asked == "default" {
@@ -160,6 +159,8 @@ pub struct NetSession {
     _reservations: Vec<OwnedFd>,
     attached: RefCell<Vec<Attachment>>,
     pasta: RefCell<Option<i32>>,
+    /// Rootless bridge: relays published ports into the rootless namespace.
+    forwarder: RefCell<Option<crate::network::forward::Forwarder>>,
 }
 
 impl NetSession {
@@ -218,6 +219,7 @@ impl NetSession {
             _reservations: reservations,
             attached: RefCell::new(Vec::new()),
             pasta: RefCell::new(None),
+            forwarder: RefCell::new(None),
         })
     }
 
@@ -255,6 +257,20 @@ impl NetSession {
                         .replace("127.0.1.1\t", &format!("{}\t", first.ip));
                     let _ = crate::network::hosts::set_own(&self.hosts_file, &own);
                 }
+                if let (Some(first), true) = (made.first(), rootless_netns::rootless()) {
+                    if !self.cfg.published.is_empty() {
+                        let _lock =
+                            crate::network::state::lock(&self.nets).map_err(|e| e.to_string())?;
+                        let ns = rootless_netns::existing(&self.nets)
+                            .ok_or("the rootless network namespace is gone")?;
+                        *self.forwarder.borrow_mut() = Some(crate::network::forward::start(
+                            &self._reservations,
+                            &self.cfg.published,
+                            first.ip,
+                            &ns,
+                        )?);
+                    }
+                }
                 *self.attached.borrow_mut() = made;
                 Ok(())
             }
@@ -281,6 +297,7 @@ impl NetSession {
 
     /// Undoes `hook` after the container ended (before a restart too).
     pub fn teardown(&self) {
+        self.forwarder.borrow_mut().take();
         let made = std::mem::take(&mut *self.attached.borrow_mut());
         if !made.is_empty() {
             let ifs: Vec<String> = made.iter().map(|a| a.host_interface.clone()).collect();
@@ -427,11 +444,15 @@ mod tests {
             ..Default::default()
         };
         assert!(parse(&none, false).unwrap_err().contains("-p/-P"));
+        let udp = vec!["53:53/udp".to_string()];
         let rootless = NetFlags {
             network: Some("front"),
+            publish: &udp,
             ..Default::default()
         };
-        assert!(parse(&rootless, true).unwrap_err().contains("rootless"));
+        assert!(parse(&rootless, true)
+            .unwrap_err()
+            .contains("TCP ports only"));
         let all = NetFlags {
             publish_all: true,
             exposed: vec!["80/tcp".into(), "53/udp".into()],

@@ -9,10 +9,11 @@
 use super::config::{Network, Networks};
 use super::netlink::Netlink;
 use super::ports::PortMapping;
+use super::rootless_netns;
 use super::state::{self, Attachment};
 use crate::util::process::ProcessId;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// One network a container joins.
@@ -73,25 +74,33 @@ fn ensure_bridge(nl: &mut Netlink, net: &Network) -> Result<u32, String> {
     Ok(idx)
 }
 
-/// Runs `f` with the calling thread inside network namespace `ns`.
-fn in_netns<T: Send>(
-    ns: &OwnedFd,
-    f: impl FnOnce() -> Result<T, String> + Send,
-) -> Result<T, String> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("entering the container's network namespace: {e}"))?;
-            f()
-        })
-        .join()
-        .unwrap_or_else(|_| Err("network set-up thread failed".into()))
-    })
-}
-
 /// The host end's name: unique per container and network, ≤ 15 bytes.
 pub fn host_end(id: &str, i: usize) -> String {
     format!("vb{}{i}", &id[..10.min(id.len())])
+}
+
+/// Runs `f` where the store's bridges are: the host's network namespace
+/// (root) or the rootless one (started when `start` is set; skipped when
+/// it does not exist). Afterwards a rootless namespace nobody uses stops.
+fn at_bridges<T: Send + Default>(
+    nets: &Networks,
+    start: bool,
+    f: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    if !rootless_netns::rootless() {
+        return f();
+    }
+    let ns = if start {
+        Some(rootless_netns::ensure(nets)?)
+    } else {
+        rootless_netns::existing(nets)
+    };
+    let result = match ns {
+        Some(ns) => rootless_netns::inside(&ns, f),
+        None => Ok(T::default()),
+    };
+    rootless_netns::stop_if_unused(nets);
+    result
 }
 
 /// Connects the container whose first process is `pid`; returns its
@@ -101,6 +110,14 @@ pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachm
         .map_err(|e| format!("opening the container's network namespace: {e}"))?
         .into();
     let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+    at_bridges(nets, true, || connect_here(nets, r, &netns))
+}
+
+fn connect_here(
+    nets: &Networks,
+    r: &Request<'_>,
+    netns: &OwnedFd,
+) -> Result<Vec<Attachment>, String> {
     let mut nl = Netlink::open().map_err(|e| e.to_string())?;
     sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
     let holder = match r.holder {
@@ -125,7 +142,7 @@ pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachm
         nl.set_up(hidx, Some(bridge)).map_err(|e| e.to_string())?;
         let prefix = net.subnet().map_err(|e| e.to_string())?.prefix;
         let (gw, route) = (net.gateway(), i == 0 && !net.internal);
-        in_netns(&netns, || {
+        rootless_netns::inside(netns, || {
             let mut inner = Netlink::open().map_err(|e| e.to_string())?;
             let idx = inner
                 .link_index(&peer)
@@ -165,22 +182,21 @@ pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachm
 /// Removes a network's bridge (root) and state; its rules go too.
 pub fn remove_bridge(nets: &Networks, net: &Network) -> Result<(), String> {
     let _lock = state::lock(nets).map_err(|e| e.to_string())?;
-    if !nix::unistd::geteuid().is_root() || crate::runtime::in_user_namespace() {
-        return Ok(());
-    }
     let _ = std::fs::remove_file(nets.dir().join(format!("{}.state.json", net.name)));
-    if let Ok(mut nl) = Netlink::open() {
-        if let Ok(Some(idx)) = nl.link_index(&net.network_interface) {
-            nl.delete_link(idx).map_err(|e| e.to_string())?;
+    at_bridges(nets, false, || {
+        if let Ok(mut nl) = Netlink::open() {
+            if let Ok(Some(idx)) = nl.link_index(&net.network_interface) {
+                nl.delete_link(idx).map_err(|e| e.to_string())?;
+            }
         }
-    }
-    // Rules are rebuilt without it once the definition is gone; do it now
-    // for the networks that remain.
-    let all: Vec<_> = state::all_live(nets)
-        .into_iter()
-        .filter(|(n, _)| n.name != net.name)
-        .collect();
-    super::nft::apply(&super::nft::ruleset(&all))
+        // Rules are rebuilt without it once the definition is gone; do it
+        // now for the networks that remain.
+        let all: Vec<_> = state::all_live(nets)
+            .into_iter()
+            .filter(|(n, _)| n.name != net.name)
+            .collect();
+        super::nft::apply(&super::nft::ruleset(&all))
+    })
 }
 
 /// Takes a container off one network (`network disconnect`): its veth
@@ -192,13 +208,15 @@ pub fn disconnect_one(nets: &Networks, container_id: &str, network: &str) -> Res
         .into_iter()
         .partition(|a| a.container_id == container_id);
     state::save(nets, network, &kept).map_err(|e| e.to_string())?;
-    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
-    for a in gone {
-        if let Ok(Some(idx)) = nl.link_index(&a.host_interface) {
-            nl.delete_link(idx).map_err(|e| e.to_string())?;
+    at_bridges(nets, false, || {
+        let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+        for a in &gone {
+            if let Ok(Some(idx)) = nl.link_index(&a.host_interface) {
+                nl.delete_link(idx).map_err(|e| e.to_string())?;
+            }
         }
-    }
-    sync_rules(nets)?;
+        sync_rules(nets)
+    })?;
     super::hosts::refresh(nets);
     Ok(())
 }
@@ -219,14 +237,16 @@ pub fn disconnect(nets: &Networks, container_id: &str, interfaces: &[String]) {
     }
     // Normally gone already; a process that outlived the container (or a
     // kept network namespace) would keep them.
-    if let Ok(mut nl) = Netlink::open() {
-        for i in interfaces {
-            if let Ok(Some(idx)) = nl.link_index(i) {
-                let _ = nl.delete_link(idx);
+    let _ = at_bridges(nets, false, || {
+        if let Ok(mut nl) = Netlink::open() {
+            for i in interfaces {
+                if let Ok(Some(idx)) = nl.link_index(i) {
+                    let _ = nl.delete_link(idx);
+                }
             }
         }
-    }
-    let _ = sync_rules(nets);
+        sync_rules(nets)
+    });
     super::hosts::refresh(nets);
 }
 
@@ -236,10 +256,12 @@ fn sync_rules(nets: &Networks) -> Result<(), String> {
     let all = state::all_live(nets);
     let wanted = super::nft::ruleset(&all);
     let stamp = nets.dir().join("nft.applied");
-    let bridges_up = all.iter().all(|(n, a)| {
-        a.is_empty()
-            || std::path::Path::new(&format!("/sys/class/net/{}", n.network_interface)).exists()
-    });
+    // (Asked over netlink: /sys shows the host's interfaces even from
+    // the rootless network namespace.)
+    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    let bridges_up = all
+        .iter()
+        .all(|(n, a)| a.is_empty() || matches!(nl.link_index(&n.network_interface), Ok(Some(_))));
     if bridges_up && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && table_present() {
         return Ok(());
     }

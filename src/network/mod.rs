@@ -6,9 +6,11 @@
 
 pub mod bridge;
 pub mod config;
+pub mod forward;
 pub mod hosts;
 pub mod netlink;
 pub mod nft;
 pub mod pasta;
 pub mod ports;
+pub mod rootless_netns;
 pub mod state;
