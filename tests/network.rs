@@ -337,7 +337,7 @@ fn networks_rootless() {
     let pid = holder["holder"]["pid"].as_i64().unwrap();
     assert!(running(pid));
     env.berth(&["network", "rm", "front"])
-        .fails(2, "being used by container(s)");
+        .fails(125, "being used by container(s)");
     env.berth(&["rm", "-f", "db", "late"]).ok();
     // ... and goes with the last, taking its pasta, bridges and rules along.
     assert!(fetch(&env, "http://127.0.0.1:8088/").is_none());
@@ -361,6 +361,8 @@ fn networks_names_and_isolation_as_root() {
         .fails(125, "already exists");
     env.berth(&["network", "create", "--subnet", "10.77.0.128/25", "x"])
         .fails(125, "overlaps");
+    env.berth(&["network", "create", "--subnet", "10.1.2/33", "y"])
+        .fails(125, "invalid subnet");
     let ls = env.berth(&["network", "ls"]);
     assert!(
         ls.ok().starts_with("NETWORK ID") && ls.stdout.contains("front"),
@@ -513,14 +515,14 @@ fn networks_names_and_isolation_as_root() {
     assert!(!addrs.contains("eth1"), "{addrs}");
     // A network in use is kept; -f removes its containers.
     let rm = env.berth(&["network", "rm", "front"]);
-    assert_eq!(rm.code, 2, "{}", rm.stderr);
+    assert_eq!(rm.code, 125, "{}", rm.stderr);
     assert!(
         rm.stderr.contains("being used by container(s)"),
         "{}",
         rm.stderr
     );
     env.berth(&["network", "rm", "berth"])
-        .fails(2, "cannot be removed");
+        .fails(125, "cannot be removed");
     env.berth(&["network", "rm", "-f", "front"]).ok();
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
     env.berth(&["network", "prune"]).ok();
@@ -649,4 +651,100 @@ fn mariadb_rootless() {
         return;
     }
     mariadb_day_one(As::User, "mariadb_rootless");
+}
+
+/// 50 containers on one bridge, started and removed ten at a time: every
+/// address distinct, and afterwards no veth, rule, allocation or mount.
+#[test]
+fn fifty_containers_on_one_bridge_in_parallel() {
+    let Some(env) = Env::networked(As::Root, "fifty_containers_on_one_bridge_in_parallel") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    env.berth(&["network", "create", "--subnet", "10.66.0.0/24", "crowd"])
+        .ok();
+    let names: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+    let in_parallel = |f: &(dyn Fn(&str) + Sync)| {
+        std::thread::scope(|s| {
+            for chunk in names.chunks(5) {
+                s.spawn(move || chunk.iter().for_each(|n| f(n)));
+            }
+        });
+    };
+    in_parallel(&|n| {
+        env.berth(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "crowd",
+            img,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+        ])
+        .ok();
+    });
+    let mut ips: Vec<String> = names
+        .iter()
+        .map(|n| {
+            env.berth(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", n])
+                .ok()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert!(ips.iter().all(|ip| ip.starts_with("10.66.0.")), "{ips:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 50, "duplicate addresses");
+    // Each one really holds its address: the last reaches the first.
+    let first = env
+        .berth(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            "c0",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    let page = env.berth(&["exec", "c49", "sh", "-c", &get(&first, 80)]);
+    assert!(
+        page.ok().contains("HTML"),
+        "c49 did not reach c0: {}",
+        page.stdout
+    );
+    in_parallel(&|n| {
+        env.berth(&["rm", "-f", "-t", "0", n]).ok();
+    });
+    assert!(env.berth(&["ps", "-aq"]).ok().is_empty());
+    let links = env.in_netns(&["ip", "-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains("vb"), "veth left: {links}");
+    let state =
+        std::fs::read_to_string(env.store().join("networks/crowd.state.json")).unwrap_or_default();
+    assert!(!state.contains("10.66."), "allocations left: {state}");
+    let rules = env
+        .in_netns(&["nft", "list", "table", "ip", "berth"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains("dnat"),
+        "port rules left"
+    );
+    env.berth(&["network", "rm", "crowd"]).ok();
+    let rules = env
+        .in_netns(&["nft", "list", "table", "ip", "berth"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains("10.66."),
+        "the network's rules stayed"
+    );
+    let links = env.in_netns(&["ip", "-o", "link"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&links.stdout).contains("berth1"));
+    assert!(common::mounts_under(&env.store()).is_empty());
 }

@@ -22,6 +22,9 @@ pub struct RmArgs {
     /// Remove the container's anonymous volumes too
     #[arg(short, long)]
     pub volumes: bool,
+    /// With -f: seconds to wait after the stop signal before killing (default: kill at once)
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
 }
 
 /// Removes exited containers and their files.
@@ -50,6 +53,9 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
             }
             Ok(c) => {
                 if c.is_running() {
+                    if let Some(t) = a.time.filter(|t| *t > 0) {
+                        stop_container(&cs, &c, t)?;
+                    }
                     crate::engine::detached::remove_forcibly(&cs, &c)?;
                 } else {
                     crate::engine::detached::remove_stopped(&cs, &c)?;

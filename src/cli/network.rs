@@ -278,7 +278,7 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
             for name in &a.names {
                 if name == DEFAULT_NETWORK {
                     eprintln!("Error: the default network {DEFAULT_NETWORK:?} cannot be removed");
-                    code = 2;
+                    code = 125;
                     continue;
                 }
                 if let Err(e) = nets.get(name) {
@@ -293,7 +293,7 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                         "Error: network {name:?} is being used by container(s) {}: remove them first, or use -f",
                         names.join(", ")
                     );
-                    code = 2;
+                    code = 125;
                     continue;
                 }
                 for c in using {

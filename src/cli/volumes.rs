@@ -242,7 +242,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                         eprintln!("Error: {e}");
                         code = match e {
                             VolumeError::NotFound(_) => code.max(1),
-                            VolumeError::InUse { .. } => 2,
+                            VolumeError::InUse { .. } => 125,
                             _ => 125,
                         };
                     }
