@@ -11,7 +11,7 @@ BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap nftables
 # Debian packages the tests need (installed by `make test-deps`).
 TEST_DEBS := $(BUILD_DEBS) docker-registry skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap qemu-system-x86 kmod cpio fuse-overlayfs nftables passt mariadb-client
 # Extra packages for benchmarks (peers run side by side with berth).
-BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine
+BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine iperf3 apache2-utils slirp4netns
 
 .PHONY: build build-deps test test-deps bench bench-deps lint demo clean
 
@@ -58,6 +58,7 @@ bench: build bench-deps
 	bench/pull.sh
 	bench/start.sh
 	bench/lifecycle.sh
+	bench/network.sh
 
 demo: build
 	scripts/demo.sh $(BERTH)
