@@ -27,5 +27,30 @@ check pids-fork-bomb-contained [ $? != 0 ]
 out=$($B run --rm busybox sh -c 'cat /proc/self/cgroup')
 check cgroup-namespace [ "$out" = "0::/" ]
 check no-cgroups-left [ -z "$(ls -A /sys/fs/cgroup/berth 2>/dev/null | grep berth-)" ]
+# Rootless, with a delegated subtree as systemd gives user@UID.service: the
+# user owns the directory and its procs/subtree_control/threads files,
+# controllers are enabled down to it, and the user's processes live in a
+# leaf of it (init.scope).
+echo 'u:x:1001:1001::/tmp/u:/bin/sh' >>/etc/passwd
+D=/sys/fs/cgroup/user.slice/user-1001.slice/user@1001.service
+mkdir -p $D/init.scope
+echo "+memory +pids +cpu" >/sys/fs/cgroup/user.slice/cgroup.subtree_control
+echo "+memory +pids +cpu" >/sys/fs/cgroup/user.slice/user-1001.slice/cgroup.subtree_control
+chown 1001:1001 $D $D/cgroup.procs $D/cgroup.subtree_control $D/cgroup.threads
+chown -R 1001:1001 $D/init.scope
+mkdir -p /tmp/u/run && chown -R 1001:1001 /tmp/u && chmod 700 /tmp/u/run
+asuser() {
+	sh -c "echo \$\$ >$D/init.scope/cgroup.procs && exec setpriv --reuid=1001 --regid=1001 --clear-groups \
+		env HOME=/tmp/u XDG_RUNTIME_DIR=/tmp/u/run CONTAINERS_CONF=/tmp/containers.conf \"\$@\"" sh "$@"
+}
+asuser $B import -q /work/busybox.tar busybox >/dev/null || echo "FAIL rootless-import"
+out=$(asuser $B run --rm --memory 64m --pids-limit 20 busybox sh -c 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max')
+check rootless-delegated-limits [ "$(echo $out)" = "67108864 20" ]
+asuser $B run --rm --memory 24m busybox sh -c 'x=$(head -c 60000000 /dev/zero | tr "\0" a); echo survived'
+check rootless-oom-exit-137 [ $? = 137 ]
+id=$(asuser $B run -d --memory 32m busybox sleep 60)
+check rootless-detached-in-subtree [ "$(cat $D/berth/berth-$id/memory.max 2>/dev/null)" = 33554432 ]
+asuser $B rm -f $id >/dev/null
+check rootless-no-cgroups-left [ -z "$(ls -A $D/berth 2>/dev/null | grep berth-)" ]
 echo RESULTS-END
 poweroff -f

@@ -1,7 +1,7 @@
 //! cgroup v2, which this host does not have (it is v1 + an empty v2 mount):
 //! boots a qemu VM with a unified hierarchy (integration/cgroup-v2-vm.sh)
 //! and checks limits, the OOM exit code, the cgroup namespace and cleanup
-//! there, in one boot.
+//! there, as root and rootless in a delegated subtree, in one boot.
 
 mod common;
 
@@ -32,6 +32,10 @@ fn cgroup_v2_limits_inside_a_vm() {
         "pids-fork-bomb-contained",
         "cgroup-namespace",
         "no-cgroups-left",
+        "rootless-delegated-limits",
+        "rootless-oom-exit-137",
+        "rootless-detached-in-subtree",
+        "rootless-no-cgroups-left",
     ] {
         assert!(
             text.lines().any(|l| l == format!("ok {check}")),

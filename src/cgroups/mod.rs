@@ -75,6 +75,48 @@ pub fn detect() -> Mode {
     }
 }
 
+/// Rootless on cgroup v2: the parent for containers inside the subtree
+/// the user was delegated (systemd's `user@UID.service`, owned by the
+/// user), as `REL/berth`. It is the highest ancestor of this process's own
+/// cgroup that the user may write to, so the container's process can be
+/// moved there. None when there is no such subtree (then limits cannot be
+/// set, as with podman).
+pub fn delegated_parent() -> Option<String> {
+    if detect() != Mode::V2 {
+        return None;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    delegated_root(Path::new("/sys/fs/cgroup"), own).map(|rel| {
+        if rel.is_empty() {
+            "berth".to_string()
+        } else {
+            format!("{rel}/berth")
+        }
+    })
+}
+
+fn writable(p: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: access on a valid C string.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// The highest ancestor of `own` (relative to `root`) whose processes and
+/// controllers the caller may change, relative to `root`.
+fn delegated_root(root: &Path, own: &str) -> Option<String> {
+    let parts: Vec<&str> = own.split('/').filter(|p| !p.is_empty()).collect();
+    (0..=parts.len()).map(|n| parts[..n].join("/")).find(|rel| {
+        let dir = root.join(rel);
+        !rel.is_empty()
+            && writable(&dir.join("cgroup.procs"))
+            && writable(&dir.join("cgroup.subtree_control"))
+            && writable(&dir)
+    })
+}
+
 /// Creates the cgroup `parent/name` with the limits; `parent` is relative
 /// to the hierarchy root (e.g. `berth`).
 pub fn create(parent: &str, name: &str, res: &Resources) -> Result<Box<dyn Cgroup>, CgroupError> {

@@ -273,6 +273,25 @@ fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>
     Ok((profile, nnp))
 }
 
+/// Where the container's cgroup goes (relative to the hierarchy's root),
+/// or None for no cgroup: `--cgroups disabled`, or rootless without a
+/// delegated cgroup v2 subtree (limits then warn that they are ignored).
+/// Rootless containers always go under the delegated subtree.
+fn cgroup_parent(o: &RunOptions, rootless: bool, res: &Resources) -> Option<String> {
+    if o.cgroups.as_deref() == Some("disabled") {
+        return None;
+    }
+    let parent = if rootless {
+        cgroups::delegated_parent()
+    } else {
+        Some(o.cgroup_parent.clone().unwrap_or_else(|| "berth".into()))
+    };
+    if parent.is_none() && !res.is_empty() {
+        tracing::warn!("rootless containers cannot use cgroup limits on this host (no delegated cgroup v2 subtree): --memory, --cpus and --pids-limit are ignored");
+    }
+    parent.map(|p| p.trim_matches('/').to_string())
+}
+
 /// Runs a container in the foreground and returns its exit code.
 pub fn run(
     engine: &Engine,
@@ -602,12 +621,9 @@ pub fn run(
             if o.log_driver.as_deref() == Some("passthrough") {
                 return Err(usage("--log-driver passthrough writes to berth's own stdio: it works for foreground containers only"));
             }
-            if o.cgroups.as_deref() != Some("disabled") && !engine.paths.rootless {
-                let parent = o.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
-                record.cgroup = Some((parent.trim_matches('/').to_string(), format!("berth-{id}")));
+            if let Some(parent) = cgroup_parent(&o, engine.paths.rootless, &res) {
+                record.cgroup = Some((parent, format!("berth-{id}")));
                 record.resources = Some(res.clone());
-            } else if engine.paths.rootless && !res.is_empty() {
-                tracing::warn!("rootless containers cannot use cgroup limits on this host (no delegated cgroup v2 subtree): --memory, --cpus and --pids-limit are ignored");
             }
             containers.save(&record)?;
             if !o.create_only {
@@ -626,18 +642,13 @@ pub fn run(
             }
             return Ok(None);
         }
-        let cgroup: Option<Box<dyn Cgroup>> = if o.cgroups.as_deref() == Some("disabled") {
-            None
-        } else if engine.paths.rootless {
-            if !res.is_empty() {
-                tracing::warn!("rootless containers cannot use cgroup limits on this host (no delegated cgroup v2 subtree): --memory, --cpus and --pids-limit are ignored");
+        let cgroup: Option<Box<dyn Cgroup>> = match cgroup_parent(&o, engine.paths.rootless, &res) {
+            None => None,
+            Some(parent) => {
+                let name = format!("berth-{id}");
+                record.cgroup = Some((parent.clone(), name.clone()));
+                Some(cgroups::create(&parent, &name, &res)?)
             }
-            None
-        } else {
-            let parent = o.cgroup_parent.clone().unwrap_or_else(|| "berth".into());
-            let (parent, name) = (parent.trim_matches('/').to_string(), format!("berth-{id}"));
-            record.cgroup = Some((parent.clone(), name.clone()));
-            Some(cgroups::create(&parent, &name, &res)?)
         };
         let session = super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)
             .map_err(usage)?;
