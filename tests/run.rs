@@ -720,3 +720,76 @@ fn rootfs_with_fuse_overlayfs_and_by_copy() {
         .fails(125, "unsupported --storage-driver");
     env.assert_consistent();
 }
+
+/// `--userns keep-id`: the user's own ids inside, files on bind mounts
+/// stay the user's, the image's files keep their owners; as root it is refused.
+#[test]
+fn rootless_userns_keep_id() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(env) = Env::user("rootless_userns_keep_id") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let u = common::rootless_user().unwrap();
+    let dir = env.dir.path().join("home/kept");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.gid)).unwrap();
+    let bind = format!("{}:/mnt", dir.display());
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--userns",
+        "keep-id",
+        "-v",
+        &bind,
+        img,
+        "sh",
+        "-c",
+        "id -u; id -g; id -un; stat -c %u:%g /bin/busybox; stat -c %u:%a /home/user /bin/setuid-test; touch /mnt/mine",
+    ]);
+    assert_eq!(
+        out.ok(),
+        format!("{}\n{}\n{}\n0:0\n0:700\n0:4755\n", u.uid, u.gid, u.name)
+    );
+    let made = std::fs::metadata(dir.join("mine")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (u.uid, u.gid));
+    // -u still picks any id; root is root of the container's namespace,
+    // and the image's other owners are kept too.
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--userns",
+        "keep-id",
+        "-u",
+        "0",
+        img,
+        "sh",
+        "-c",
+        "id -u; stat -c %u /home/user/owned",
+    ]);
+    assert_eq!(out.ok(), "0\n1000\n");
+    // Detached, and exec joins its namespace.
+    env.berth(&[
+        "run", "-d", "--name", "k", "--userns", "keep-id", img, "sleep", "60",
+    ])
+    .ok();
+    assert_eq!(
+        env.berth(&["exec", "k", "id", "-u"]).ok(),
+        format!("{}\n", u.uid)
+    );
+    env.berth(&["rm", "-f", "k"]).ok();
+    // The image's mapped copy goes with the image.
+    env.berth(&["rmi", img]).ok();
+    assert!(std::fs::read_dir(env.store().join("layers"))
+        .unwrap()
+        .next()
+        .is_none());
+    let img = busybox_image(&env);
+    env.berth(&["run", "--rm", "--userns", "auto", img, "true"])
+        .fails(125, "unsupported --userns");
+    let root = Env::root();
+    let img = busybox_image(&root);
+    root.berth(&["run", "--rm", "--userns", "keep-id", img, "true"])
+        .fails(125, "rootless containers only");
+    assert!(common::mounts_under(&env.store()).is_empty());
+}

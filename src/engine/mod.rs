@@ -7,6 +7,7 @@ pub mod detached;
 pub mod exec;
 pub mod images;
 pub mod inspect;
+pub mod keep_id;
 pub mod netsetup;
 pub mod run;
 pub mod seccomp_profile;

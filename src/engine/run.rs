@@ -298,14 +298,8 @@ pub fn run(
     o: RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutcome, RunError> {
-    match o.userns.as_deref() {
-        None | Some("") | Some("host") => {}
-        Some(other) => {
-            return Err(usage(format!(
-                "unsupported --userns {other:?}: only the default mapping is supported yet"
-            )))
-        }
-    }
+    let keep_id =
+        super::keep_id::parse(o.userns.as_deref(), engine.paths.rootless).map_err(usage)?;
     if o.tty && o.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         tracing::debug!("-t with a stdin that is not a terminal");
     }
@@ -426,9 +420,31 @@ pub fn run(
     if args.is_empty() {
         return Err(usage("no command specified: the image has no Cmd or Entrypoint; give one after the image name"));
     }
+    let lowers = match (&keep_id, o.rootfs) {
+        (Some(k), false) => k.mapped_lowers(&lowers).map_err(usage)?,
+        _ => lowers,
+    };
     let lower_refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
-    let user_spec = o.user.clone().or(cfg.user.clone()).unwrap_or_default();
-    let ids = user::resolve(&user_spec, &lower_refs)?;
+    // keep-id runs as the user unless told otherwise, as in podman.
+    let user_spec = match (&keep_id, o.user.clone()) {
+        (_, Some(u)) => u,
+        (Some(k), None) => format!("{}:{}", k.uid, k.gid),
+        (None, None) => cfg.user.clone().unwrap_or_default(),
+    };
+    let mut ids = user::resolve(&user_spec, &lower_refs)?;
+    let keep_id_passwd = match (&keep_id, &o.user) {
+        (Some(k), None) => {
+            let image = lower_refs
+                .iter()
+                .find_map(|d| std::fs::read_to_string(d.join("etc/passwd")).ok())
+                .unwrap_or_default();
+            super::keep_id::passwd_with_user(k, &image).map(|(text, home)| {
+                ids.home = Some(home);
+                text
+            })
+        }
+        _ => None,
+    };
 
     let containers = Containers::new(engine.store.root());
     if let (true, Some(n)) = (o.replace, o.name.as_deref()) {
@@ -533,6 +549,12 @@ pub fn run(
                     d.display()
                 )))?;
             }
+            if let Some(k) = &keep_id {
+                // The overlay's root shows the upper dir's owner: root's.
+                let (uid, gid) = k.owner(0, 0);
+                std::os::unix::fs::lchown(&upper, Some(uid), Some(gid))
+                    .map_err(crate::image::store::io_err("preparing the upper dir"))?;
+            }
             let lower = lowers
                 .iter()
                 .map(|p| p.display().to_string())
@@ -548,7 +570,12 @@ pub fn run(
             }
             Some(opts)
         };
-        let etc_files = write_etc_files(&userdata, &hostname, &name, network_host, &o)?;
+        let mut etc_files = write_etc_files(&userdata, &hostname, &name, network_host, &o)?;
+        if let Some(text) = &keep_id_passwd {
+            let p = userdata.join("passwd");
+            std::fs::write(&p, text).map_err(crate::image::store::io_err("writing passwd"))?;
+            etc_files.push(("/etc/passwd".into(), p));
+        }
         let network_path = super::netsetup::joined_netns(&containers, &net.mode).map_err(usage)?;
         let cwd = o
             .workdir
@@ -600,6 +627,7 @@ pub fn run(
             cpu_quota,
             pids: o.pids_limit.filter(|p| *p > 0),
             cgroup_v2,
+            id_maps: keep_id.map(|k| (k.uid_map(), k.gid_map())),
         })?;
         let spec_json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
         std::fs::write(userdata.join("config.json"), spec_json)

@@ -308,6 +308,12 @@ pub struct SpecInput<'a> {
     pub cpu_quota: Option<i64>,
     pub pids: Option<i64>,
     pub cgroup_v2: bool,
+    /// `--userns keep-id`: a user namespace of the container's own with
+    /// these uid and gid maps (ids relative to the store's namespace).
+    pub id_maps: Option<(
+        Vec<super::keep_id::IdMapLine>,
+        Vec<super::keep_id::IdMapLine>,
+    )>,
 }
 
 /// Default environment when the image sets none.
@@ -377,7 +383,19 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
     if let Some(p) = i.pids {
         resources["pids"] = json!({"limit": p});
     }
+    if i.id_maps.is_some() {
+        namespaces.push(json!({"type": "user"}));
+    }
     let mut linux = json!({"namespaces": namespaces, "resources": resources});
+    if let Some((uids, gids)) = &i.id_maps {
+        let map = |m: &[super::keep_id::IdMapLine]| {
+            m.iter()
+                .map(|l| json!({"containerID": l.inside, "hostID": l.outside, "size": l.count}))
+                .collect::<Vec<_>>()
+        };
+        linux["uidMappings"] = json!(map(uids));
+        linux["gidMappings"] = json!(map(gids));
+    }
     if !i.privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);

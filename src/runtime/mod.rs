@@ -88,10 +88,27 @@ fn namespace_flags(spec: &Spec) -> CloneFlags {
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            _ => CloneFlags::empty(), // cgroup: unshared after joining the cgroup; user: see Launch::userns
+            // A user namespace of the container's own only with id maps
+            // (`--userns keep-id`); else it runs in berth's (Launch::userns).
+            LinuxNamespaceType::User if id_maps(spec).is_some() => CloneFlags::CLONE_NEWUSER,
+            _ => CloneFlags::empty(), // cgroup: unshared after joining the cgroup
         };
     }
     flags
+}
+
+/// The uid_map and gid_map texts of a spec that asks for its own user
+/// namespace.
+fn id_maps(spec: &Spec) -> Option<(String, String)> {
+    let linux = spec.linux().as_ref()?;
+    let text = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.as_ref().filter(|v| !v.is_empty()).map(|v| {
+            v.iter()
+                .map(|l| format!("{} {} {}\n", l.container_id(), l.host_id(), l.size()))
+                .collect::<String>()
+        })
+    };
+    Some((text(linux.uid_mappings())?, text(linux.gid_mappings())?))
 }
 
 /// Namespaces the spec names by path (`--network container:NAME`,
@@ -207,6 +224,8 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     );
     let rootfs = l.rootfs.clone();
     let userns = l.userns;
+    let maps = id_maps(l.spec).filter(|_| flags.contains(CloneFlags::CLONE_NEWUSER));
+    let own_userns = maps.is_some();
 
     let child = move || -> isize {
         // SAFETY: closing the parent's ends of the pipes in the child.
@@ -223,6 +242,22 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         // SAFETY: reading one byte from our pipe.
         if unsafe { libc::read(sync_rfd, b.as_mut_ptr().cast(), 1) } != 1 {
             die(err_wfd, 125, "the parent went away before setup");
+        }
+        if own_userns {
+            // The parent wrote the maps: become the namespace's root.
+            // SAFETY: plain id syscalls.
+            let ok = unsafe {
+                libc::setresgid(0, 0, 0) == 0
+                    && libc::setgroups(0, std::ptr::null()) == 0
+                    && libc::setresuid(0, 0, 0) == 0
+            };
+            if !ok {
+                die(
+                    err_wfd,
+                    125,
+                    "becoming root in the container's user namespace failed",
+                );
+            }
         }
         for (fd, flag, what) in &join {
             // SAFETY: the fd is an open namespace file inherited from the parent.
@@ -309,6 +344,18 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     };
     if let Some(cg) = cgroup {
         cg.add(pid.as_raw()).map_err(|e| fail_early(e.into()))?;
+    }
+    if let Some((uids, gids)) = &maps {
+        let write = |f: &str, text: &str| {
+            std::fs::write(format!("/proc/{pid}/{f}"), text).map_err(|e| {
+                fail_early(RuntimeError::Spec(format!(
+                    "writing the container's {f} ({}): {e}",
+                    text.trim().replace('\n', ", ")
+                )))
+            })
+        };
+        write("uid_map", uids)?;
+        write("gid_map", gids)?;
     }
     if let Some(hook) = l.prestart {
         hook(pid).map_err(|e| fail_early(RuntimeError::Spec(e)))?;
