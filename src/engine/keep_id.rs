@@ -288,7 +288,7 @@ mod tests {
                 IdMapLine {
                     inside: 1002,
                     outside: 1002,
-                    count: 65535
+                    count: 64535
                 },
             ]
         );
