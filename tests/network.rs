@@ -188,13 +188,19 @@ fn published_ports_as_root() {
     );
 }
 
+/// A networked env for the test user, or None (a skip) when pasta cannot
+/// run for users here.
+fn rootless_networked(test: &str) -> Option<Env> {
+    if let Err(why) = common::tun_usable_by_users() {
+        common::skip(test, &why);
+        return None;
+    }
+    Env::networked(As::User, test)
+}
+
 #[test]
 fn published_ports_rootless() {
-    if let Err(why) = common::tun_usable_by_users() {
-        common::skip("published_ports_rootless", &why);
-        return;
-    }
-    let Some(env) = Env::networked(As::User, "published_ports_rootless") else {
+    let Some(env) = rootless_networked("published_ports_rootless") else {
         return;
     };
     busybox_image(&env);
@@ -208,12 +214,7 @@ fn published_ports_rootless() {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|p| {
-                // Zombies are gone (this machine's init reaps them late).
-                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-                let alive = stat
-                    .rsplit_once(") ")
-                    .is_some_and(|(_, r)| !r.starts_with('Z'));
-                alive
+                running(p.parse().unwrap_or(0))
                     && std::fs::read_to_string(format!("/proc/{p}/comm"))
                         .is_ok_and(|c| c.starts_with("pasta") || c.starts_with("passt"))
             })
@@ -255,11 +256,7 @@ fn running(pid: i64) -> bool {
 
 #[test]
 fn networks_rootless() {
-    if let Err(why) = common::tun_usable_by_users() {
-        common::skip("networks_rootless", &why);
-        return;
-    }
-    let Some(env) = Env::networked(As::User, "networks_rootless") else {
+    let Some(env) = rootless_networked("networks_rootless") else {
         return;
     };
     let img = busybox_image(&env);
@@ -279,7 +276,7 @@ fn networks_rootless() {
     assert_eq!(out.ok(), "rootless page\nrootless page\n");
     // A container started later is found by the earlier one.
     web("late", &[]);
-    eventually("db never reached late by name", 15, || {
+    eventually("db never reached late by name", 30, || {
         let out = env.berth(&["exec", "db", "sh", "-c", &get("late", 80)]);
         (out.stdout == "rootless page\n")
             .then_some(())
@@ -425,15 +422,14 @@ fn networks_names_and_isolation_as_root() {
         "/www",
     ])
     .ok();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while env
-        .berth(&["exec", "db", "sh", "-c", &get("late", 80)])
-        .stdout
-        != "db page\n"
-    {
-        assert!(Instant::now() < deadline, "db never reached late by name");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("db never reached late by name", 30, || {
+        let out = env.berth(&["exec", "db", "sh", "-c", &get("late", 80)]);
+        let hosts = env.berth(&["exec", "db", "cat", "/etc/hosts"]).stdout;
+        (out.stdout == "db page\n").then_some(()).ok_or(format!(
+            "{}{}\n/etc/hosts:\n{hosts}",
+            out.stdout, out.stderr
+        ))
+    });
     // Outbound traffic leaves through NAT: "the host" sees the bridge's
     // gateway side, not the container's private address.
     let mut outside = env
