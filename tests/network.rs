@@ -744,3 +744,102 @@ fn fifty_containers_on_one_bridge_in_parallel() {
     assert!(!String::from_utf8_lossy(&links.stdout).contains("berth1"));
     assert!(common::mounts_under(&env.store()).is_empty());
 }
+
+/// `--network slirp4netns` (rootless, the mode podman used before pasta):
+/// a tap with slirp's address, ports through its API, DNS at 10.0.2.3,
+/// outbound to the host, and nothing left after rm.
+#[test]
+fn slirp4netns_rootless() {
+    let Some(env) = rootless_networked("slirp4netns_rootless") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let www = web_root(&env, "via slirp\n");
+    let vol = format!("{www}:/www:ro");
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "--network",
+        "slirp4netns",
+        "-p",
+        "8090:80",
+        "-v",
+        &vol,
+        img,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ])
+    .ok();
+    assert_eq!(
+        fetch_eventually(&env, "http://127.0.0.1:8090/"),
+        "via slirp\n"
+    );
+    assert_eq!(
+        fetch_eventually(&env, &format!("http://{NETNS_HOST_IP}:8090/")),
+        "via slirp\n"
+    );
+    let addrs = env.berth(&["exec", "s", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.ok().contains("tap0") && addrs.stdout.contains("10.0.2.100"),
+        "{}",
+        addrs.stdout
+    );
+    let resolv = env.berth(&["exec", "s", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.ok().contains("nameserver 10.0.2.3"),
+        "{}",
+        resolv.stdout
+    );
+    let mut outside = env
+        .in_netns(&[
+            "/bin/busybox",
+            "httpd",
+            "-f",
+            "-p",
+            &format!("{NETNS_HOST_IP}:8001"),
+            "-h",
+            &www,
+        ])
+        .spawn()
+        .unwrap();
+    let outbound = get(NETNS_HOST_IP, 8001).replace("| nc", "| timeout 5 nc");
+    eventually("no way out through slirp4netns", 20, || {
+        let out = env.berth(&["exec", "s", "sh", "-c", &outbound]);
+        (out.stdout == "via slirp\n")
+            .then_some(())
+            .ok_or(format!("{}{}", out.stdout, out.stderr))
+    });
+    let _ = outside.kill();
+    let _ = outside.wait();
+    env.berth(&["network", "create", "x"]).ok();
+    env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "slirp4netns:mtu=1500",
+        img,
+        "true",
+    ])
+    .fails(125, "options are not supported");
+    env.berth(&["rm", "-f", "s"]).ok();
+    assert!(fetch(&env, "http://127.0.0.1:8090/").is_none());
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("slirp4netns.*{}", env.store().display())])
+        .output()
+        .unwrap();
+    let running_left: Vec<String> = String::from_utf8_lossy(&left.stdout)
+        .lines()
+        .filter(|p| running(p.parse().unwrap_or(0)))
+        .map(String::from)
+        .collect();
+    assert!(
+        running_left.is_empty(),
+        "slirp4netns left: {running_left:?}"
+    );
+}

@@ -8,7 +8,7 @@ use super::container::{ContainerRecord, Containers};
 use crate::network::bridge::{self, Join};
 use crate::network::config::{Networks, DEFAULT_NETWORK};
 use crate::network::ports::{self, PortMapping};
-use crate::network::{pasta, rootless_netns, state::Attachment};
+use crate::network::{pasta, rootless_netns, slirp, state::Attachment};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
@@ -28,7 +28,7 @@ pub struct NetworkRequest {
 /// A container's networking, as asked and (while it runs) as given.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct NetConfig {
-    /// bridge, pasta, none, host, container:NAME, ns:PATH
+    /// bridge, pasta, slirp4netns, none, host, container:NAME, ns:PATH
     pub mode: String,
     #[serde(default)]
     pub networks: Vec<NetworkRequest>,
@@ -81,6 +81,8 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
     let default = if rootless {
         if pasta::available() {
             "pasta"
+        } else if slirp::available() {
+            "slirp4netns"
         } else {
             "private"
         }
@@ -94,8 +96,11 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
         "" | "default" => default.to_string(),
         "private" | "none" | "host" | "pasta" => asked.to_string(),
         "bridge" => "bridge".to_string(),
-        "slirp4netns" => {
-            return Err("--network slirp4netns is not supported: berth uses pasta for rootless networking (apt-get install passt; --network pasta)".into())
+        "slirp4netns" => asked.to_string(),
+        m if m.starts_with("slirp4netns:") => {
+            return Err(format!(
+                "--network {m}: slirp4netns options are not supported; use --network slirp4netns"
+            ))
         }
         m if m.starts_with("container:") || m.starts_with("ns:") => m.to_string(),
         _ => "bridge".to_string(),
@@ -132,7 +137,7 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
             "--ip and --network-alias need a bridge network, not --network {mode}"
         ));
     }
-    if !ports.is_empty() && !matches!(mode.as_str(), "bridge" | "pasta") {
+    if !ports.is_empty() && !matches!(mode.as_str(), "bridge" | "pasta" | "slirp4netns") {
         return Err(format!(
             "-p/-P need a network the host can reach: not --network {mode}"
         ));
@@ -159,6 +164,7 @@ pub struct NetSession {
     _reservations: Vec<OwnedFd>,
     attached: RefCell<Vec<Attachment>>,
     pasta: RefCell<Option<i32>>,
+    slirp: RefCell<Option<std::process::Child>>,
     /// Rootless bridge: relays published ports into the rootless namespace.
     forwarder: RefCell<Option<crate::network::forward::Forwarder>>,
 }
@@ -198,7 +204,7 @@ impl NetSession {
             let held = ports::reserve(&mut ports)?;
             if cfg.mode == "bridge" {
                 reservations = held; // kept: DNAT never reaches the socket
-            } // pasta binds them itself: the check was enough
+            } // pasta and slirp4netns bind them themselves: the check was enough
             cfg.published = ports;
         }
         let hosts_file = userdata.join("hosts");
@@ -219,6 +225,7 @@ impl NetSession {
             _reservations: reservations,
             attached: RefCell::new(Vec::new()),
             pasta: RefCell::new(None),
+            slirp: RefCell::new(None),
             forwarder: RefCell::new(None),
         })
     }
@@ -279,6 +286,12 @@ impl NetSession {
                 *self.pasta.borrow_mut() = Some(p);
                 Ok(())
             }
+            "slirp4netns" => {
+                let api = self.pasta_pidfile.with_file_name("slirp.sock");
+                let c = slirp::start(pid.as_raw(), &self.cfg.published, &api)?;
+                *self.slirp.borrow_mut() = Some(c);
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -305,6 +318,9 @@ impl NetSession {
         }
         if self.pasta.borrow_mut().take().is_some() {
             pasta::stop(&self.pasta_pidfile);
+        }
+        if let Some(mut c) = self.slirp.borrow_mut().take() {
+            slirp::stop(&mut c);
         }
     }
 }

@@ -181,6 +181,7 @@ fn write_etc_files(
     hostname: &str,
     name: &str,
     network_host: bool,
+    slirp: bool,
     o: &RunOptions,
 ) -> Result<Vec<(String, PathBuf)>, RunError> {
     let w = |p: &Path, s: &str| {
@@ -206,7 +207,7 @@ fn write_etc_files(
     let hn = dir.join("hostname");
     w(&hn, &format!("{hostname}\n"))?;
     let resolv = dir.join("resolv.conf");
-    w(&resolv, &resolv_conf(o))?;
+    w(&resolv, &resolv_conf(o, slirp))?;
     Ok(vec![
         ("/etc/hosts".into(), hosts),
         ("/etc/hostname".into(), hn),
@@ -216,9 +217,13 @@ fn write_etc_files(
 
 /// The container's resolv.conf: --dns/--dns-search/--dns-option over the
 /// host's (whose loopback resolvers cannot be reached from a container).
-fn resolv_conf(o: &RunOptions) -> String {
+fn resolv_conf(o: &RunOptions, slirp: bool) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut servers: Vec<String> = o.dns.clone();
+    if servers.is_empty() && slirp {
+        // slirp4netns answers there with the host's resolvers.
+        servers.push("10.0.2.3".into());
+    }
     if servers.is_empty() {
         servers = host
             .lines()
@@ -570,7 +575,14 @@ pub fn run(
             }
             Some(opts)
         };
-        let mut etc_files = write_etc_files(&userdata, &hostname, &name, network_host, &o)?;
+        let mut etc_files = write_etc_files(
+            &userdata,
+            &hostname,
+            &name,
+            network_host,
+            net.mode == "slirp4netns",
+            &o,
+        )?;
         if let Some(text) = &keep_id_passwd {
             let p = userdata.join("passwd");
             std::fs::write(&p, text).map_err(crate::image::store::io_err("writing passwd"))?;

@@ -13,4 +13,5 @@ pub mod nft;
 pub mod pasta;
 pub mod ports;
 pub mod rootless_netns;
+pub mod slirp;
 pub mod state;
