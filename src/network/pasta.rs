@@ -13,12 +13,7 @@ pub fn available() -> bool {
 }
 
 fn find() -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join("pasta"))
-        .chain(["/usr/bin/pasta".into(), "/usr/sbin/pasta".into()])
-        .find(|p| p.is_file())
+    crate::util::fsutil::which("pasta")
 }
 
 /// The arguments for one container: its namespace, ports, no automatic

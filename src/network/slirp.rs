@@ -16,11 +16,7 @@ pub fn available() -> bool {
 }
 
 fn find() -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join("slirp4netns"))
-        .find(|p| p.is_file())
+    crate::util::fsutil::which("slirp4netns")
 }
 
 /// Starts slirp4netns for the namespace of `pid`, waits until the tap is

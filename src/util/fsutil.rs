@@ -110,3 +110,15 @@ pub fn dir_size(path: &Path) -> u64 {
     }
     total
 }
+
+/// A program by name: the first match in $PATH, then /usr/bin and
+/// /usr/sbin (helpers are still found when a caller cleared PATH).
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .chain(["/usr/bin".into(), "/usr/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
