@@ -151,6 +151,10 @@ fn connect_here(
             inner
                 .add_address(idx, ip, prefix)
                 .map_err(|e| e.to_string())?;
+            // Announce the address when the link comes up: peers that
+            // still hold a removed container's MAC for it (addresses are
+            // reused) update at once instead of after up to a minute.
+            let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{peer}/arp_notify"), "1");
             inner.set_up(idx, None).map_err(|e| e.to_string())?;
             // podman's default: ping works without CAP_NET_RAW (ICMP sockets).
             let _ = std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
