@@ -160,8 +160,9 @@ pub struct NetSession {
     hosts_file: PathBuf,
     own_hosts: String,
     pasta_pidfile: PathBuf,
-    /// Sockets that keep the host ports (root bridge).
-    _reservations: Vec<OwnedFd>,
+    /// Sockets that keep the host ports (bridge networks; rootless, the
+    /// forwarder accepts on them).
+    reservations: Vec<OwnedFd>,
     attached: RefCell<Vec<Attachment>>,
     pasta: RefCell<Option<i32>>,
     slirp: RefCell<Option<std::process::Child>>,
@@ -222,7 +223,7 @@ impl NetSession {
             hosts_file,
             own_hosts,
             pasta_pidfile: userdata.join("pasta.pid"),
-            _reservations: reservations,
+            reservations,
             attached: RefCell::new(Vec::new()),
             pasta: RefCell::new(None),
             slirp: RefCell::new(None),
@@ -264,21 +265,23 @@ impl NetSession {
                         .replace("127.0.1.1\t", &format!("{}\t", first.ip));
                     let _ = crate::network::hosts::set_own(&self.hosts_file, &own);
                 }
-                if let (Some(first), true) = (made.first(), rootless_netns::rootless()) {
+                // Kept before anything else can fail, so teardown undoes it.
+                let first_ip = made.first().map(|a| a.ip);
+                *self.attached.borrow_mut() = made;
+                if let (Some(ip), true) = (first_ip, rootless_netns::rootless()) {
                     if !self.cfg.published.is_empty() {
                         let _lock =
                             crate::network::state::lock(&self.nets).map_err(|e| e.to_string())?;
                         let ns = rootless_netns::existing(&self.nets)
                             .ok_or("the rootless network namespace is gone")?;
                         *self.forwarder.borrow_mut() = Some(crate::network::forward::start(
-                            &self._reservations,
+                            &self.reservations,
                             &self.cfg.published,
-                            first.ip,
+                            ip,
                             &ns,
                         )?);
                     }
                 }
-                *self.attached.borrow_mut() = made;
                 Ok(())
             }
             "pasta" => {
