@@ -2,8 +2,11 @@
 //! with controllers, cgroup v1 otherwise (hybrid hosts such as this
 //! project's machines). One trait hides which.
 
+pub mod devices;
 mod v1;
 mod v2;
+
+pub use devices::DeviceRule;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,10 @@ pub struct Resources {
     pub cpu_period: u64,
     /// Maximum number of processes.
     pub pids: Option<i64>,
+    /// The devices the container may use; None: no device cgroup
+    /// (`--privileged`, rootless, which cannot have one).
+    #[serde(default)]
+    pub devices: Option<Vec<DeviceRule>>,
 }
 
 impl Resources {

@@ -67,6 +67,9 @@ impl V2Cgroup {
         if let Some(p) = res.pids {
             write(&self.dir.join("pids.max"), &p.to_string())?;
         }
+        if let Some(rules) = &res.devices {
+            super::devices::apply_v2(&self.dir, rules)?;
+        }
         Ok(())
     }
 }

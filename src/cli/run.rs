@@ -110,9 +110,15 @@ pub struct RunArgs {
     /// Drop capabilities (or ALL)
     #[arg(long)]
     pub cap_drop: Vec<String>,
-    /// Give the container all capabilities, no seccomp filter and no masked paths
+    /// Give the container all capabilities, every device, no seccomp filter and no masked paths
     #[arg(long)]
     pub privileged: bool,
+    /// Add a host device: HOST[:CONTAINER][:PERMISSIONS], e.g. /dev/fuse or /dev/kmsg:/dev/kmsg:r
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Allow devices by cgroup rule, e.g. 'c 1:11 rw' (TYPE MAJOR:MINOR ACCESS)
+    #[arg(long)]
+    pub device_cgroup_rule: Vec<String>,
     /// no-new-privileges, seccomp=unconfined or seccomp=FILE
     #[arg(long)]
     pub security_opt: Vec<String>,
@@ -236,6 +242,8 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         cap_add: a.cap_add,
         cap_drop: a.cap_drop,
         privileged: a.privileged,
+        devices: a.device,
+        device_cgroup_rules: a.device_cgroup_rule,
         security_opt: a.security_opt,
         network: a.network,
         network_alias: a.network_alias,

@@ -43,6 +43,10 @@ pub struct RunOptions {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,
+    /// `--device HOST[:CONTAINER][:PERMISSIONS]`
+    pub devices: Vec<String>,
+    /// `--device-cgroup-rule 'c 1:11 rw'`
+    pub device_cgroup_rules: Vec<String>,
     pub security_opt: Vec<String>,
     pub network: Option<String>,
     pub network_alias: Vec<String>,
@@ -310,6 +314,26 @@ pub fn run(
     }
     let caps = spec::capabilities(&o.cap_add, &o.cap_drop, o.privileged)?;
     let (seccomp, nnp) = seccomp(&o, &caps)?;
+    let devices = o
+        .devices
+        .iter()
+        .map(|d| spec::parse_device(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let device_rules = spec::device_rules(
+        o.privileged,
+        engine.paths.rootless,
+        &devices,
+        &o.device_cgroup_rules,
+    )?;
+    let init_path = match (o.init, crate::runtime::init::find()) {
+        (false, _) => None,
+        (true, Some(p)) => Some(p),
+        (true, None) => {
+            return Err(usage(
+                "--init needs catatonit on the host: install the Debian package catatonit",
+            ))
+        }
+    };
     let memory = o.memory.as_deref().map(spec::parse_size).transpose()?;
     let cpu_quota = match o.cpus.as_deref() {
         Some(c) => {
@@ -439,10 +463,7 @@ pub fn run(
     let mut ids = user::resolve(&user_spec, &lower_refs)?;
     let keep_id_passwd = match (&keep_id, &o.user) {
         (Some(k), None) => {
-            let image = lower_refs
-                .iter()
-                .find_map(|d| std::fs::read_to_string(d.join("etc/passwd")).ok())
-                .unwrap_or_default();
+            let image = user::read_first(&lower_refs, "etc/passwd");
             super::keep_id::passwd_with_user(k, &image).map(|(text, home)| {
                 ids.home = Some(home);
                 text
@@ -632,7 +653,9 @@ pub fn run(
             rootfs: &root_path,
             overlay,
             storage: &engine.storage,
-            init: o.init,
+            init: init_path.clone(),
+            devices: devices.clone(),
+            device_rules: device_rules.clone(),
             etc_files,
             user_mounts: user_mounts.clone(),
             memory,
@@ -650,6 +673,7 @@ pub fn run(
             cpu_quota,
             cpu_period: 100_000,
             pids: o.pids_limit.filter(|p| *p > 0),
+            devices: device_rules.clone(),
         };
         let rootfs_mount = if o.rootfs {
             root_path.clone()

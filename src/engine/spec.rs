@@ -2,6 +2,7 @@
 //! defaults: its capability set, mounts, masked and read-only paths, and
 //! the default seccomp policy.
 
+use crate::cgroups::DeviceRule;
 use crate::image::manifest::ContainerConfig;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -21,19 +22,20 @@ pub const DEFAULT_CAPS: [&str; 11] = [
     "CAP_SYS_CHROOT",
 ];
 
-/// Paths hidden from containers (podman's list).
-pub const MASKED: [&str; 11] = [
+/// Paths hidden from containers (podman 5's whole list).
+pub const MASKED: [&str; 12] = [
     "/proc/acpi",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
     "/proc/sched_debug",
     "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/dev/block",
+    "/sys/devices/virtual/powercap",
     "/sys/firmware",
     "/sys/fs/selinux",
-    "/sys/dev/block",
 ];
 
 /// Paths containers may read but not write (podman's list).
@@ -278,6 +280,102 @@ pub fn parse_tmpfs(t: &str) -> Result<UserMount, SpecError> {
     })
 }
 
+/// A host device node given to the container (`--device`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNode {
+    pub host: PathBuf,
+    pub container: String,
+    pub block: bool,
+    pub major: u32,
+    pub minor: u32,
+    pub access: String,
+}
+
+/// Parses `--device HOST[:CONTAINER][:PERMISSIONS]`; HOST must be a
+/// character or block device.
+pub fn parse_device(d: &str) -> Result<DeviceNode, SpecError> {
+    let parts: Vec<&str> = d.split(':').collect();
+    let perms = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, container, access) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if perms(p) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] if perms(p) => (*h, *c, *p),
+        _ => {
+            return Err(invalid(format!(
+                "invalid --device {d:?}: use HOST[:CONTAINER][:PERMISSIONS], PERMISSIONS made of r, w and m"
+            )))
+        }
+    };
+    if !host.starts_with('/') || !container.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid --device {d:?}: both paths must be absolute"
+        )));
+    }
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::metadata(host).map_err(|e| invalid(format!("--device {host}: {e}")))?;
+    let block = m.file_type().is_block_device();
+    if !block && !m.file_type().is_char_device() {
+        return Err(invalid(format!(
+            "--device {host}: not a character or block device"
+        )));
+    }
+    Ok(DeviceNode {
+        host: host.into(),
+        container: container.into(),
+        block,
+        major: libc::major(m.rdev()),
+        minor: libc::minor(m.rdev()),
+        access: access.into(),
+    })
+}
+
+/// What every container may use, as runc and crun allow: mknod of any
+/// node (using one is what the list guards), the nodes of the minimal
+/// /dev, ptys and /dev/net/tun.
+pub const DEFAULT_DEVICE_RULES: [&str; 12] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",    // null
+    "c 1:5 rwm",    // zero
+    "c 1:7 rwm",    // full
+    "c 1:8 rwm",    // random
+    "c 1:9 rwm",    // urandom
+    "c 5:0 rwm",    // tty
+    "c 5:1 rwm",    // console
+    "c 5:2 rwm",    // ptmx
+    "c 136:* rwm",  // pts/*
+    "c 10:200 rwm", // net/tun
+];
+
+/// The device cgroup's allow list: the defaults, `--device` nodes and
+/// `--device-cgroup-rule`s. None for `--privileged` (every device) and
+/// rootless containers (no device cgroup; they cannot make nodes).
+pub fn device_rules(
+    privileged: bool,
+    rootless: bool,
+    devices: &[DeviceNode],
+    extra: &[String],
+) -> Result<Option<Vec<DeviceRule>>, SpecError> {
+    let mut rules: Vec<DeviceRule> = DEFAULT_DEVICE_RULES
+        .iter()
+        .map(|r| DeviceRule::parse(r).expect("the defaults parse"))
+        .collect();
+    for d in devices {
+        rules.push(DeviceRule {
+            kind: if d.block { 'b' } else { 'c' },
+            major: Some(d.major),
+            minor: Some(d.minor),
+            access: d.access.clone(),
+        });
+    }
+    for r in extra {
+        rules
+            .push(DeviceRule::parse(r).map_err(|e| invalid(format!("--device-cgroup-rule: {e}")))?);
+    }
+    Ok((!privileged && !rootless).then_some(rules))
+}
+
 /// Everything the spec is made of.
 pub struct SpecInput<'a> {
     pub args: Vec<String>,
@@ -300,7 +398,13 @@ pub struct SpecInput<'a> {
     pub rootfs: &'a Path,
     pub overlay: Option<String>,
     pub storage: &'a super::StorageOptions,
-    pub init: bool,
+    /// `--device`: host nodes made in the container.
+    pub devices: Vec<DeviceNode>,
+    /// The device cgroup's allow list; None: every device (privileged,
+    /// or rootless, which has no device cgroup).
+    pub device_rules: Option<Vec<DeviceRule>>,
+    /// `--init`: the init binary to run as PID 1.
+    pub init: Option<PathBuf>,
     /// Files bound over /etc/hosts, /etc/hostname, /etc/resolv.conf.
     pub etc_files: Vec<(String, PathBuf)>,
     pub user_mounts: Vec<UserMount>,
@@ -383,6 +487,20 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
     if let Some(p) = i.pids {
         resources["pids"] = json!({"limit": p});
     }
+    if let Some(rules) = &i.device_rules {
+        let mut list = vec![json!({"allow": false, "access": "rwm"})];
+        list.extend(rules.iter().map(|r| {
+            let mut v = json!({"allow": true, "type": r.kind.to_string(), "access": r.access});
+            if let Some(m) = r.major {
+                v["major"] = json!(m);
+            }
+            if let Some(m) = r.minor {
+                v["minor"] = json!(m);
+            }
+            v
+        }));
+        resources["devices"] = json!(list);
+    }
     if i.id_maps.is_some() {
         namespaces.push(json!({"type": "user"}));
     }
@@ -395,6 +513,13 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         };
         linux["uidMappings"] = json!(map(uids));
         linux["gidMappings"] = json!(map(gids));
+    }
+    if !i.devices.is_empty() {
+        linux["devices"] = json!(i
+            .devices
+            .iter()
+            .map(|d| json!({"path": d.container, "type": if d.block { "b" } else { "c" }, "major": d.major, "minor": d.minor, "fileMode": 0o666}))
+            .collect::<Vec<_>>());
     }
     if !i.privileged {
         linux["maskedPaths"] = json!(MASKED);
@@ -416,8 +541,18 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
             annotations.insert(crate::runtime::plan::ANNOTATION_COPY.into(), json!("true"));
         }
     }
-    if i.init {
-        annotations.insert(crate::runtime::plan::ANNOTATION_INIT.into(), json!("true"));
+    for d in &i.devices {
+        annotations.insert(
+            format!(
+                "{}{}",
+                crate::runtime::plan::ANNOTATION_DEVICE_SOURCE,
+                d.container
+            ),
+            json!(d.host),
+        );
+    }
+    if let Some(init) = &i.init {
+        annotations.insert(crate::runtime::plan::ANNOTATION_INIT.into(), json!(init));
     }
     let spec = json!({
         "ociVersion": "1.0.2",

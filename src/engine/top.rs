@@ -171,8 +171,9 @@ pub fn rows(pid: i32, descriptors: &[String]) -> Vec<Vec<String>> {
     let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
     let target = ns(pid);
     let root = format!("/proc/{pid}/root");
-    let users = names(&std::fs::read_to_string(format!("{root}/etc/passwd")).unwrap_or_default());
-    let groups = names(&std::fs::read_to_string(format!("{root}/etc/group")).unwrap_or_default());
+    let root = std::path::Path::new(&root);
+    let users = names(&super::user::read_first(&[root], "etc/passwd"));
+    let groups = names(&super::user::read_first(&[root], "etc/group"));
     let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap_or_default();
     let gid_map = std::fs::read_to_string(format!("/proc/{pid}/gid_map")).unwrap_or_default();
     // SAFETY: sysconf with a constant argument.

@@ -21,9 +21,13 @@ pub enum UserError {
     NoGroup(String),
 }
 
-fn read_first(dirs: &[&Path], rel: &str) -> String {
+/// The first `rel` found in `dirs`, read as the container would see it
+/// but never outside a dir (a symlinked /etc/passwd in an image must not
+/// make berth read a host file, nor a device make it read forever).
+pub fn read_first(dirs: &[&Path], rel: &str) -> String {
     dirs.iter()
-        .find_map(|d| std::fs::read_to_string(d.join(rel)).ok())
+        .find_map(|d| crate::util::secure_path::read_file_in_root(d, rel))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
 

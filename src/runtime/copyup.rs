@@ -5,77 +5,68 @@
 //! volume covers the path; the source is resolved inside the root, and
 //! symlinks in the image are copied as links, never followed.
 
-use crate::util::secure_path::{fd_path, open_in_root};
-use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use crate::util::fdtree;
+use crate::util::secure_path::{open_at, open_in_root};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// Copies `root`/`dest` into the host directory `volume` if the volume is
-/// empty and the image has that directory.
+/// empty and the image has that directory. Both sides are walked with
+/// directory fds (the volume may be shared with a running container).
 pub fn copy_up(root: i32, dest: &str, volume: &Path) -> Result<(), String> {
-    let empty = std::fs::read_dir(volume)
+    let vol = open_at(
+        libc::AT_FDCWD,
+        volume.as_os_str().as_encoded_bytes(),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(|e| format!("opening volume {}: {e}", volume.display()))?;
+    let empty = fdtree::names(vol.as_raw_fd())
         .map_err(|e| format!("reading volume {}: {e}", volume.display()))?
-        .next()
-        .is_none();
+        .is_empty();
     if !empty {
         return Ok(());
     }
     let Ok(src) = open_in_root(
         root,
         dest.trim_start_matches('/').as_bytes(),
-        libc::O_PATH | libc::O_DIRECTORY,
+        libc::O_RDONLY | libc::O_DIRECTORY,
     ) else {
         return Ok(()); // nothing in the image there
     };
-    let from = fd_path(&src);
-    copy_tree(Path::new(&from), volume)
+    fdtree::copy_tree(src.as_raw_fd(), vol.as_raw_fd())
         .map_err(|e| format!("copying {dest} into its volume: {e}"))?;
     // The volume's root takes the directory's owner and mode too.
-    let m = std::fs::metadata(&from).map_err(|e| e.to_string())?;
-    let _ = lchown(volume, Some(m.uid()), Some(m.gid()));
-    let _ = std::fs::set_permissions(volume, std::fs::Permissions::from_mode(m.mode() & 0o7777));
+    let st = fdtree::fstat(src.as_raw_fd()).map_err(|e| e.to_string())?;
+    // SAFETY: plain syscalls on an fd we hold.
+    unsafe {
+        libc::fchown(vol.as_raw_fd(), st.st_uid, st.st_gid);
+        libc::fchmod(vol.as_raw_fd(), st.st_mode & 0o7777);
+    }
     Ok(())
 }
 
-/// Gives a tree to the container's user (`:U`): lchown every entry.
+/// Gives a tree to the container's user (`:U`): every entry, links
+/// themselves, walked with directory fds so nothing is followed.
 pub fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    lchown(path, Some(uid), Some(gid))?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        for e in std::fs::read_dir(path)? {
-            chown_tree(&e?.path(), uid, gid)?;
-        }
+    let dir = open_at(
+        libc::AT_FDCWD,
+        path.as_os_str().as_encoded_bytes(),
+        libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK,
+        0,
+    )?;
+    if fdtree::kind(fdtree::fstat(dir.as_raw_fd())?.st_mode) == libc::S_IFDIR {
+        fdtree::chown_tree(dir.as_raw_fd(), uid, gid)
+    } else {
+        // SAFETY: plain syscall on an fd we hold.
+        crate::util::secure_path::check(unsafe { libc::fchown(dir.as_raw_fd(), uid, gid) })
+            .map(|_| ())
     }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let src = e.path();
-        let dst = to.join(e.file_name());
-        let m = std::fs::symlink_metadata(&src)?;
-        let ft = m.file_type();
-        if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if ft.is_dir() {
-            std::fs::create_dir(&dst)?;
-            copy_tree(&src, &dst)?;
-        } else if ft.is_file() {
-            std::fs::copy(&src, &dst)?;
-        } else {
-            continue; // devices, fifos, sockets: not volume content
-        }
-        lchown(&dst, Some(m.uid()), Some(m.gid()))?;
-        if !ft.is_symlink() {
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn copies_into_an_empty_volume_only() {

@@ -75,6 +75,11 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
             drop(sync_w);
             drop(err_r);
             let efd = err_w.as_raw_fd();
+            // Until exec, this process holds berth's memory and
+            // descriptors while it is already visible in the container:
+            // no container process may ptrace it or open its /proc files.
+            // SAFETY: prctl with constant arguments.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
             if !x.detach {
                 // SAFETY: prctl with constant arguments.
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -94,30 +99,30 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
                 }
             }
             let _ = nix::unistd::chdir("/");
-            if let Some((fd, _)) = &stdio.console {
-                // SAFETY: session and controlling terminal for the pty slave.
-                unsafe {
-                    libc::setsid();
-                    libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0);
-                    for t in 0..3 {
-                        libc::dup2(fd.as_raw_fd(), t);
-                    }
-                }
-            } else if x.detach {
-                // SAFETY: detached: no terminal, no berth stdio.
-                unsafe {
-                    libc::setsid();
-                    for t in 0..3 {
-                        libc::dup2(devnull.as_raw_fd(), t);
-                    }
-                }
-            } else if stdio.null_stdin {
-                // SAFETY: replacing stdin.
-                unsafe { libc::dup2(devnull.as_raw_fd(), 0) };
+            let null = Some(devnull.as_raw_fd());
+            let fds = match (&stdio.console, x.detach) {
+                (Some((fd, _)), _) => super::session::StdFds {
+                    console: Some(fd.as_raw_fd()),
+                    ..Default::default()
+                },
+                // Detached: no terminal, none of berth's stdio.
+                (None, true) => super::session::StdFds {
+                    console: None,
+                    stdin: null,
+                    stdout: null,
+                    stderr: null,
+                },
+                (None, false) => super::session::StdFds {
+                    stdin: null.filter(|_| stdio.null_stdin),
+                    ..Default::default()
+                },
+            };
+            if let Err(msg) = super::session::begin(fds) {
+                super::die(efd, 125, &msg);
             }
             // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
-            let f = exec.exec(x.seccomp.as_deref());
+            let f = exec.exec(x.seccomp.as_deref(), None);
             super::die(efd, f.code, &f.message)
         }
         nix::unistd::ForkResult::Parent { child } => {

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod process;
 pub mod rootfs_fallback;
 pub mod seccomp;
+pub mod session;
 
 use crate::cgroups::Cgroup;
 use nix::sched::CloneFlags;
@@ -182,12 +183,13 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         Some(s) => Some(seccomp::bpf(&s, l.cache.as_deref())?),
         None => None,
     };
+    // The annotation names the init binary on the host.
     let init = l
         .spec
         .annotations()
         .as_ref()
         .and_then(|a| a.get(plan::ANNOTATION_INIT))
-        .is_some_and(|v| v == "true");
+        .map(PathBuf::from);
     let cgroupns = wants_cgroupns(l.spec);
     let flags = namespace_flags(l.spec);
     let joined = namespaces_to_join(l.spec)?;
@@ -270,31 +272,21 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
                 die(err_wfd, 125, &format!("creating the cgroup namespace: {e}"));
             }
         }
-        if let Some((fd, _)) = &console {
-            // SAFETY: session and controlling terminal for the pty slave.
-            unsafe {
-                libc::setsid();
-                libc::ioctl(*fd, libc::TIOCSCTTY, 0);
-                for target in 0..3 {
-                    libc::dup2(*fd, target);
-                }
-            }
-        } else if let Some(n) = &devnull {
-            // SAFETY: replacing stdin.
-            unsafe { libc::dup2(n.as_raw_fd(), 0) };
+        let fds = session::StdFds {
+            console: console.as_ref().map(|(fd, _)| *fd),
+            stdin: input.or(devnull.as_ref().map(|n| n.as_raw_fd())),
+            stdout: output.map(|(o, _)| o),
+            stderr: output.map(|(_, e)| e),
+        };
+        if let Err(msg) = session::begin(fds) {
+            die(err_wfd, 125, &msg);
         }
-        if let Some(i) = input {
-            // SAFETY: replacing stdin with the monitor's pipe.
-            unsafe { libc::dup2(i, 0) };
-        }
-        if let Some((out, err)) = output {
-            // SAFETY: replacing stdout/stderr with the log pipes; own session.
-            unsafe {
-                libc::setsid();
-                libc::dup2(out, 1);
-                libc::dup2(err, 2);
-            }
-        }
+        // --init: the init binary, opened read-only while the host's
+        // mounts are still in this mount namespace.
+        let init_exe = match init.as_deref().map(init::sealed_exe).transpose() {
+            Ok(fd) => fd,
+            Err(e) => die(err_wfd, 125, &format!("preparing the init: {e}")),
+        };
         let mut ctx = mounts::MountCtx {
             rootfs: rootfs.clone(),
             rootfs_fd: None,
@@ -312,23 +304,11 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
                 unsafe { libc::close(*fd) };
             }
         }
-        if init {
-            // SAFETY: single-threaded child.
-            match unsafe { nix::unistd::fork() } {
-                Ok(nix::unistd::ForkResult::Parent { child }) => {
-                    // SAFETY: PID 1 keeps no copy of the error pipe.
-                    unsafe { libc::close(err_wfd) };
-                    init::run(child);
-                }
-                Ok(nix::unistd::ForkResult::Child) => {}
-                Err(e) => die(err_wfd, 125, &format!("fork for --init: {e}")),
-            }
-        }
         // Nothing of berth's leaks into the container: every fd above
         // stderr closes on exec (the error pipe stays usable until then).
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
         unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
-        let failure = exec.exec(filter.as_deref());
+        let failure = exec.exec(filter.as_deref(), init_exe.as_ref().map(|f| f.as_raw_fd()));
         die(err_wfd, failure.code, &failure.message)
     };
     let mut stack = vec![0u8; 1 << 20];

@@ -4,7 +4,7 @@
 //! image can never redirect a mount onto the host.
 
 use super::plan::Step;
-use crate::util::secure_path::{ensure_in_root, fd_path};
+use crate::util::secure_path::{ensure_in_root, fd_path, parent_in_root};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -221,57 +221,62 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
         }
         Step::Device {
             dest,
+            source,
+            block,
             major,
             minor,
             mode,
         } => {
-            let t = c.target(dest, true)?;
-            let path = fd_path(&t);
             if c.userns {
-                mount(
-                    Some(Path::new(dest)),
-                    path.as_str(),
+                // No mknod in a user namespace: bind the host's node.
+                let t = c.target(dest, true)?;
+                return mount(
+                    Some(source.as_path()),
+                    fd_path(&t).as_str(),
                     None::<&str>,
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
-                .map_err(ctx(format!("binding {dest} from the host")))
-            } else {
-                drop(t);
-                let root = c.root_fd()?;
-                let rel = dest.trim_start_matches('/');
-                let name = crate::util::secure_path::cstr(rel.as_bytes());
-                // SAFETY: valid C string; the file created by ensure_in_root is replaced by the node.
-                unsafe { libc::unlinkat(root, name.as_ptr(), 0) };
-                // SAFETY: as above.
-                let r = unsafe {
-                    libc::mknodat(
-                        root,
-                        name.as_ptr(),
-                        libc::S_IFCHR | mode,
-                        libc::makedev(*major as u32, *minor as u32),
-                    )
-                };
-                if r < 0 {
-                    return Err(format!(
-                        "creating {dest}: {}",
-                        std::io::Error::last_os_error()
-                    ));
-                }
-                // SAFETY: valid C string; mknod applies the umask, chmod does not.
-                unsafe { libc::fchmodat(root, name.as_ptr(), *mode, 0) };
-                Ok(())
+                .map_err(ctx(format!("binding {dest} from the host")));
             }
+            // The node is made relative to its parent dir resolved inside
+            // the root: an image whose /dev is a symlink to a host
+            // directory cannot get nodes made there.
+            let root = c.root_fd()?;
+            let (dir, name) =
+                parent_in_root(root, dest.as_bytes()).map_err(ctx(format!("creating {dest}")))?;
+            let dir = dir.as_raw_fd();
+            // SAFETY: valid C string relative to a directory fd we hold;
+            // ENOENT is fine, a directory there makes mknod fail below.
+            unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
+            let fmt = if *block { libc::S_IFBLK } else { libc::S_IFCHR };
+            // SAFETY: as above.
+            let r = unsafe {
+                libc::mknodat(
+                    dir,
+                    name.as_ptr(),
+                    fmt | mode,
+                    libc::makedev(*major as u32, *minor as u32),
+                )
+            };
+            if r < 0 {
+                return Err(format!(
+                    "creating {dest}: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // SAFETY: as above; mknod applies the umask, chmod does not.
+            unsafe { libc::fchmodat(dir, name.as_ptr(), *mode, libc::AT_SYMLINK_NOFOLLOW) };
+            Ok(())
         }
         Step::Symlink { target, dest } => {
             let root = c.root_fd()?;
-            let rel = dest.trim_start_matches('/');
-            let (t, n) = (
-                crate::util::secure_path::cstr(target.as_bytes()),
-                crate::util::secure_path::cstr(rel.as_bytes()),
-            );
-            // SAFETY: valid C strings; EEXIST is fine.
-            unsafe { libc::symlinkat(t.as_ptr(), root, n.as_ptr()) };
+            let (dir, name) =
+                parent_in_root(root, dest.as_bytes()).map_err(ctx(format!("creating {dest}")))?;
+            let t = crate::util::secure_path::cstr(target.as_bytes());
+            // SAFETY: valid C strings relative to a directory fd we hold;
+            // EEXIST is fine.
+            unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
             Ok(())
         }
         Step::Console => {

@@ -16,7 +16,7 @@ pub const ANNOTATION_MOUNT_PROGRAM: &str = "io.berth.rootfs.mount-program";
 /// use that (podman's vfs driver; also the last resort when neither the
 /// kernel nor fuse-overlayfs can mount the overlay).
 pub const ANNOTATION_COPY: &str = "io.berth.rootfs.copy";
-/// Annotation: run the built-in init as PID 1.
+/// Annotation: run this init binary (catatonit) as PID 1.
 pub const ANNOTATION_INIT: &str = "io.berth.init";
 /// Mount option of a bind mount whose empty source receives the image's
 /// content at its destination first (volumes).
@@ -70,9 +70,12 @@ pub enum Step {
         uid: u32,
         gid: u32,
     },
-    /// A device node inside the rootfs /dev (bound from the host when rootless).
+    /// A device node inside the rootfs (bound from the host's `source`
+    /// when rootless, where mknod is not allowed).
     Device {
         dest: String,
+        source: PathBuf,
+        block: bool,
         major: u64,
         minor: u64,
         mode: u32,
@@ -113,6 +116,45 @@ pub const DEVICES: [(&str, u64, u64); 6] = [
     ("/dev/urandom", 1, 9),
     ("/dev/tty", 5, 0),
 ];
+
+/// Annotation on a device of `linux.devices`: the host node it comes
+/// from (`--device SRC:DST`), bound when rootless.
+pub const ANNOTATION_DEVICE_SOURCE: &str = "io.berth.device-source.";
+
+/// The spec's own devices (`--device`), made after the default ones.
+fn user_devices(spec: &Spec) -> Vec<Step> {
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    devices
+        .iter()
+        .filter_map(|d| {
+            let block = match d.typ() {
+                oci_spec::runtime::LinuxDeviceType::B => true,
+                oci_spec::runtime::LinuxDeviceType::C | oci_spec::runtime::LinuxDeviceType::U => {
+                    false
+                }
+                _ => return None,
+            };
+            let dest = d.path().display().to_string();
+            let source = annotations
+                .get(&format!("{ANNOTATION_DEVICE_SOURCE}{dest}"))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| d.path().clone());
+            Some(Step::Device {
+                source,
+                dest,
+                block,
+                major: d.major() as u64,
+                minor: d.minor() as u64,
+                mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            })
+        })
+        .collect()
+}
 
 /// Turns mount options (`ro`, `nosuid`, `mode=755`, ...) into flags and data.
 pub fn mount_options(options: &[String]) -> (MsFlags, String, bool) {
@@ -222,11 +264,14 @@ pub fn build(spec: &Spec, rootfs: &std::path::Path, console: bool) -> Result<Vec
                 for (path, major, minor) in DEVICES {
                     steps.push(Step::Device {
                         dest: path.into(),
+                        source: path.into(),
+                        block: false,
                         major,
                         minor,
                         mode: 0o666,
                     });
                 }
+                steps.extend(user_devices(spec));
                 for (target, link) in [
                     ("/proc/self/fd", "/dev/fd"),
                     ("/proc/self/fd/0", "/dev/stdin"),

@@ -152,3 +152,57 @@ pub fn ensure_in_root(root: RawFd, path: &[u8], file: bool) -> io::Result<OwnedF
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
+
+/// The parent directory of `path` inside `root` (created when missing) and
+/// the last component, so that a node can be made or replaced with
+/// `*at(dir, name)` calls: nothing on the way, not even a symlinked `/dev`,
+/// can take the operation outside the root.
+pub fn parent_in_root(root: RawFd, path: &[u8]) -> io::Result<(OwnedFd, CString)> {
+    let comps = clean_components(path);
+    let Some((name, parent)) = comps.split_last() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the root itself has no parent",
+        ));
+    };
+    Ok((mkdir_all_in_root(root, parent)?, cstr(name)))
+}
+
+/// Largest file berth reads from a container's root for itself (passwd,
+/// group): such files are a few kilobytes; a bigger one is hostile.
+pub const MAX_READ_IN_ROOT: u64 = 4 << 20;
+
+/// Reads a regular file at `path` inside the directory `root` (a
+/// container's root or an image layer) for berth's own use: resolved with
+/// RESOLVE_IN_ROOT, the last component not followed when it is a symlink,
+/// never a device or fifo, and at most `MAX_READ_IN_ROOT` bytes. None when
+/// there is no such regular file.
+pub fn read_file_in_root(root: &std::path::Path, path: &str) -> Option<Vec<u8>> {
+    let dir = open_at(
+        libc::AT_FDCWD,
+        root.as_os_str().as_encoded_bytes(),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .ok()?;
+    read_file_at_root(dir.as_raw_fd(), path)
+}
+
+/// [`read_file_in_root`] for a root that is already open.
+pub fn read_file_at_root(root: RawFd, path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let fd = open_in_root(
+        root,
+        path.trim_start_matches('/').as_bytes(),
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+    )
+    .ok()?;
+    let f = std::fs::File::from(fd);
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_READ_IN_ROOT {
+        return None;
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_READ_IN_ROOT).read_to_end(&mut out).ok()?;
+    Some(out)
+}

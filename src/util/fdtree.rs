@@ -1,0 +1,278 @@
+//! Walks over directory trees that a container may be changing while berth
+//! reads them (a volume shared with a running container, a container's
+//! root during `cp`). Every entry is opened relative to its parent's
+//! directory fd with O_NOFOLLOW and checked on the opened fd, so a file
+//! swapped for a symlink mid-walk is never followed to a host path.
+
+use super::secure_path::{check, cstr, open_at};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// An entry's metadata, from fstatat(AT_SYMLINK_NOFOLLOW).
+pub fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
+    let n = cstr(name);
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the call.
+    check(unsafe { libc::fstatat(dir, n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(st)
+}
+
+/// fstat of an open fd.
+pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer for the call.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
+}
+
+/// The kind of an entry by its mode.
+pub fn kind(mode: libc::mode_t) -> libc::mode_t {
+    mode & libc::S_IFMT
+}
+
+/// Opens a subdirectory without following a symlink.
+pub fn open_dir_at(dir: RawFd, name: &[u8]) -> io::Result<OwnedFd> {
+    open_at(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
+}
+
+/// Opens a regular file for reading without following a symlink and
+/// without blocking on a fifo; anything but a regular file is refused.
+pub fn open_file_at(dir: RawFd, name: &[u8]) -> io::Result<OwnedFd> {
+    let fd = open_at(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+        0,
+    )?;
+    if kind(fstat(fd.as_raw_fd())?.st_mode) != libc::S_IFREG {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(fd)
+}
+
+/// The names in a directory, without `.` and `..`.
+pub fn names(dir: RawFd) -> io::Result<Vec<Vec<u8>>> {
+    let dup = open_at(dir, b".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let rd = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup))
+        .map_err(io::Error::from)?;
+    let mut out = Vec::new();
+    for e in rd.into_iter() {
+        let e = e.map_err(io::Error::from)?;
+        let b = e.file_name().to_bytes();
+        if b != b"." && b != b".." {
+            out.push(b.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// A symlink's target, read relative to its directory.
+pub fn readlink_at(dir: RawFd, name: &[u8]) -> io::Result<Vec<u8>> {
+    let n = cstr(name);
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: valid pointers; the buffer length is passed.
+    let r = unsafe { libc::readlinkat(dir, n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(r as usize);
+    Ok(buf)
+}
+
+/// Gives every entry of the directory `dir` (and `dir` itself) to
+/// `uid:gid` (`-v SRC:DST:U`). Symlinks are changed themselves, never
+/// followed.
+pub fn chown_tree(dir: RawFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd we hold.
+    check(unsafe { libc::fchown(dir, uid, gid) })?;
+    for name in names(dir)? {
+        let st = match lstat_at(dir, &name) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        if kind(st.st_mode) == libc::S_IFDIR {
+            match open_dir_at(dir, &name) {
+                Ok(sub) => chown_tree(sub.as_raw_fd(), uid, gid)?,
+                // Swapped for something else since the stat: not followed.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            let n = cstr(&name);
+            // SAFETY: valid C string; AT_SYMLINK_NOFOLLOW changes a link itself.
+            check(unsafe { libc::fchownat(dir, n.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the content of directory `from` into the directory `to`:
+/// directories, regular files and symlinks (as links) with their owners
+/// and modes; devices, fifos and sockets are left out. New entries are
+/// created with O_EXCL/O_NOFOLLOW, so nothing already at `to` is followed.
+pub fn copy_tree(from: RawFd, to: RawFd) -> io::Result<()> {
+    for name in names(from)? {
+        let st = match lstat_at(from, &name) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        let n = cstr(&name);
+        match kind(st.st_mode) {
+            libc::S_IFDIR => {
+                let src = open_dir_at(from, &name)?;
+                // SAFETY: valid C string.
+                check(unsafe { libc::mkdirat(to, n.as_ptr(), 0o700) })?;
+                let dst = open_dir_at(to, &name)?;
+                copy_tree(src.as_raw_fd(), dst.as_raw_fd())?;
+                set_owner_mode(dst.as_raw_fd(), &st)?;
+            }
+            libc::S_IFREG => {
+                let src = open_file_at(from, &name)?;
+                let dst = open_at(
+                    to,
+                    &name,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    0o600,
+                )?;
+                copy_data(&src, &dst)?;
+                set_owner_mode(dst.as_raw_fd(), &fstat(src.as_raw_fd())?)?;
+            }
+            libc::S_IFLNK => {
+                let target = cstr(&readlink_at(from, &name)?);
+                // SAFETY: valid C strings; the target is stored, not followed.
+                check(unsafe { libc::symlinkat(target.as_ptr(), to, n.as_ptr()) })?;
+                // SAFETY: as above; AT_SYMLINK_NOFOLLOW changes the link itself.
+                check(unsafe {
+                    libc::fchownat(
+                        to,
+                        n.as_ptr(),
+                        st.st_uid,
+                        st.st_gid,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                })?;
+            }
+            _ => {} // devices, fifos, sockets: not copied
+        }
+    }
+    Ok(())
+}
+
+fn set_owner_mode(fd: RawFd, st: &libc::stat) -> io::Result<()> {
+    // SAFETY: plain syscalls on an fd we hold; chmod after chown keeps set-id bits.
+    check(unsafe { libc::fchown(fd, st.st_uid, st.st_gid) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::fchmod(fd, st.st_mode & 0o7777) })?;
+    Ok(())
+}
+
+/// Copies all bytes of one open file into another.
+pub fn copy_data(src: &OwnedFd, dst: &OwnedFd) -> io::Result<u64> {
+    let mut r = std::fs::File::from(src.try_clone()?);
+    let mut w = std::fs::File::from(dst.try_clone()?);
+    io::copy(&mut r, &mut w)
+}
+
+/// Writes the tree at `dir` into `tar` under the name `name` (the
+/// directory's own entry first). Entries are opened relative to their
+/// parent with O_NOFOLLOW and their headers come from the opened fd, so
+/// a tree that changes while it is read never leads outside it.
+pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &str) -> io::Result<()> {
+    let st = fstat(dir)?;
+    append_entry(tar, name, &st, None, None)?;
+    for child in names(dir)? {
+        let path = format!("{name}/{}", String::from_utf8_lossy(&child));
+        let st = match lstat_at(dir, &child) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        match kind(st.st_mode) {
+            libc::S_IFDIR => match open_dir_at(dir, &child) {
+                Ok(sub) => tar_dir(tar, sub.as_raw_fd(), &path)?,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {}
+                Err(e) => return Err(e),
+            },
+            libc::S_IFREG => match open_file_at(dir, &child) {
+                Ok(f) => tar_file(tar, &f, &path)?,
+                // Swapped for a link or a device since the stat: left out.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::ELOOP))
+                        || e.kind() == io::ErrorKind::InvalidInput => {}
+                Err(e) => return Err(e),
+            },
+            libc::S_IFLNK => {
+                let target = readlink_at(dir, &child)?;
+                append_entry(tar, &path, &st, Some(&target), None)?;
+            }
+            _ => append_entry(tar, &path, &st, None, None)?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes one open regular file into `tar` as `name`.
+pub fn tar_file<W: Write>(tar: &mut tar::Builder<W>, file: &OwnedFd, name: &str) -> io::Result<()> {
+    let st = fstat(file.as_raw_fd())?;
+    let f = std::fs::File::from(file.try_clone()?);
+    // The size in the header is the size at fstat; a file that grows is cut
+    // there, one that shrinks is padded (the tar stays well formed).
+    let data = f.take(st.st_size as u64).chain(io::repeat(0));
+    append_entry(tar, name, &st, None, Some(Box::new(data)))
+}
+
+fn append_entry<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    st: &libc::stat,
+    link: Option<&[u8]>,
+    data: Option<Box<dyn Read + '_>>,
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    let kind = match kind(st.st_mode) {
+        libc::S_IFDIR => tar::EntryType::Directory,
+        libc::S_IFREG => tar::EntryType::Regular,
+        libc::S_IFLNK => tar::EntryType::Symlink,
+        libc::S_IFCHR => tar::EntryType::Char,
+        libc::S_IFBLK => tar::EntryType::Block,
+        libc::S_IFIFO => tar::EntryType::Fifo,
+        _ => return Ok(()), // sockets have no tar form
+    };
+    h.set_entry_type(kind);
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(st.st_uid as u64);
+    h.set_gid(st.st_gid as u64);
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+        h.set_device_major(libc::major(st.st_rdev))?;
+        h.set_device_minor(libc::minor(st.st_rdev))?;
+    }
+    match (kind, link, data) {
+        (tar::EntryType::Symlink, Some(target), _) => {
+            h.set_size(0);
+            use std::os::unix::ffi::OsStrExt;
+            let target = std::path::Path::new(std::ffi::OsStr::from_bytes(target));
+            tar.append_link(&mut h, name, target)
+        }
+        (tar::EntryType::Regular, _, Some(d)) => {
+            h.set_size(st.st_size as u64);
+            tar.append_data(&mut h, name, d.take(st.st_size as u64))
+        }
+        _ => {
+            h.set_size(0);
+            tar.append_data(&mut h, name, io::empty())
+        }
+    }
+}
