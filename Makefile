@@ -7,7 +7,7 @@ CARGO ?= cargo
 BERTH := target/release/berth
 # Debian packages needed to build berth (libseccomp for the seccomp filter)
 # and to run the demo.
-BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap nftables
+BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap nftables catatonit
 # Debian packages the tests need (installed by `make test-deps`).
 TEST_DEBS := $(BUILD_DEBS) docker-registry skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap qemu-system-x86 kmod cpio fuse-overlayfs nftables passt mariadb-client slirp4netns
 # Extra packages for benchmarks (peers run side by side with berth).

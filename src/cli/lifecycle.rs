@@ -430,12 +430,15 @@ pub struct CpArgs {
     pub source: String,
     /// Destination: a host path or CONTAINER:PATH
     pub destination: String,
+    /// Let a directory replace a file (and a file a directory) at the destination
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Copies files between the host and a running container.
 pub fn cp(engine: &Engine, a: CpArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
-    crate::engine::copy::copy(&cs, &a.source, &a.destination, &engine.paths)
+    crate::engine::copy::copy(&cs, &a.source, &a.destination, &engine.paths, a.overwrite)
         .map_err(|e| Failure::with_code(e.to_string(), 125))?;
     Ok(0)
 }

@@ -1,12 +1,15 @@
 //! `cp` between the host and a container, running or not. Paths inside the
 //! container are resolved with openat2(RESOLVE_IN_ROOT) against its root
 //! (/proc/PID/root), so a symlink in the container cannot aim a copy at the
-//! host; the copy itself is a tar stream unpacked by the layer unpacker,
-//! which keeps every write inside the destination directory.
+//! host. The source is walked with directory fds and O_NOFOLLOW; the copy
+//! is a tar stream unpacked in `cp` mode (no whiteouts, no directory and
+//! file replacing each other unless `--overwrite`), which keeps every
+//! write inside the destination directory.
 
 use super::container::{ContainerRecord, Containers};
 use super::run::RunError;
-use crate::image::unpack::{unpack, UnpackOptions};
+use crate::image::unpack::{unpack, CopyRules, UnpackOptions};
+use crate::util::fdtree;
 use crate::util::secure_path::{fd_path, open_in_root};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -137,50 +140,131 @@ fn with_container_root(
     }
 }
 
-/// Writes `source` (a file or directory tree) as a tar stream into `dest`.
-fn tar_into(source: &Path, name: &str, dest_dir: &Path, rootless: bool) -> Result<(), RunError> {
+/// Writes the file or directory open at `source` as a tar stream (under
+/// the name `name`) into the directory `dest_dir`. The source is walked
+/// with directory fds and O_NOFOLLOW, so a container that changes its
+/// files during the copy cannot make berth read a host file.
+fn tar_into(
+    source: OwnedFd,
+    name: &str,
+    dest_dir: &Path,
+    opts: UnpackOptions,
+) -> Result<(), RunError> {
     let (r, w) = std::io::pipe().map_err(|e| usage(format!("pipe: {e}")))?;
-    let src = source.to_path_buf();
     let name = name.to_string();
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut b = tar::Builder::new(w);
-        b.follow_symlinks(false);
-        // `source` may be /proc/self/fd/N for a path resolved in a
-        // container: follow that one link, never links inside the tree.
-        let meta = std::fs::metadata(&src)?;
-        if meta.is_dir() {
-            b.append_dir_all(&name, &src)?;
-        } else if meta.is_file() {
-            b.append_file(&name, &mut std::fs::File::open(&src)?)?;
-        } else {
-            b.append_path_with_name(&src, &name)?;
+        match fdtree::kind(fdtree::fstat(source.as_raw_fd())?.st_mode) {
+            libc::S_IFDIR => fdtree::tar_dir(&mut b, source.as_raw_fd(), &name)?,
+            _ => fdtree::tar_file(&mut b, &source, &name)?,
         }
         b.finish()
     });
-    let res =
-        unpack(r, dest_dir, UnpackOptions { rootless }).map_err(|e| usage(format!("copying: {e}")));
+    let res = unpack(r, dest_dir, opts).map_err(|e| usage(format!("copying: {e}")));
     let wrote = writer.join().map_err(|_| usage("copy thread failed"))?;
     res?;
-    wrote.map_err(|e| usage(format!("reading {}: {e}", source.display())))?;
+    wrote.map_err(|e| usage(format!("reading the source: {e}")))?;
     Ok(())
 }
 
-/// Copies between host and container, as `podman cp SRC DST`.
+/// Opens what `cp` copies from: a directory or a regular file (O_PATH
+/// first, so a device or fifo is never opened), reopened for reading.
+fn open_source(path_fd: OwnedFd, what: &str) -> Result<OwnedFd, RunError> {
+    let st = fdtree::fstat(path_fd.as_raw_fd()).map_err(|e| usage(format!("{what}: {e}")))?;
+    let flags = match fdtree::kind(st.st_mode) {
+        libc::S_IFDIR => libc::O_RDONLY | libc::O_DIRECTORY,
+        libc::S_IFREG => libc::O_RDONLY,
+        _ => {
+            return Err(usage(format!(
+                "{what}: not a regular file or directory: cannot copy it"
+            )))
+        }
+    };
+    // Reopening through the fd keeps the inode that was checked.
+    crate::util::secure_path::open_at(libc::AT_FDCWD, fd_path(&path_fd).as_bytes(), flags, 0)
+        .map_err(|e| usage(format!("{what}: {e}")))
+}
+
+/// Where a copy onto the host lands, as podman decides: into an existing
+/// directory under the source's name; over an existing regular file
+/// (through a symlink to one); or as a new entry in an existing
+/// directory. Anything else (a device such as /dev/stdout's terminal) is
+/// an invalid destination.
+fn host_destination(
+    to: &Path,
+    base: &str,
+    source_is_dir: bool,
+) -> Result<(PathBuf, String), RunError> {
+    let shown = to.display();
+    match std::fs::metadata(to) {
+        Ok(m) if m.is_dir() => Ok((to.to_path_buf(), base.to_string())),
+        Ok(m) if m.is_file() => {
+            if source_is_dir {
+                return Err(usage(format!(
+                    "{shown}: file exists: cannot copy a directory onto a file"
+                )));
+            }
+            let real = std::fs::canonicalize(to).map_err(|e| usage(format!("{shown}: {e}")))?;
+            let name = real
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((real.parent().unwrap_or(Path::new("/")).to_path_buf(), name))
+        }
+        Ok(_) => Err(usage(format!(
+            "invalid destination: {shown:?} must be a directory or a regular file"
+        ))),
+        Err(_) if to.as_os_str().as_encoded_bytes().ends_with(b"/") => Err(usage(format!(
+            "{shown:?} could not be found on the host: no such directory"
+        ))),
+        Err(_) => {
+            let parent = to
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(usage(format!(
+                    "{shown:?} could not be found on the host: {} is not a directory",
+                    parent.display()
+                )));
+            }
+            let name = to
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| base.to_string());
+            Ok((parent.to_path_buf(), name))
+        }
+    }
+}
+
+/// Copies between host and container, as `podman cp SRC DST`;
+/// `overwrite` lets a directory and a non-directory replace each other.
 pub fn copy(
     containers: &Containers,
     src: &str,
     dst: &str,
     paths: &super::Paths,
+    overwrite: bool,
 ) -> Result<(), RunError> {
     let rootless = paths.rootless;
     match (Location::parse(src), Location::parse(dst)) {
         (Location::Host(from), Location::Container { name, path }) => {
-            if !from.exists() {
-                return Err(usage(format!(
-                    "{}: no such file or directory",
-                    from.display()
-                )));
-            }
+            let source = crate::util::secure_path::open_at(
+                libc::AT_FDCWD,
+                from.as_os_str().as_encoded_bytes(),
+                libc::O_PATH,
+                0,
+            )
+            .map_err(|e| usage(format!("{}: {e}", from.display())))?;
+            let source = open_source(source, &from.display().to_string())?;
+            let opts = UnpackOptions {
+                rootless,
+                copy: Some(CopyRules {
+                    overwrite,
+                    keep_owners: true,
+                    devices: true,
+                }),
+            };
             with_container_root(containers, &name, paths, |root| {
                 // An existing directory receives the source under its own name.
                 let (dir, base) = match open_in_root(
@@ -214,33 +298,34 @@ pub fn copy(
                         )
                     }
                 };
-                tar_into(&from, &base, Path::new(&fd_path(&dir)), rootless)
+                tar_into(source, &base, Path::new(&fd_path(&dir)), opts)
             })
         }
         (Location::Container { name, path }, Location::Host(to)) => {
+            let opts = UnpackOptions {
+                rootless: false,
+                copy: Some(CopyRules {
+                    overwrite,
+                    keep_owners: false,
+                    devices: false,
+                }),
+            };
             with_container_root(containers, &name, paths, |root| {
+                let what = format!("{name}:{path}");
                 let src = open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH)
-                    .map_err(|e| usage(format!("{name}:{path}: {e}")))?;
+                    .map_err(|e| usage(format!("{what}: {e}")))?;
+                let src = open_source(src, &what)?;
+                let is_dir = fdtree::kind(
+                    fdtree::fstat(src.as_raw_fd())
+                        .map_err(|e| usage(e.to_string()))?
+                        .st_mode,
+                ) == libc::S_IFDIR;
                 let base = Path::new(&path)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "root".into());
-                let (dir, base) = if to.is_dir() {
-                    (to.clone(), base)
-                } else {
-                    let parent = to
-                        .parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."))
-                        .to_path_buf();
-                    (
-                        parent,
-                        to.file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or(base),
-                    )
-                };
-                tar_into(Path::new(&fd_path(&src)), &base, &dir, false)
+                let (dir, base) = host_destination(&to, &base, is_dir)?;
+                tar_into(src, &base, &dir, opts)
             })
         }
         (Location::Host(_), Location::Host(_)) => {

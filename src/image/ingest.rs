@@ -125,7 +125,8 @@ pub fn ingest_layer(
                         Box::new(zstd::Decoder::with_buffer(&mut buffered).map_err(read_err)?)
                     }
                 };
-                let mut diff = TeeHasher::new(decoder, io::sink());
+                let bound = expansion_bound(&layer_tmp.path());
+                let mut diff = TeeHasher::new(Bounded::new(decoder, bound), io::sink());
                 let dest = layer_tmp.path().join("diff");
                 crate::util::fsutil::create_dir_all_mode(&dest, 0o755)
                     .map_err(io_err("creating a layer dir"))?;
@@ -134,6 +135,7 @@ pub fn ingest_layer(
                     &dest,
                     UnpackOptions {
                         rootless: store.rootless,
+                        ..Default::default()
                     },
                 )
                 .map_err(|source| IngestError::Unpack {
@@ -235,6 +237,52 @@ trait FlushInto {
 impl FlushInto for Box<dyn Write> {
     fn into_inner_flush(mut self) -> Result<(), StoreError> {
         self.flush().map_err(io_err("writing a blob"))
+    }
+}
+
+/// Room a layer may take once decompressed: the free space of the
+/// store's file system, less a reserve, so that a compression bomb (a
+/// few kilobytes of gzip that expand to terabytes) fails cleanly before
+/// it fills the disk, and the layer's temp dir is removed with it.
+fn expansion_bound(dir: &std::path::Path) -> u64 {
+    const RESERVE: u64 = 64 << 20;
+    let probe = dir.parent().unwrap_or(dir);
+    match nix::sys::statvfs::statvfs(probe) {
+        Ok(st) => (st.blocks_available() as u64)
+            .saturating_mul(st.fragment_size() as u64)
+            .saturating_sub(RESERVE),
+        Err(_) => u64::MAX,
+    }
+}
+
+/// A decompressed stream that fails once it has given more than its bound.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    bound: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    fn new(inner: R, bound: u64) -> Self {
+        Bounded {
+            inner,
+            left: bound,
+            bound,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::other(format!(
+                "the layer expands to more than {} bytes, the free space of the store: refused (a compression bomb, or free some space)",
+                self.bound
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 

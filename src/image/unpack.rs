@@ -23,13 +23,34 @@ pub enum UnpackError {
     },
     #[error("layer tar has a hard link {path} to {target}, which is not in the layer")]
     BadLink { path: String, target: String },
+    #[error("layer tar has a whiteout {0:?} that names no file in its directory")]
+    BadWhiteout(String),
+    #[error("{0}: file exists: a directory and a non-directory cannot replace each other (use --overwrite)")]
+    Exists(String),
 }
 
 /// How to unpack: rootless stores cannot create device nodes and use the
 /// `user.` xattr namespace for overlay metadata.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct UnpackOptions {
     pub rootless: bool,
+    /// Not a layer but a `cp` into an existing directory.
+    pub copy: Option<CopyRules>,
+}
+
+/// How `cp` differs from a layer: `.wh.` names are plain files, an
+/// existing directory and a non-directory never replace each other
+/// unless asked to, and on the host, files are the caller's and device
+/// nodes are not made.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyRules {
+    /// `--overwrite`: a directory may replace a file and the other way.
+    pub overwrite: bool,
+    /// Keep the archive's owners (into a container); else the files are
+    /// the caller's (onto the host, as docker and podman do).
+    pub keep_owners: bool,
+    /// Make device nodes (into a container; never onto the host).
+    pub devices: bool,
 }
 
 impl UnpackOptions {
@@ -139,6 +160,9 @@ impl Unpacker {
     }
 
     fn chown(&mut self, fd: RawFd, name: Option<&[u8]>, uid: u64, gid: u64) -> io::Result<()> {
+        if self.opts.copy.is_some_and(|c| !c.keep_owners) {
+            return Ok(());
+        }
         let (uid, gid) = (uid as libc::uid_t, gid as libc::gid_t);
         let r = match name {
             // SAFETY: plain syscalls on fds we own.
@@ -202,8 +226,16 @@ impl Unpacker {
         };
         let dir = self.parent(&parent)?;
 
-        // Whiteouts, in overlayfs format.
-        if let Some(target) = name.strip_prefix(b".wh.") {
+        // Whiteouts, in overlayfs format (a layer's only; `cp` has none).
+        if let Some(target) = name
+            .strip_prefix(b".wh.")
+            .filter(|_| self.opts.copy.is_none())
+        {
+            if matches!(target, b"" | b"." | b"..") {
+                return Err(io::Error::other(UnpackError::BadWhiteout(
+                    String::from_utf8_lossy(&raw_path).into(),
+                )));
+            }
             if target == b".wh..opq" {
                 let v = b"y";
                 let n = cstr(self.opts.opaque_xattr().as_bytes());
@@ -220,8 +252,14 @@ impl Unpacker {
 
         let existing = lstat_at(dir, &name)?;
         let is_dir = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        match (&existing, kind) {
-            (Some(st), tar::EntryType::Directory) if is_dir(st) => {}
+        let new_dir = kind == tar::EntryType::Directory;
+        match (&existing, self.opts.copy) {
+            (Some(st), _) if new_dir && is_dir(st) => {}
+            (Some(st), Some(c)) if !c.overwrite && new_dir != is_dir(st) => {
+                return Err(io::Error::other(UnpackError::Exists(
+                    String::from_utf8_lossy(&raw_path).into(),
+                )));
+            }
             (Some(_), _) => remove_at(dir, &name)?,
             (None, _) => {}
         }
@@ -317,7 +355,8 @@ impl Unpacker {
                     tar::EntryType::Block => libc::S_IFBLK,
                     _ => libc::S_IFIFO,
                 };
-                if self.opts.rootless && fmt != libc::S_IFIFO {
+                let no_nodes = self.opts.rootless || self.opts.copy.is_some_and(|c| !c.devices);
+                if no_nodes && fmt != libc::S_IFIFO {
                     self.stats.skipped_devices += 1;
                     return Ok(());
                 }
@@ -374,6 +413,8 @@ pub fn unpack<R: Read>(
                     path: path.clone(),
                     target: target.clone(),
                 },
+                Some(UnpackError::BadWhiteout(p)) => UnpackError::BadWhiteout(p.clone()),
+                Some(UnpackError::Exists(p)) => UnpackError::Exists(p.clone()),
                 _ if source.kind() == io::ErrorKind::UnexpectedEof
                     || source.kind() == io::ErrorKind::InvalidData =>
                 {
