@@ -43,8 +43,10 @@ impl Paths {
         let default_root = if rootless {
             env("XDG_DATA_HOME")
                 .or_else(|| env("HOME").map(|h| h.join(".local/share")))
-                .unwrap_or_else(|| PathBuf::from("/tmp"))
-                .join("berth")
+                .map(|d| d.join("berth"))
+                .unwrap_or_else(|| {
+                    PathBuf::from(format!("/tmp/berth-data-{}", nix::unistd::geteuid()))
+                })
         } else {
             PathBuf::from("/var/lib/berth")
         };
@@ -63,6 +65,61 @@ impl Paths {
             rootless,
         }
     }
+
+    /// Rootless state must be the user's own: a store or runtime dir that
+    /// another user made first (e.g. under /tmp when XDG_RUNTIME_DIR or
+    /// HOME is unset) could hold a planted seccomp program, container
+    /// config or namespace record. Missing dirs are made 0700; existing
+    /// ones must be directories (not links) owned by the user and not
+    /// writable by others.
+    pub fn check_owned(&self) -> Result<(), PathsError> {
+        if !self.rootless {
+            return Ok(());
+        }
+        for dir in [&self.root, &self.runroot] {
+            if std::fs::symlink_metadata(dir).is_err() {
+                if let Some(parent) = dir.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = crate::util::fsutil::create_dir_all_mode(dir, 0o700);
+            }
+            owned_by_caller(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why berth's own state dirs cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {why}: berth keeps its state only in directories of the user's own (set XDG_RUNTIME_DIR and HOME, or use --root/--runroot)")]
+pub struct PathsError {
+    pub path: String,
+    pub why: String,
+}
+
+/// Checks that `dir` is a real directory owned by this user and not
+/// writable by group or others.
+pub fn owned_by_caller(dir: &std::path::Path) -> Result<(), PathsError> {
+    use std::os::unix::fs::MetadataExt;
+    let err = |why: String| PathsError {
+        path: dir.display().to_string(),
+        why,
+    };
+    let m = std::fs::symlink_metadata(dir).map_err(|e| err(e.to_string()))?;
+    if !m.file_type().is_dir() {
+        return Err(err("not a directory".into()));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if m.uid() != me {
+        return Err(err(format!("owned by uid {}, not by you ({me})", m.uid())));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(err(format!(
+            "writable by others (mode {:o})",
+            m.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 /// How container root filesystems are made (`--storage-driver`,
@@ -129,6 +186,8 @@ pub struct Engine {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
+    Paths(#[from] PathsError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Conf(#[from] crate::image::registries_conf::ConfError),
@@ -137,6 +196,7 @@ pub enum EngineError {
 impl Engine {
     /// Opens the store and reads registries.conf.
     pub fn open(paths: Paths) -> Result<Engine, EngineError> {
+        paths.check_owned()?;
         let store = Store::open(&paths.root, paths.rootless)?;
         let conf = RegistriesConf::load()?;
         Ok(Engine {

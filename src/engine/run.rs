@@ -275,7 +275,9 @@ fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>
                 let text = std::fs::read_to_string(file).map_err(|e| usage(format!("reading seccomp profile {file}: {e}")))?;
                 profile = Some(super::seccomp_profile::from_docker_json(&text, caps).map_err(|e| usage(format!("seccomp profile {file}: {e}")))?);
             }
-            ("label", _) | ("apparmor", _) => {}
+            ("label", _) | ("apparmor", _) => tracing::warn!(
+                "--security-opt {s}: berth has no AppArmor or SELinux support; the option is ignored (see the README's Security section)"
+            ),
             _ => return Err(usage(format!("unsupported --security-opt {s:?}: use no-new-privileges, seccomp=unconfined or seccomp=FILE"))),
         }
     }

@@ -326,13 +326,25 @@ fn name_of(s: &str) -> Option<Reference> {
     Some(p.qualify_default())
 }
 
+/// A path that manifest.json names, confined to the extracted archive:
+/// `/dev/zero` or `../../etc/shadow` name files inside it (which the
+/// archive did not have), never the host's. The extraction made only
+/// regular files and directories, so no link inside leads out either.
+fn inside(dir: &Path, rel: &str) -> PathBuf {
+    let clean: PathBuf = clean_components(rel.as_bytes())
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    dir.join(clean)
+}
+
 fn load_docker(store: &Store, dir: &Path) -> Result<Vec<String>, ArchiveError> {
     let (_, entries): (_, Vec<DockerEntry>) = read_json(&dir.join("manifest.json"))?;
     let mut loaded = Vec::new();
     for e in entries {
-        let (config_bytes, config): (_, ImageConfig) = read_json(&dir.join(&e.config))?;
+        let (config_bytes, config): (_, ImageConfig) = read_json(&inside(dir, &e.config))?;
         let files: Vec<(PathBuf, Option<Descriptor>)> =
-            e.layers.iter().map(|l| (dir.join(l), None)).collect();
+            e.layers.iter().map(|l| (inside(dir, l), None)).collect();
         let (layers, size) = store_layers(store, &files, &config)?;
         let config_digest = store.write_blob(&config_bytes)?;
         let manifest = Manifest {

@@ -101,7 +101,7 @@ pub fn bpf(s: &LinuxSeccomp, cache: Option<&std::path::Path>) -> Result<Vec<u8>,
     let key = crate::util::digest::Digest::of(&serde_json::to_vec(s).expect("profile serialises"));
     let cached = cache.map(|d| d.join(format!("{}.bpf", key.hex())));
     if let Some(p) = &cached {
-        if let Ok(b) = std::fs::read(p) {
+        if let Some(b) = read_trusted(p) {
             if !b.is_empty() && b.len() % 8 == 0 {
                 return Ok(b);
             }
@@ -123,13 +123,39 @@ pub fn bpf(s: &LinuxSeccomp, cache: Option<&std::path::Path>) -> Result<Vec<u8>,
     Ok(bytes)
 }
 
+/// A cached program is loaded only when nobody but this user could have
+/// written it: the file and its directory are ours and not writable by
+/// others, and the file is not a link. Anything else is compiled anew.
+fn read_trusted(p: &std::path::Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let ours = |m: &std::fs::Metadata| m.uid() == me && m.mode() & 0o022 == 0;
+    let dir = std::fs::symlink_metadata(p.parent()?).ok()?;
+    if !dir.is_dir() || !ours(&dir) {
+        return None;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(p)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    if !m.is_file() || !ours(&m) || m.len() > 1 << 20 {
+        return None;
+    }
+    let mut b = Vec::new();
+    f.read_to_end(&mut b).ok()?;
+    Some(b)
+}
+
 struct AnonFile(std::fs::File);
 
 fn tempfile_in(dir: Option<&std::path::Path>) -> Result<AnonFile, SeccompError> {
     let d = dir
         .map(|p| p.to_path_buf())
         .unwrap_or_else(std::env::temp_dir);
-    let _ = std::fs::create_dir_all(&d);
+    let _ = crate::util::fsutil::create_dir_all_mode(&d, 0o700);
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
