@@ -26,6 +26,14 @@ $B run --rm --pids-limit 8 busybox sh -c 'for i in $(seq 20); do sleep 1 & done;
 check pids-fork-bomb-contained [ $? != 0 ]
 out=$($B run --rm busybox sh -c 'cat /proc/self/cgroup')
 check cgroup-namespace [ "$out" = "0::/" ]
+# Device nodes: a node made in the container (mknod is allowed) gives no
+# access; --device does; the default nodes work (BPF device program).
+$B run --rm --cap-add MKNOD busybox sh -c 'mknod /k c 1 11 && echo BERTH-V2-DEVTAG >/k' 2>/dev/null
+check v2-device-node-refused [ -z "$(dmesg | grep BERTH-V2-DEVTAG)" ]
+$B run --rm --device /dev/kmsg busybox sh -c 'echo BERTH-V2-DEVOK >/dev/kmsg'
+check v2-device-flag-allows [ -n "$(dmesg | grep BERTH-V2-DEVOK)" ]
+out=$($B run --rm busybox sh -c 'echo ok >/dev/null && head -c1 /dev/zero | wc -c')
+check v2-default-devices [ "$out" = 1 ]
 check no-cgroups-left [ -z "$(ls -A /sys/fs/cgroup/berth 2>/dev/null | grep berth-)" ]
 # Rootless, with a delegated subtree as systemd gives user@UID.service: the
 # user owns the directory and its procs/subtree_control/threads files,

@@ -1,6 +1,7 @@
 //! cgroup v2, which this host does not have (it is v1 + an empty v2 mount):
 //! boots a qemu VM with a unified hierarchy (integration/cgroup-v2-vm.sh)
-//! and checks limits, the OOM exit code, the cgroup namespace and cleanup
+//! and checks limits, the OOM exit code, the cgroup namespace, the device
+//! filter and cleanup
 //! there, as root and rootless in a delegated subtree, in one boot.
 
 mod common;
@@ -31,6 +32,9 @@ fn cgroup_v2_limits_inside_a_vm() {
         "oom-exit-137",
         "pids-fork-bomb-contained",
         "cgroup-namespace",
+        "v2-device-node-refused",
+        "v2-device-flag-allows",
+        "v2-default-devices",
         "no-cgroups-left",
         "rootless-delegated-limits",
         "rootless-oom-exit-137",

@@ -189,6 +189,8 @@ impl Command {
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> CliResult {
     let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone());
+    // Before anything is read from them (the user namespace's record).
+    paths.check_owned()?;
     if paths.rootless && cli.command.needs_userns() {
         crate::namespaces::userns::enter_store_userns(&paths.runroot)?;
     }

@@ -125,7 +125,7 @@ pub fn ingest_layer(
                         Box::new(zstd::Decoder::with_buffer(&mut buffered).map_err(read_err)?)
                     }
                 };
-                let bound = expansion_bound(&layer_tmp.path());
+                let bound = expansion_bound(layer_tmp.path());
                 let mut diff = TeeHasher::new(Bounded::new(decoder, bound), io::sink());
                 let dest = layer_tmp.path().join("diff");
                 crate::util::fsutil::create_dir_all_mode(&dest, 0o755)
@@ -245,12 +245,16 @@ impl FlushInto for Box<dyn Write> {
 /// few kilobytes of gzip that expand to terabytes) fails cleanly before
 /// it fills the disk, and the layer's temp dir is removed with it.
 fn expansion_bound(dir: &std::path::Path) -> u64 {
-    const RESERVE: u64 = 64 << 20;
     let probe = dir.parent().unwrap_or(dir);
     match nix::sys::statvfs::statvfs(probe) {
-        Ok(st) => (st.blocks_available() as u64)
-            .saturating_mul(st.fragment_size() as u64)
-            .saturating_sub(RESERVE),
+        Ok(st) => {
+            let unit = st.fragment_size();
+            // Left free: 64 MiB, or a twentieth of a small file system.
+            let reserve = (64u64 << 20).min(st.blocks().saturating_mul(unit) / 20);
+            st.blocks_available()
+                .saturating_mul(unit)
+                .saturating_sub(reserve)
+        }
         Err(_) => u64::MAX,
     }
 }

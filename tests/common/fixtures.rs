@@ -124,6 +124,19 @@ impl Layer {
         h.set_device_minor(minor).unwrap();
         self.raw(h, name, None, &[])
     }
+    /// Appends every entry of another tar (e.g. the busybox rootfs), so
+    /// hostile entries can be added on top of a working image.
+    pub fn append_tar(&mut self, tar_bytes: &[u8]) -> &mut Self {
+        let mut a = tar::Archive::new(tar_bytes);
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            self.0.append(&h, data.as_slice()).unwrap();
+        }
+        self
+    }
     pub fn finish(self) -> Vec<u8> {
         self.0.into_inner().unwrap()
     }

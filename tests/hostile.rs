@@ -1,0 +1,569 @@
+//! Hostile images and containers: each test plays an attacker who wrote
+//! the image or controls the container, and asserts that the host is
+//! untouched: no file outside the store written, changed or deleted, no
+//! device reached, no keystroke injected, no privilege left in PID 1.
+
+mod common;
+
+use common::fixtures::Layer;
+use common::{busybox_image, Env, TempDir};
+use std::path::Path;
+use std::process::Command;
+
+/// Imports the busybox rootfs plus `extra` entries as image `name`.
+fn image_with(env: &Env, name: &str, extra: impl FnOnce(&mut Layer)) -> String {
+    let mut l = Layer::new();
+    l.append_tar(&common::fixtures::busybox_rootfs());
+    extra(&mut l);
+    let tarball = env.dir.path().join(format!("home/{name}.tar"));
+    std::fs::write(&tarball, l.finish()).unwrap();
+    if env.who == common::As::User {
+        let u = common::rootless_user().unwrap();
+        Command::new("chown")
+            .arg(format!("{}:{}", u.uid, u.gid))
+            .arg(&tarball)
+            .status()
+            .unwrap();
+    }
+    env.berth(&["import", "-q", tarball.to_str().unwrap(), name])
+        .ok();
+    name.to_string()
+}
+
+fn dmesg_has(tag: &str) -> bool {
+    let o = Command::new("dmesg").output().expect("dmesg runs");
+    String::from_utf8_lossy(&o.stdout).contains(tag)
+}
+
+fn unique(tag: &str) -> String {
+    format!("{tag}-{}-{}", std::process::id(), rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    t.subsec_nanos() ^ (t.as_secs() as u32)
+}
+
+#[test]
+fn an_image_device_node_gives_no_host_device() {
+    let env = Env::root();
+    let img = image_with(&env, "kmsg", |l| {
+        l.chardev("kmsg", 1, 11);
+    });
+    let tag = unique("BERTH-HOSTILE-KMSG");
+    // podman refuses this write through the devices cgroup: so must berth,
+    // even for root in the container and even with every capability dropped.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "all",
+        &img,
+        "sh",
+        "-c",
+        &format!("echo {tag} > /kmsg; echo rc=$?"),
+    ]);
+    assert!(r.stdout.contains("rc=1"), "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+    assert!(!dmesg_has(&tag), "the container wrote into the host's kmsg");
+    // A node made with mknod is refused the same way.
+    let tag2 = unique("BERTH-HOSTILE-MKNOD");
+    env.berth(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "MKNOD",
+        &img,
+        "sh",
+        "-c",
+        &format!("mknod /k2 c 1 11 && echo {tag2} > /k2"),
+    ]);
+    assert!(!dmesg_has(&tag2), "a node made with mknod reached the host");
+    // The default nodes still work, and --device gives the node it names.
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        &img,
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c 3 /dev/zero | wc -c",
+    ]);
+    assert_eq!(out.ok().trim(), "3");
+    let tag3 = unique("BERTH-DEVICE-FLAG");
+    env.berth(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/kmsg:/dev/hostkmsg:w",
+        &img,
+        "sh",
+        "-c",
+        &format!("echo {tag3} > /dev/hostkmsg"),
+    ])
+    .ok();
+    assert!(dmesg_has(&tag3), "--device did not give the node");
+    env.berth(&["run", "--rm", "--device", "/etc/passwd", &img, "true"])
+        .fails(125, "not a character or block device");
+    env.berth(&[
+        "run",
+        "--rm",
+        "--device-cgroup-rule",
+        "x 1:1 r",
+        &img,
+        "true",
+    ])
+    .fails(125, "invalid device rule");
+}
+
+#[test]
+fn rootless_containers_keep_working_without_a_device_cgroup() {
+    let Some(env) = Env::user("rootless_containers_keep_working_without_a_device_cgroup") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c 2 /dev/urandom | wc -c",
+    ]);
+    assert_eq!(out.ok().trim(), "2");
+    let out = env.berth(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/null:/dev/extra",
+        img,
+        "sh",
+        "-c",
+        "echo y > /dev/extra && echo ok",
+    ]);
+    assert_eq!(out.ok().trim(), "ok");
+}
+
+#[test]
+fn a_symlinked_dev_in_an_image_writes_nothing_on_the_host() {
+    let env = Env::root();
+    let host_dir = TempDir::new("hostile-dev-target");
+    std::fs::write(host_dir.path().join("tty"), "host file\n").unwrap();
+    let target = host_dir.path().display().to_string();
+    // The image's /dev is an absolute link to a host directory.
+    let mut l = Layer::new();
+    let base = common::fixtures::busybox_rootfs();
+    let mut a = tar::Archive::new(base.as_slice());
+    let mut kept = Layer::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        if !p.starts_with("dev") {
+            let mut one = tar::Builder::new(Vec::new());
+            let h = e.header().clone();
+            let data: Vec<u8> = std::io::Read::bytes(e).map(|b| b.unwrap()).collect();
+            one.append(&h, data.as_slice()).unwrap();
+            kept.append_tar(&one.into_inner().unwrap());
+        }
+    }
+    l.append_tar(&kept.finish());
+    l.symlink("dev", &target);
+    let tarball = env.dir.path().join("home/devlink.tar");
+    std::fs::write(&tarball, l.finish()).unwrap();
+    env.berth(&["import", "-q", tarball.to_str().unwrap(), "devlink"])
+        .ok();
+    let _ = env.berth(&["run", "--rm", "devlink", "sh", "-c", "ls /dev >/dev/null"]);
+    let _ = env.berth(&["run", "--rm", "-t", "devlink", "true"]);
+    let left: Vec<String> = std::fs::read_dir(host_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["tty"], "berth made entries in the host directory");
+    let tty = std::fs::symlink_metadata(host_dir.path().join("tty")).unwrap();
+    assert!(tty.is_file(), "the host's file was replaced by a node");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.path().join("tty")).unwrap(),
+        "host file\n"
+    );
+    assert!(common::mounts_under(&env.store()).is_empty());
+}
+
+#[test]
+fn cp_out_never_deletes_or_replaces_host_files() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&["run", "-d", "--name", "src", img, "sleep", "600"])
+        .ok();
+    env.berth(&[
+        "exec", "src", "sh", "-c",
+        "mkdir -p /d && echo hi > /d/f && echo x > '/d/.wh...' && echo y > /d/.wh.f && echo data > /file",
+    ])
+    .ok();
+    let host = TempDir::new("hostile-cp");
+    let out = host.path().join("out");
+    std::fs::create_dir_all(out.join("d")).unwrap();
+    std::fs::write(out.join("precious"), "keep").unwrap();
+    std::fs::write(out.join("d/f"), "old").unwrap();
+    // A '.wh...' file is a file: copying it must not empty the destination.
+    env.berth(&["cp", "src:/d", out.to_str().unwrap()]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("precious")).unwrap(),
+        "keep"
+    );
+    assert_eq!(std::fs::read_to_string(out.join("d/f")).unwrap(), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("d/.wh...")).unwrap(),
+        "x\n"
+    );
+    assert_eq!(std::fs::read_to_string(out.join("d/.wh.f")).unwrap(), "y\n");
+    // A directory is not replaced by a file unless --overwrite.
+    std::fs::create_dir_all(out.join("file")).unwrap();
+    std::fs::write(out.join("file/inside"), "kept").unwrap();
+    env.berth(&["cp", "src:/file", out.to_str().unwrap()])
+        .fails(125, "file exists");
+    assert_eq!(
+        std::fs::read_to_string(out.join("file/inside")).unwrap(),
+        "kept"
+    );
+    env.berth(&["cp", "--overwrite", "src:/file", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read_to_string(out.join("file")).unwrap(), "data\n");
+    // A destination that is a link to a device is invalid, and stays a link.
+    let link = host.path().join("stdout");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    env.berth(&["cp", "src:/file", link.to_str().unwrap()])
+        .fails(125, "invalid destination");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // Files from the container land as the caller's, no device nodes.
+    env.berth(&["exec", "src", "sh", "-c", "chown 1234:1234 /file"])
+        .ok();
+    env.berth(&[
+        "cp",
+        "src:/file",
+        host.path().join("owned").to_str().unwrap(),
+    ])
+    .ok();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(host.path().join("owned")).unwrap().uid(),
+        0
+    );
+    env.berth(&["cp", "src:/dev/null", host.path().to_str().unwrap()])
+        .fails(125, "not a regular file or directory");
+    // Into the container, a '.wh.' file from the host is a file too.
+    std::fs::write(host.path().join(".wh.file"), "plain").unwrap();
+    env.berth(&[
+        "cp",
+        host.path().join(".wh.file").to_str().unwrap(),
+        "src:/",
+    ])
+    .ok();
+    let r = env.berth(&["exec", "src", "cat", "/file", "/.wh.file"]);
+    assert_eq!(r.ok(), "data\nplain");
+    env.berth(&["rm", "-f", "src"]).ok();
+}
+
+#[test]
+fn cp_out_never_follows_a_symlink_swapped_in_by_the_container() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let secret_dir = TempDir::new("hostile-secret");
+    let secret = secret_dir.path().join("secret");
+    let token = unique("HOST-SECRET");
+    std::fs::write(&secret, &token).unwrap();
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "swap",
+        img,
+        "sh",
+        "-c",
+        &format!(
+        "mkdir -p /d; while true; do rm -f /d/f; echo safe > /d/f; rm -f /d/f; ln -s {} /d/f; done",
+        secret.display()
+    ),
+    ])
+    .ok();
+    let host = TempDir::new("hostile-cp-race");
+    for i in 0..40 {
+        let out = host.path().join(format!("o{i}"));
+        let _ = env.berth(&["cp", "swap:/d", out.to_str().unwrap()]);
+        let f = out.join("f");
+        if let Ok(m) = std::fs::symlink_metadata(&f) {
+            if m.file_type().is_file() {
+                let text = std::fs::read_to_string(&f).unwrap();
+                assert!(!text.contains(&token), "a host file was copied out");
+            }
+        }
+    }
+    env.berth(&["rm", "-f", "swap"]).ok();
+}
+
+#[test]
+fn a_whiteout_naming_the_parent_is_refused_in_a_layer() {
+    let env = Env::root();
+    let mut l = Layer::new();
+    l.dir("keep/", 0o755)
+        .file("keep/a", b"a")
+        .dir("keep/sub/", 0o755)
+        .file("keep/sub/.wh...", b"");
+    let tarball = env.dir.path().join("home/wh.tar");
+    std::fs::write(&tarball, l.finish()).unwrap();
+    env.berth(&["import", "-q", tarball.to_str().unwrap(), "wh"])
+        .fails(125, "whiteout");
+    env.assert_consistent();
+    env.assert_no_temp();
+}
+
+#[test]
+fn a_process_without_a_tty_cannot_reach_the_callers_terminal() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&["run", "-d", "--name", "t", img, "sleep", "600"])
+        .ok();
+    // Field 7 of /proc/self/stat is the controlling terminal: 0 for none.
+    let probe = "set -- $(cat /proc/self/stat); echo ctty=$7; echo x > /dev/tty || echo notty";
+    for args in [
+        vec!["exec", "t", "sh", "-c", probe],
+        vec!["exec", "-i", "t", "sh", "-c", probe],
+        vec![
+            "run",
+            "--rm",
+            "--log-driver",
+            "passthrough",
+            img,
+            "sh",
+            "-c",
+            probe,
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--log-driver",
+            "none",
+            img,
+            "sh",
+            "-c",
+            probe,
+        ],
+    ] {
+        let mut s = common::pty::PtySession::spawn(env.cmd(&args), 24, 80);
+        s.expect("ctty=0", 30);
+        s.expect("notty", 30);
+        s.wait(30);
+    }
+    // With -t the process has its own terminal, not the caller's.
+    let mut s =
+        common::pty::PtySession::spawn(env.cmd(&["exec", "-t", "t", "sh", "-c", "tty"]), 24, 80);
+    s.expect("/dev/pts/", 30);
+    s.wait(30);
+    env.berth(&["rm", "-f", "t"]).ok();
+}
+
+/// /proc/1/status fields as "Name:\tvalue" lines.
+fn status_field<'a>(status: &'a str, name: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or("")
+        .trim()
+}
+
+#[test]
+fn the_init_has_no_more_privilege_than_the_command() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let r = env.berth(&[
+        "run", "--rm", "--init", "--cap-add", "SYS_PTRACE", "--security-opt", "no-new-privileges",
+        img, "sh", "-c",
+        "cat /proc/1/status; echo ===; cat /proc/self/status; echo ===; ls -l /proc/1/fd; echo ===; readlink /proc/1/exe; echo x >> /proc/1/exe && echo WROTE; true",
+    ]);
+    let out = r.ok().to_string();
+    let parts: Vec<&str> = out.split("===\n").collect();
+    let (init, cmd, fds, exe) = (parts[0], parts[1], parts[2], parts[3]);
+    for f in ["CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp"] {
+        assert_eq!(
+            status_field(init, f),
+            status_field(cmd, f),
+            "PID 1's {f} differs from the command's"
+        );
+    }
+    assert_eq!(status_field(init, "NoNewPrivs"), "1");
+    assert_eq!(status_field(init, "Seccomp"), "2");
+    // Only stdio and the init's own signalfd: nothing of berth's.
+    for line in fds.lines().filter(|l| l.contains("->")) {
+        let target = line.rsplit("-> ").next().unwrap();
+        assert!(
+            target.starts_with("/dev/null")
+                || target.starts_with("pipe:")
+                || target.starts_with("anon_inode:"),
+            "PID 1 holds {target}"
+        );
+    }
+    assert!(
+        fds.lines().filter(|l| l.contains("->")).count() <= 4,
+        "{fds}"
+    );
+    // The binary has no host path inside, and cannot be written through.
+    assert!(!exe.contains("catatonit"), "{exe}");
+    assert!(!exe.contains("WROTE"), "{exe}");
+    let host = std::fs::read("/usr/bin/catatonit").unwrap();
+    assert!(!host.ends_with(b"x\n"));
+    // Exit codes still pass through the init.
+    let r = env.berth(&["run", "--rm", "--init", img, "sh", "-c", "exit 7"]);
+    assert_eq!(r.code, 7);
+    env.berth(&["run", "--rm", "--init", img, "no-such-command"])
+        .fails(127, "not found");
+}
+
+#[test]
+fn load_reads_nothing_outside_the_archive() {
+    let env = Env::root();
+    let dir = TempDir::new("hostile-load");
+    let manifest = r#"[{"Config":"/etc/hostname","RepoTags":["evil:latest"],"Layers":["/dev/zero","../../../../etc/shadow"]}]"#;
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(manifest.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "manifest.json", manifest.as_bytes())
+        .unwrap();
+    let archive = dir.path().join("evil.tar");
+    std::fs::write(&archive, b.into_inner().unwrap()).unwrap();
+    // Without confinement this reads /dev/zero until the disk is full.
+    let mut child = env
+        .cmd(&["load", "-i", archive.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("load kept reading: it followed a path out of the archive");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = common::Run::from(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
+    assert!(env.berth(&["images", "-q"]).ok().trim().is_empty());
+    env.assert_no_temp();
+}
+
+#[test]
+fn rootless_state_in_a_directory_of_another_user_is_refused() {
+    let Some(env) = Env::user("rootless_state_in_a_directory_of_another_user_is_refused") else {
+        return;
+    };
+    let u = common::rootless_user().unwrap();
+    // Another user (root here) made the fallback runtime dir first.
+    let planted = format!("/tmp/berth-run-{}", u.uid);
+    let _ = std::fs::remove_dir_all(&planted);
+    std::fs::create_dir_all(format!("{planted}/berth")).unwrap();
+    Command::new("chmod")
+        .args(["-R", "777", &planted])
+        .status()
+        .unwrap();
+    let mut c = env.cmd(&["images"]);
+    c.env_remove("XDG_RUNTIME_DIR");
+    let r = common::Run::from(c.output().unwrap());
+    let _ = std::fs::remove_dir_all(&planted);
+    r.fails(125, "not by you");
+}
+
+#[test]
+fn seccomp_blocks_namespaces_and_mounts_unless_unconfined() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "unshare -U true && echo USERNS; mount -t tmpfs t /mnt && echo MOUNTED; echo done",
+    ]);
+    assert_eq!(r.ok().trim(), "done");
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        img,
+        "sh",
+        "-c",
+        "unshare -U true && echo USERNS",
+    ]);
+    assert_eq!(r.ok().trim(), "USERNS");
+    // The keyring is refused too, and an ignored LSM option says so.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "apparmor=unconfined",
+        img,
+        "true",
+    ]);
+    r.ok();
+    assert!(r.stderr.contains("ignored"), "{}", r.stderr);
+}
+
+#[test]
+fn podman_5_masked_paths() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let powercap = Path::new("/sys/devices/virtual/powercap");
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        img,
+        "sh",
+        "-c",
+        "ls /sys/devices/virtual/powercap 2>/dev/null | wc -l; cat /proc/keys | wc -c",
+    ]);
+    let out: Vec<String> = r.ok().lines().map(|l| l.trim().to_string()).collect();
+    if powercap.exists() {
+        assert_eq!(out[0], "0", "powercap is not masked");
+    }
+    assert_eq!(out[1], "0", "/proc/keys is not masked");
+}
+
+#[test]
+fn a_compression_bomb_fails_cleanly_before_the_disk_is_full() {
+    let env = Env::root();
+    // A small file system for the store: 48 MiB.
+    let mnt = env.store();
+    std::fs::create_dir_all(&mnt).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _u = Unmount(&mnt);
+    // An ordinary image fits.
+    busybox_image(&env);
+    // 256 MiB of zeros: a few hundred kilobytes of gzip.
+    let mut l = Layer::new();
+    l.file("zeros", &vec![0u8; 256 << 20]);
+    let gz = common::fixtures::gzip(&l.finish());
+    let tarball = env.dir.path().join("home/bomb.tar.gz");
+    std::fs::write(&tarball, gz).unwrap();
+    env.berth(&["import", "-q", tarball.to_str().unwrap(), "bomb"])
+        .fails(125, "compression bomb");
+    env.assert_no_temp();
+    env.assert_consistent();
+}
