@@ -13,7 +13,7 @@ TEST_DEBS := $(BUILD_DEBS) docker-registry skopeo apache2-utils openssl util-lin
 # Extra packages for benchmarks (peers run side by side with berth).
 BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine iperf3 apache2-utils slirp4netns
 
-.PHONY: build build-deps test test-deps bench bench-deps lint demo clean
+.PHONY: build build-deps test test-deps bench bench-deps lint demo clean fuzz
 
 build: build-deps
 	$(CARGO) build --release
@@ -59,6 +59,30 @@ bench: build bench-deps
 	bench/start.sh
 	bench/lifecycle.sh
 	bench/network.sh
+
+# Fuzz targets in fuzz/ (cargo-fuzz's layout: reference parsing,
+# manifests/indexes/configs, registries.conf, layer unpacking that must
+# write nothing outside its dir). cargo-fuzz's default sanitizer needs a
+# nightly toolchain, which these machines do not have, so they are built
+# here on stable with the same libFuzzer coverage flags cargo-fuzz passes
+# (`-s none`), for the host target so build scripts stay uninstrumented.
+# FUZZ_SECONDS per target: CI runs a short smoke run of each.
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS := reference manifest registries_conf unpack
+FUZZ_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks
+fuzz: build-deps
+	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --target $(FUZZ_TRIPLE) --bins
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+		fuzz/target/$(FUZZ_TRIPLE)/release/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+			-artifact_prefix=fuzz/artifacts/$$t/ fuzz/corpus/$$t >fuzz/artifacts/$$t.log 2>&1 \
+			|| { tail -n 40 fuzz/artifacts/$$t.log; echo "fuzz target $$t failed: fuzz/artifacts/$$t"; exit 1; }; \
+		grep -E '^#[0-9]+ +DONE' fuzz/artifacts/$$t.log || tail -n 2 fuzz/artifacts/$$t.log; \
+	done
 
 demo: build
 	scripts/demo.sh $(BERTH)

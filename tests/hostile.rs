@@ -567,3 +567,133 @@ fn a_compression_bomb_fails_cleanly_before_the_disk_is_full() {
     env.assert_no_temp();
     env.assert_consistent();
 }
+
+/// A hostile HTTP endpoint: answers every request with 401 and
+/// `challenge` (which may name `{PORT}` of `realm_port`), and records the
+/// Authorization headers it was sent.
+struct Recorder {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Recorder {
+    fn start(addr: &str, challenge: String) -> Recorder {
+        use std::io::{BufRead, Write};
+        let l = std::net::TcpListener::bind(format!("{addr}:0")).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h2 = hits.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                h2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        s2.lock().unwrap().push(line.trim().to_string());
+                    }
+                    line.clear();
+                }
+                let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}"#;
+                let _ = write!(
+                    &c,
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Recorder { port, seen, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn write_auth(env: &Env, registry: &str) {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(
+        env.auth_file(),
+        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+}
+
+#[test]
+fn registry_credentials_go_only_to_their_host() {
+    let env = Env::root();
+    // A token realm on another host over plain http gets no password.
+    let realm = Recorder::start("127.0.0.2", r#"Basic realm="x""#.into());
+    let registry = Recorder::start(
+        "127.0.0.1",
+        format!(
+            r#"Bearer realm="http://127.0.0.2:{}/token",service="evil""#,
+            realm.port
+        ),
+    );
+    let host = format!("127.0.0.1:{}", registry.port);
+    write_auth(&env, &host);
+    let r = env.berth(&["pull", "--tls-verify=false", &format!("{host}/a/b:1")]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("credentials are not sent"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(registry.seen(), Vec::<String>::new());
+    assert!(realm.hits() > 0, "the realm was not asked: {}", r.stderr);
+    assert!(
+        realm.seen().is_empty(),
+        "credentials sent to the realm: {:?}",
+        realm.seen()
+    );
+    // The same realm on the registry's own host does get them.
+    let own_realm = Recorder::start("127.0.0.1", r#"Basic realm="x""#.into());
+    let registry2 = Recorder::start(
+        "127.0.0.1",
+        format!(
+            r#"Bearer realm="http://127.0.0.1:{}/token",service="ok""#,
+            own_realm.port
+        ),
+    );
+    let host2 = format!("127.0.0.1:{}", registry2.port);
+    write_auth(&env, &host2);
+    let r = env.berth(&["pull", "--tls-verify=false", &format!("{host2}/a/b:1")]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert_eq!(own_realm.seen().len(), 1, "{}", r.stderr);
+    write_auth(&env, &host);
+    // A mirror with no credentials of its own gets none of the registry's.
+    let mirror = Recorder::start("127.0.0.2", r#"Basic realm="mirror""#.into());
+    std::fs::write(
+        env.dir.path().join("registries.conf"),
+        format!(
+            "unqualified-search-registries = []\n[[registry]]\nlocation = \"{host}\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"127.0.0.2:{}\"\ninsecure = true\n",
+            mirror.port
+        ),
+    )
+    .unwrap();
+    let r = env.berth(&["pull", &format!("{host}/a/b:1")]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&host),
+        "the registry itself was tried: {}",
+        r.stderr
+    );
+    assert!(mirror.hits() > 0, "the mirror was not tried: {}", r.stderr);
+    assert!(
+        mirror.seen().is_empty(),
+        "credentials sent to the mirror: {:?}",
+        mirror.seen()
+    );
+}

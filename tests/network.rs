@@ -181,7 +181,7 @@ fn published_ports_as_root() {
         .output()
         .unwrap();
     let rules = String::from_utf8_lossy(&rules.stdout);
-    assert!(!rules.contains("dnat"), "{rules}");
+    assert!(!rules.contains("dnat to"), "{rules}");
     assert!(
         rules.contains("masquerade"),
         "the network's NAT stays: {rules}"
@@ -728,7 +728,7 @@ fn fifty_containers_on_one_bridge_in_parallel() {
         .output()
         .unwrap();
     assert!(
-        !String::from_utf8_lossy(&rules.stdout).contains("dnat"),
+        !String::from_utf8_lossy(&rules.stdout).contains("dnat to"),
         "port rules left"
     );
     env.berth(&["network", "rm", "crowd"]).ok();
@@ -842,4 +842,116 @@ fn slirp4netns_rootless() {
         running_left.is_empty(),
         "slirp4netns left: {running_left:?}"
     );
+}
+
+/// A neighbour on the LAN: the test namespace's veth peer moved into a
+/// namespace of its own with an address beside NETNS_HOST_IP and a route
+/// to the default network's subnet through "the host". Removed on drop.
+struct Neighbour(String);
+
+impl Neighbour {
+    fn new(env: &Env) -> Neighbour {
+        let host_ns = env.netns.as_ref().expect("a networked env");
+        let name = format!("{host_ns}-nb");
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "ip {args:?}");
+        };
+        run(&["netns", "add", &name]);
+        run(&["-n", host_ns, "link", "set", "h1", "netns", &name]);
+        run(&["-n", &name, "link", "set", "lo", "up"]);
+        run(&["-n", &name, "addr", "add", "192.168.77.2/24", "dev", "h1"]);
+        run(&["-n", &name, "link", "set", "h1", "up"]);
+        run(&[
+            "-n",
+            &name,
+            "route",
+            "add",
+            "10.88.0.0/16",
+            "via",
+            NETNS_HOST_IP,
+        ]);
+        Neighbour(name)
+    }
+
+    /// An HTTP GET from the neighbour; None when nothing answers.
+    fn get(&self, host: &str, port: u16) -> Option<String> {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.0))
+            .args(["/bin/busybox", "sh", "-c", &get(host, port)])
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!body.is_empty()).then_some(body)
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn neighbours_reach_only_published_ports() {
+    let env = Env::networked(As::Root, "neighbours_reach_only_published_ports").unwrap();
+    let img = busybox_image(&env);
+    let www = web_root(&env, "published\n");
+    let vol = format!("{www}:/www:ro");
+    // 80 published on every address, 81 on loopback only, 82 not at all.
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "8080:80",
+        "-p",
+        "127.0.0.1:8081:81",
+        "-v",
+        &vol,
+        img,
+        "sh",
+        "-c",
+        "httpd -p 80 -h /www; httpd -p 81 -h /www; httpd -f -p 82 -h /www",
+    ])
+    .ok();
+    let inspect = env.berth(&["inspect", "web"]);
+    let v: serde_json::Value = serde_json::from_str(inspect.ok()).unwrap();
+    let ip = v[0]["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.starts_with("10.88."), "{ip}");
+    // The host itself reaches all three.
+    assert_eq!(
+        fetch_eventually(&env, "http://127.0.0.1:8080/"),
+        "published\n"
+    );
+    assert_eq!(
+        fetch_eventually(&env, "http://127.0.0.1:8081/"),
+        "published\n"
+    );
+    assert_eq!(
+        fetch_eventually(&env, &format!("http://{ip}:82/")),
+        "published\n"
+    );
+    let nb = Neighbour::new(&env);
+    // A neighbour reaches the port published on the host's address...
+    let got = eventually("the neighbour reaches the published port", 15, || {
+        nb.get(NETNS_HOST_IP, 8080).ok_or_else(String::new)
+    });
+    assert_eq!(got, "published\n");
+    // ...but not the container's other ports, though ip_forward is on and
+    // it routes the subnet through the host (moby#45610), nor the one
+    // published on loopback only (moby#41872).
+    assert_eq!(nb.get(&ip, 82), None, "an unpublished port was reachable");
+    assert_eq!(nb.get(&ip, 81), None);
+    assert_eq!(nb.get(NETNS_HOST_IP, 8081), None);
+    env.berth(&["rm", "-f", "web"]).ok();
 }

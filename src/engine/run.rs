@@ -321,12 +321,18 @@ pub fn run(
         .iter()
         .map(|d| spec::parse_device(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let device_rules = spec::device_rules(
+    let mut device_rules = spec::device_rules(
         o.privileged,
         engine.paths.rootless,
         &devices,
         &o.device_cgroup_rules,
     )?;
+    // A FUSE mount program (fuse-overlayfs) mounts the rootfs from inside
+    // the container's cgroup: it needs /dev/fuse. The container itself has
+    // no such node (and no CAP_MKNOD by default).
+    if let (Some(rules), Some(_)) = (device_rules.as_mut(), &engine.storage.mount_program) {
+        rules.push(crate::cgroups::DeviceRule::parse("c 10:229 rwm").expect("valid rule"));
+    }
     let init_path = match (o.init, crate::runtime::init::find()) {
         (false, _) => None,
         (true, Some(p)) => Some(p),

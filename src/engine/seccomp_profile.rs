@@ -59,7 +59,7 @@ const BY_CAPABILITY: [(&str, &str); 11] = [
         "CAP_SYS_ADMIN",
         "bpf fanotify_init lookup_dcookie perf_event_open quotactl setdomainname sethostname setns \
          mount umount umount2 unshare pivot_root mount_setattr move_mount open_tree fsconfig fsmount \
-         fsopen fspick clone3",
+         fsopen fspick",
     ),
     ("CAP_SYS_CHROOT", "chroot"),
     (
@@ -101,7 +101,7 @@ pub fn default_profile(caps: &[String]) -> Value {
     if !caps.iter().any(|c| c == "CAP_SYS_ADMIN") {
         syscalls.push(json!({"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": CLONE_NAMESPACES, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}));
     } else {
-        syscalls.push(json!({"names": ["clone"], "action": "SCMP_ACT_ALLOW"}));
+        syscalls.push(json!({"names": ["clone", "clone3"], "action": "SCMP_ACT_ALLOW"}));
     }
     for persona in [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff] {
         syscalls.push(json!({"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": persona, "op": "SCMP_CMP_EQ"}]}));
@@ -234,6 +234,40 @@ mod tests {
             ptrace.action(),
             oci_spec::runtime::LinuxSeccompAction::ScmpActErrno
         );
+    }
+
+    #[test]
+    fn namespaces_need_sys_admin_and_clone3_falls_back() {
+        let names_of = |caps: &[String]| -> Vec<(String, Value)> {
+            default_profile(caps)["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| {
+                    r["names"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| (n.as_str().unwrap().to_string(), r.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let plain = names_of(&["CAP_CHOWN".into()]);
+        // clone3 has no rule: the default ENOSYS makes libc fall back to
+        // clone (EPERM would break every new thread).
+        assert!(!plain.iter().any(|(n, _)| n == "clone3"));
+        let clone = &plain.iter().find(|(n, _)| n == "clone").unwrap().1;
+        assert_eq!(clone["args"][0]["op"], "SCMP_CMP_MASKED_EQ");
+        for n in ["unshare", "mount", "keyctl", "add_key"] {
+            let r = &plain.iter().find(|(x, _)| x == n).unwrap().1;
+            assert_eq!(r["action"], "SCMP_ACT_ERRNO", "{n}");
+        }
+        let admin = names_of(&["CAP_SYS_ADMIN".into()]);
+        for n in ["clone3", "unshare", "mount"] {
+            let r = &admin.iter().find(|(x, _)| x == n).unwrap().1;
+            assert_eq!(r["action"], "SCMP_ACT_ALLOW", "{n}");
+        }
     }
 
     #[test]

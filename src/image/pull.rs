@@ -162,13 +162,16 @@ fn pull_from(
     opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<ImageRecord, PullError> {
+    // Credentials go only to the host they were given for: a mirror
+    // with none of its own gets none of the registry's.
     let creds = match auth::lookup(&ep.host, &ep.repository, opts.authfile.as_deref())? {
         Some(c) => Some(c),
-        None => auth::lookup(
+        None if ep.host == reference.registry => auth::lookup(
             &reference.registry,
             &reference.repository,
             opts.authfile.as_deref(),
         )?,
+        None => None,
     };
     let client = Client::new(ep.clone(), creds);
     let what = reference.to_string();

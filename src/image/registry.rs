@@ -74,6 +74,57 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
+/// Whether a bearer challenge's `realm` may be sent the registry's Basic
+/// credentials: the registry's own host (any port or scheme), or over
+/// https a host of the same domain (registry-1.docker.io -> auth.docker.io).
+/// A registry cannot send the user's password to a host of its choosing,
+/// nor anywhere over plain http.
+pub fn realm_may_get_credentials(registry_host: &str, realm: &str) -> bool {
+    let Ok(url) = url_parts(realm) else {
+        return false;
+    };
+    let (scheme, host_port) = url;
+    let host_only = |h: &str| -> String {
+        let h = h.trim_start_matches('[');
+        match h.rsplit_once(']') {
+            Some((ip6, _)) => ip6.to_string(),
+            None => h.split(':').next().unwrap_or("").to_string(),
+        }
+        .to_ascii_lowercase()
+    };
+    let (a, b) = (host_only(registry_host), host_only(&host_port));
+    if a == b {
+        return true; // the same host, whatever its port
+    }
+    if scheme != "https" {
+        return false;
+    }
+    let domain = |h: &str| -> Option<String> {
+        if h.parse::<std::net::IpAddr>().is_ok() {
+            return None;
+        }
+        let labels: Vec<&str> = h.split('.').collect();
+        (labels.len() >= 2).then(|| labels[labels.len() - 2..].join("."))
+    };
+    matches!((domain(&a), domain(&b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The scheme and host[:port] of an http(s) URL.
+fn url_parts(u: &str) -> Result<(String, String), ()> {
+    let (scheme, rest) = u.split_once("://").ok_or(())?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // user:password@ in a realm is ignored for the comparison's sake.
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(());
+    }
+    Ok((scheme, host.to_string()))
+}
+
 /// Parses a `WWW-Authenticate` header into its scheme and parameters.
 pub fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
     let h = h.trim();
@@ -209,7 +260,14 @@ impl Client {
                 }
                 let scope = format!("repository:{}:pull", self.endpoint.repository);
                 req = req.query("scope", &scope);
-                if let Some(c) = &self.creds {
+                let trusted = realm_may_get_credentials(&self.endpoint.host, &realm);
+                if !trusted && self.creds.is_some() {
+                    tracing::warn!(
+                        "{}: the token server {realm} is another host and not https: credentials are not sent to it",
+                        self.endpoint.host
+                    );
+                }
+                if let Some(c) = self.creds.as_ref().filter(|_| trusted) {
                     use base64::Engine as _;
                     let enc = base64::engine::general_purpose::STANDARD
                         .encode(format!("{}:{}", c.username, c.password));
@@ -468,6 +526,35 @@ mod tests {
         assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
         assert_eq!(p[2].1, "repository:library/busybox:pull");
         let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
+        assert!(realm_may_get_credentials(
+            "127.0.0.1:5000",
+            "http://127.0.0.1:5000/token"
+        ));
+        assert!(realm_may_get_credentials(
+            "127.0.0.1:5000",
+            "http://127.0.0.1:5001/token"
+        ));
+        assert!(!realm_may_get_credentials(
+            "127.0.0.1:5000",
+            "http://127.0.0.2:5000/token"
+        ));
+        assert!(!realm_may_get_credentials(
+            "127.0.0.1:5000",
+            "https://127.0.0.2/token"
+        ));
+        assert!(realm_may_get_credentials(
+            "registry-1.docker.io",
+            "https://auth.docker.io/token"
+        ));
+        assert!(!realm_may_get_credentials(
+            "registry-1.docker.io",
+            "http://auth.docker.io/token"
+        ));
+        assert!(!realm_may_get_credentials(
+            "ghcr.io",
+            "https://evil.example/token"
+        ));
+        assert!(!realm_may_get_credentials("ghcr.io", "ftp://ghcr.io/token"));
         assert_eq!(s, "basic");
         assert_eq!(p[0].1, "Registry Realm");
     }

@@ -1,7 +1,9 @@
 //! NAT for root networks, in nftables table `ip berth` of berth's own:
 //! masquerade for traffic leaving each network, DNAT for published ports
-//! (from other hosts and from the host itself, 127.0.0.1 included), and
-//! drops for `--internal` networks. The table is rebuilt whole from the
+//! (from other hosts and from the host itself; a port published on
+//! 127.0.0.1 only for packets that arrive on `lo`, moby#41872), forwarding
+//! into a network only for published ports, replies and its own
+//! containers (moby#45610), and drops for `--internal` networks. The table is rebuilt whole from the
 //! networks' state in one atomic `nft -f` transaction whenever it changes,
 //! so it never drifts from what runs, and removing it is one command
 //! (`nft delete table ip berth`). Host rules are never touched.
@@ -26,6 +28,13 @@ pub fn ruleset(networks: &[(Network, Vec<Attachment>)]) -> String {
                 "    iifname \"{br}\" oifname != \"{br}\" drop\n    oifname \"{br}\" iifname != \"{br}\" drop\n"
             ));
         } else {
+            // ip_forward is on: a neighbour that routes the subnet through
+            // this host must reach only published ports (DNAT), never a
+            // container's other ports (moby#45610). Containers on the same
+            // bridge, replies and the host itself (not forwarded) pass.
+            forward.push_str(&format!(
+                "    oifname \"{br}\" iifname \"{br}\" accept\n    oifname \"{br}\" ct state established,related accept\n    oifname \"{br}\" ct status dnat accept\n    oifname \"{br}\" drop\n"
+            ));
             post.push_str(&format!(
                 "    ip saddr {sub} ip daddr != {sub} masquerade\n"
             ));
@@ -57,6 +66,7 @@ pub fn ruleset(networks: &[(Network, Vec<Attachment>)]) -> String {
 {ports}  }}
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
+    iifname != \"lo\" ip daddr 127.0.0.0/8 return
     fib daddr type local jump ports
   }}
   chain output {{
@@ -157,5 +167,7 @@ mod tests {
             "internal: no NAT out"
         );
         assert!(r.contains("iifname \"berth1\" oifname != \"berth1\" drop"));
+        assert!(r.contains("iifname != \"lo\" ip daddr 127.0.0.0/8 return"));
+        assert!(r.contains("oifname \"berth0\" ct status dnat accept\n    oifname \"berth0\" drop"));
     }
 }
