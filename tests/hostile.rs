@@ -30,6 +30,14 @@ fn image_with(env: &Env, name: &str, extra: impl FnOnce(&mut Layer)) -> String {
     name.to_string()
 }
 
+/// `berth run --rm FLAGS... IMAGE sh -c SCRIPT`.
+fn run_sh(env: &Env, flags: &[&str], img: &str, script: &str) -> common::Run {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[img, "sh", "-c", script]);
+    env.berth(&args)
+}
+
 fn dmesg_has(tag: &str) -> bool {
     let o = Command::new("dmesg").output().expect("dmesg runs");
     String::from_utf8_lossy(&o.stdout).contains(tag)
@@ -49,69 +57,56 @@ fn rand_u32() -> u32 {
 #[test]
 fn an_image_device_node_gives_no_host_device() {
     let env = Env::root();
-    let img = image_with(&env, "kmsg", |l| {
+    let name = image_with(&env, "kmsg", |l| {
         l.chardev("kmsg", 1, 11);
     });
+    let img = name.as_str();
     let tag = unique("BERTH-HOSTILE-KMSG");
     // podman refuses this write through the devices cgroup: so must berth,
     // even for root in the container and even with every capability dropped.
-    let r = env.berth(&[
-        "run",
-        "--rm",
-        "--cap-drop",
-        "all",
-        &img,
-        "sh",
-        "-c",
+    let r = run_sh(
+        &env,
+        &["--cap-drop", "all"],
+        img,
         &format!("echo {tag} > /kmsg; echo rc=$?"),
-    ]);
+    );
     assert!(r.stdout.contains("rc=1"), "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
     assert!(!dmesg_has(&tag), "the container wrote into the host's kmsg");
     // A node made with mknod is refused the same way.
     let tag2 = unique("BERTH-HOSTILE-MKNOD");
-    env.berth(&[
-        "run",
-        "--rm",
-        "--cap-add",
-        "MKNOD",
-        &img,
-        "sh",
-        "-c",
+    run_sh(
+        &env,
+        &["--cap-add", "MKNOD"],
+        img,
         &format!("mknod /k2 c 1 11 && echo {tag2} > /k2"),
-    ]);
+    );
     assert!(!dmesg_has(&tag2), "a node made with mknod reached the host");
     // The default nodes still work, and --device gives the node it names.
-    let out = env.berth(&[
-        "run",
-        "--rm",
-        &img,
-        "sh",
-        "-c",
+    let out = run_sh(
+        &env,
+        &[],
+        img,
         "echo x > /dev/null && head -c 3 /dev/zero | wc -c",
-    ]);
+    );
     assert_eq!(out.ok().trim(), "3");
     let tag3 = unique("BERTH-DEVICE-FLAG");
-    env.berth(&[
-        "run",
-        "--rm",
-        "--device",
-        "/dev/kmsg:/dev/hostkmsg:w",
-        &img,
-        "sh",
-        "-c",
+    run_sh(
+        &env,
+        &["--device", "/dev/kmsg:/dev/hostkmsg:w"],
+        img,
         &format!("echo {tag3} > /dev/hostkmsg"),
-    ])
+    )
     .ok();
     assert!(dmesg_has(&tag3), "--device did not give the node");
-    env.berth(&["run", "--rm", "--device", "/etc/passwd", &img, "true"])
+    env.berth(&["run", "--rm", "--device", "/etc/passwd", img, "true"])
         .fails(125, "not a character or block device");
     env.berth(&[
         "run",
         "--rm",
         "--device-cgroup-rule",
         "x 1:1 r",
-        &img,
+        img,
         "true",
     ])
     .fails(125, "invalid device rule");
@@ -123,25 +118,19 @@ fn rootless_containers_keep_working_without_a_device_cgroup() {
         return;
     };
     let img = busybox_image(&env);
-    let out = env.berth(&[
-        "run",
-        "--rm",
+    let out = run_sh(
+        &env,
+        &[],
         img,
-        "sh",
-        "-c",
         "echo x > /dev/null && head -c 2 /dev/urandom | wc -c",
-    ]);
+    );
     assert_eq!(out.ok().trim(), "2");
-    let out = env.berth(&[
-        "run",
-        "--rm",
-        "--device",
-        "/dev/null:/dev/extra",
+    let out = run_sh(
+        &env,
+        &["--device", "/dev/null:/dev/extra"],
         img,
-        "sh",
-        "-c",
         "echo y > /dev/extra && echo ok",
-    ]);
+    );
     assert_eq!(out.ok().trim(), "ok");
 }
 
@@ -376,11 +365,7 @@ fn status_field<'a>(status: &'a str, name: &str) -> &'a str {
 fn the_init_has_no_more_privilege_than_the_command() {
     let env = Env::root();
     let img = busybox_image(&env);
-    let r = env.berth(&[
-        "run", "--rm", "--init", "--cap-add", "SYS_PTRACE", "--security-opt", "no-new-privileges",
-        img, "sh", "-c",
-        "cat /proc/1/status; echo ===; cat /proc/self/status; echo ===; ls -l /proc/1/fd; echo ===; readlink /proc/1/exe; echo x >> /proc/1/exe && echo WROTE; true",
-    ]);
+    let r = run_sh(&env, &["--init", "--cap-add", "SYS_PTRACE", "--security-opt", "no-new-privileges"], img, "cat /proc/1/status; echo ===; cat /proc/self/status; echo ===; ls -l /proc/1/fd; echo ===; readlink /proc/1/exe; echo x >> /proc/1/exe && echo WROTE; true");
     let out = r.ok().to_string();
     let parts: Vec<&str> = out.split("===\n").collect();
     let (init, cmd, fds, exe) = (parts[0], parts[1], parts[2], parts[3]);
@@ -413,7 +398,7 @@ fn the_init_has_no_more_privilege_than_the_command() {
     let host = std::fs::read("/usr/bin/catatonit").unwrap();
     assert!(!host.ends_with(b"x\n"));
     // Exit codes still pass through the init.
-    let r = env.berth(&["run", "--rm", "--init", img, "sh", "-c", "exit 7"]);
+    let r = run_sh(&env, &["--init"], img, "exit 7");
     assert_eq!(r.code, 7);
     env.berth(&["run", "--rm", "--init", img, "no-such-command"])
         .fails(127, "not found");
@@ -482,25 +467,19 @@ fn rootless_state_in_a_directory_of_another_user_is_refused() {
 fn seccomp_blocks_namespaces_and_mounts_unless_unconfined() {
     let env = Env::root();
     let img = busybox_image(&env);
-    let r = env.berth(&[
-        "run",
-        "--rm",
+    let r = run_sh(
+        &env,
+        &[],
         img,
-        "sh",
-        "-c",
         "unshare -U true && echo USERNS; mount -t tmpfs t /mnt && echo MOUNTED; echo done",
-    ]);
+    );
     assert_eq!(r.ok().trim(), "done");
-    let r = env.berth(&[
-        "run",
-        "--rm",
-        "--security-opt",
-        "seccomp=unconfined",
+    let r = run_sh(
+        &env,
+        &["--security-opt", "seccomp=unconfined"],
         img,
-        "sh",
-        "-c",
         "unshare -U true && echo USERNS",
-    ]);
+    );
     assert_eq!(r.ok().trim(), "USERNS");
     // The keyring is refused too, and an ignored LSM option says so.
     let r = env.berth(&[
@@ -551,14 +530,12 @@ fn podman_5_masked_paths() {
     }
     env.berth(&["rm", &id]).ok();
     let powercap = Path::new("/sys/devices/virtual/powercap");
-    let r = env.berth(&[
-        "run",
-        "--rm",
+    let r = run_sh(
+        &env,
+        &[],
         img,
-        "sh",
-        "-c",
         "ls /sys/devices/virtual/powercap 2>/dev/null | wc -l; cat /proc/keys | wc -c",
-    ]);
+    );
     let out: Vec<String> = r.ok().lines().map(|l| l.trim().to_string()).collect();
     if powercap.exists() {
         assert_eq!(out[0], "0", "powercap is not masked");

@@ -75,12 +75,8 @@ pub struct UnpackStats {
 }
 
 fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<Option<libc::stat>> {
-    let n = cstr(name);
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers.
-    match check(unsafe { libc::fstatat(dir, n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
-        Ok(_) => Ok(Some(st)),
+    match crate::util::fdtree::lstat_at(dir, name) {
+        Ok(st) => Ok(Some(st)),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
     }
@@ -99,19 +95,7 @@ fn remove_at(dir: RawFd, name: &[u8]) -> io::Result<()> {
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
             0,
         )?;
-        let entries: Vec<Vec<u8>> = {
-            let dup = sub.try_clone()?;
-            let rd = nix::dir::Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(dup))
-                .map_err(io::Error::from)?;
-            let mut v = Vec::new();
-            for e in rd.into_iter().flatten() {
-                let b = e.file_name().to_bytes().to_vec();
-                if b != b"." && b != b".." {
-                    v.push(b);
-                }
-            }
-            v
-        };
+        let entries = crate::util::fdtree::names(sub.as_raw_fd())?;
         for e in entries {
             remove_at(sub.as_raw_fd(), &e)?;
         }
