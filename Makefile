@@ -77,6 +77,7 @@ fuzz: build-deps
 	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --target $(FUZZ_TRIPLE) --bins
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
+		if [ -d fuzz/seeds/$$t ]; then cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/; fi; \
 		echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
 		fuzz/target/$(FUZZ_TRIPLE)/release/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
 			-artifact_prefix=fuzz/artifacts/$$t/ fuzz/corpus/$$t >fuzz/artifacts/$$t.log 2>&1 \

@@ -705,3 +705,39 @@ fn registry_credentials_go_only_to_their_host() {
         mirror.seen()
     );
 }
+
+#[test]
+fn user_lookups_never_read_host_files_through_the_image() {
+    let env = Env::root();
+    // A host file berth must not read for the image: passwd-shaped, so a
+    // lookup through the link would find the user in it.
+    let host_dir = TempDir::new("hostile-passwd");
+    let host_file = host_dir.path().join("passwd");
+    std::fs::write(&host_file, "intruder:x:4242:4242::/:/bin/sh\n").unwrap();
+    let mut base = Layer::new();
+    for e in tar::Archive::new(common::fixtures::busybox_rootfs().as_slice())
+        .entries()
+        .unwrap()
+    {
+        let e = e.unwrap();
+        if e.path().unwrap().to_str() != Some("etc/passwd") {
+            let mut one = tar::Builder::new(Vec::new());
+            let h = e.header().clone();
+            let data: Vec<u8> = std::io::Read::bytes(e).map(|b| b.unwrap()).collect();
+            one.append(&h, data.as_slice()).unwrap();
+            base.append_tar(&one.into_inner().unwrap());
+        }
+    }
+    base.symlink("etc/passwd", host_file.to_str().unwrap());
+    let tarball = env.dir.path().join("home/pw.tar");
+    std::fs::write(&tarball, base.finish()).unwrap();
+    env.berth(&["import", "-q", tarball.to_str().unwrap(), "pw"])
+        .ok();
+    env.berth(&["run", "--rm", "-u", "intruder", "pw", "id", "-u"])
+        .fails(125, "unable to find user intruder");
+    env.berth(&["run", "-d", "--name", "p", "pw", "sleep", "600"])
+        .ok();
+    env.berth(&["exec", "-u", "intruder", "p", "id", "-u"])
+        .fails(125, "unable to find user intruder");
+    env.berth(&["rm", "-f", "p"]).ok();
+}

@@ -162,8 +162,15 @@ pub fn program(rules: &[DeviceRule]) -> Vec<u8> {
 /// cgroup v1: deny everything, then allow the rules.
 pub fn apply_v1(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     super::write(&dir.join("devices.deny"), "a")?;
+    // The kernel takes one rule per write: one open for all of them keeps
+    // the start path short.
+    let path = dir.join("devices.allow");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(super::io_err(&path))?;
     for r in rules {
-        super::write(&dir.join("devices.allow"), &r.v1_line())?;
+        std::io::Write::write_all(&mut f, r.v1_line().as_bytes()).map_err(super::io_err(&path))?;
     }
     Ok(())
 }

@@ -162,15 +162,19 @@ impl Parsed {
                 "repository path components must be lowercase letters, digits and single separators (. _ __ -)",
             ));
         }
-        if name.len() > 255 {
-            return Err(invalid(s, "repository name longer than 255 characters"));
-        }
-        Ok(Parsed {
+        let parsed = Parsed {
             registry,
             path: path.to_string(),
             tag,
             digest,
-        })
+        };
+        // Docker's limit is on the name as it qualifies it
+        // (docker.io/library/NAME), so a name that parses always qualifies.
+        let q = parsed.qualify_default();
+        if q.registry.len() + 1 + q.repository.len() > 255 {
+            return Err(invalid(s, "repository name longer than 255 characters"));
+        }
+        Ok(parsed)
     }
 
     /// True when no registry was given, so registries.conf decides where it lives.
@@ -267,6 +271,14 @@ mod tests {
     #[test]
     fn normalises_like_docker() {
         assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
+        // Found by the fuzz target: 255 characters as typed, 273 qualified.
+        let long = "a".repeat(255);
+        assert!(Parsed::parse(&long).is_err());
+        let fits = "a".repeat(255 - "docker.io/library/".len());
+        assert!(Parsed::parse(&fits).is_ok());
+        assert!(
+            Reference::parse(&Parsed::parse(&fits).unwrap().qualify_default().to_string()).is_ok()
+        );
         assert_eq!(n("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(n("user/app"), "docker.io/user/app:latest");
         assert_eq!(

@@ -186,3 +186,32 @@ pub fn load(bpf: &[u8]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn cached_programs_are_trusted_only_when_nobody_else_could_write_them() {
+        let dir = std::env::temp_dir().join(format!("berth-seccomp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::util::fsutil::create_dir_all_mode(&dir, 0o700).unwrap();
+        let f = dir.join("x.bpf");
+        std::fs::write(&f, [0u8; 8]).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_trusted(&f).is_some());
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(read_trusted(&f).is_none(), "a file others may write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(read_trusted(&f).is_none(), "a dir others may write");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = dir.join("l.bpf");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(read_trusted(&link).is_none(), "a link");
+        std::os::unix::fs::lchown(&f, Some(12345), None).unwrap();
+        assert!(read_trusted(&f).is_none(), "another user's file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
