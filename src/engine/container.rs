@@ -303,16 +303,17 @@ impl Containers {
                 .map(|t| t.display().to_string() == id)
                 .unwrap_or(false)
         };
-        let link = self.names().join(name);
-        if points_here(&link) {
-            let _ = std::fs::remove_file(&link);
-        }
-        // A rename the caller did not see may have left another name.
-        if let Ok(rd) = std::fs::read_dir(self.names()) {
-            for e in rd.flatten() {
-                if points_here(&e.path()) {
-                    let _ = std::fs::remove_file(e.path());
-                }
+        // The caller's name, and the record's own in case a rename the
+        // caller did not see changed it (one read, not a scan of every
+        // name: removal must not grow with the number of containers).
+        let current = std::fs::read(self.dir(id).join("container.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice::<ContainerRecord>(&d).ok())
+            .map(|r| r.name);
+        for n in std::iter::once(name).chain(current.as_deref()) {
+            let link = self.names().join(n);
+            if points_here(&link) {
+                let _ = std::fs::remove_file(&link);
             }
         }
         remove_any(&self.dir(id)).map_err(io_err("removing the container dir"))?;

@@ -30,6 +30,9 @@ pub const REPO_DIGEST: &str = "io.berth.repo-digest";
 pub const SIZE: &str = "io.berth.size";
 /// Annotation holding when the image entered the store (RFC 3339).
 pub const ADDED: &str = "io.berth.added";
+/// Annotation holding the image id (its config digest), so a lookup by
+/// name or id reads index.json alone, not every image's manifest.
+pub const IMAGE_ID: &str = "io.berth.image-id";
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +349,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let name = name.map(|n| n.to_string());
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let id = self
+            .read_blob(&manifest.digest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .map(|m| m.config.digest.to_string());
         self.edit_index(|idx| {
             if let Some(n) = &name {
                 untag_in(idx, n);
@@ -378,6 +386,9 @@ impl Store {
             }
             ann.insert(SIZE.to_string(), size.to_string());
             ann.insert(ADDED.to_string(), existing_added.unwrap_or(now));
+            if let Some(id) = &id {
+                ann.insert(IMAGE_ID.to_string(), id.clone());
+            }
             entry.annotations = Some(ann);
             match (dangling, &name) {
                 (Some(i), _) => idx.manifests[i] = entry,
@@ -419,19 +430,7 @@ impl Store {
     /// Every image in the store, one record per manifest.
     pub fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let idx = self.load_index()?;
-        let mut order: Vec<Digest> = Vec::new();
-        let mut by_manifest: BTreeMap<Digest, Vec<&Descriptor>> = BTreeMap::new();
-        for d in &idx.manifests {
-            if !by_manifest.contains_key(&d.digest) {
-                order.push(d.digest.clone());
-            }
-            by_manifest.entry(d.digest.clone()).or_default().push(d);
-        }
-        let mut out = Vec::with_capacity(order.len());
-        for m in order {
-            out.push(self.record(&by_manifest[&m])?);
-        }
-        Ok(out)
+        grouped(&idx).iter().map(|g| self.record(g)).collect()
     }
 
     fn record(&self, entries: &[&Descriptor]) -> Result<ImageRecord, StoreError> {
@@ -440,18 +439,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("manifest {}: {e}", first.digest)))?;
         let config: ImageConfig = serde_json::from_slice(&self.read_blob(&manifest.config.digest)?)
             .map_err(|e| StoreError::Corrupt(format!("config {}: {e}", manifest.config.digest)))?;
-        let names: Vec<String> = entries
-            .iter()
-            .filter_map(|d| d.annotation(REF_NAME).map(String::from))
-            .collect();
-        let mut repo_digests = BTreeSet::new();
-        for d in entries {
-            if let (Some(n), Some(rd)) = (d.annotation(REF_NAME), d.annotation(REPO_DIGEST)) {
-                if let Ok(r) = Reference::parse(n) {
-                    repo_digests.insert(format!("{}@{rd}", r.name()));
-                }
-            }
-        }
+        let (names, repo_digests) = names_and_repo_digests(entries);
         Ok(ImageRecord {
             manifest_digest: first.digest.clone(),
             manifest_media_type: first.media_type.clone(),
@@ -459,7 +447,7 @@ impl Store {
             manifest,
             config,
             names,
-            repo_digests: repo_digests.into_iter().collect(),
+            repo_digests,
             size: first
                 .annotation(SIZE)
                 .and_then(|s| s.parse().ok())
@@ -471,9 +459,18 @@ impl Store {
     /// Finds the image a user means: a (unique prefix of an) image id, a
     /// full name, or a short name matched against stored names the way
     /// podman does (`busybox` finds `docker.io/library/busybox:latest`).
+    /// Reads index.json and the found image's manifest and config only,
+    /// so a start does not slow down as the store grows (images stored
+    /// before the id annotation existed are read the long way).
     pub fn find(&self, query: &str) -> Result<ImageRecord, StoreError> {
-        let images = self.images()?;
-        find_in(images, query)
+        let idx = self.load_index()?;
+        let groups = grouped(&idx);
+        let keys: Option<Vec<ImageKeys>> =
+            groups.iter().map(|g| ImageKeys::from_index(g)).collect();
+        match keys {
+            Some(keys) => self.record(&groups[match_image(&keys, query)?]),
+            None => find_in(self.images()?, query),
+        }
     }
 
     /// Deletes blobs and layer dirs that no image references any more, and
@@ -641,53 +638,130 @@ fn is_id_prefix(q: &str) -> bool {
 
 /// Resolves a user's image query against a list of images (see `Store::find`).
 pub fn find_in(images: Vec<ImageRecord>, query: &str) -> Result<ImageRecord, StoreError> {
+    let keys: Vec<ImageKeys> = images.iter().map(ImageKeys::from_record).collect();
+    let i = match_image(&keys, query)?;
+    Ok(images.into_iter().nth(i).expect("an index into images"))
+}
+
+/// What a lookup needs of an image: its id, manifest digest and names.
+pub struct ImageKeys {
+    pub id: Digest,
+    pub manifest_digest: Digest,
+    pub names: Vec<String>,
+    pub repo_digests: Vec<String>,
+}
+
+impl ImageKeys {
+    fn from_record(r: &ImageRecord) -> ImageKeys {
+        ImageKeys {
+            id: r.id.clone(),
+            manifest_digest: r.manifest_digest.clone(),
+            names: r.names.clone(),
+            repo_digests: r.repo_digests.clone(),
+        }
+    }
+
+    /// From index.json's entries of one manifest; None when they lack the
+    /// image id (stored before it was recorded there).
+    fn from_index(entries: &[&Descriptor]) -> Option<ImageKeys> {
+        let id = entries
+            .iter()
+            .find_map(|d| d.annotation(IMAGE_ID))?
+            .parse()
+            .ok()?;
+        let (names, repo_digests) = names_and_repo_digests(entries);
+        Some(ImageKeys {
+            id,
+            manifest_digest: entries[0].digest.clone(),
+            names,
+            repo_digests,
+        })
+    }
+}
+
+/// index.json's entries grouped by manifest, in the order first seen.
+fn grouped(idx: &Index) -> Vec<Vec<&Descriptor>> {
+    let mut order: Vec<&Digest> = Vec::new();
+    let mut by_manifest: BTreeMap<&Digest, Vec<&Descriptor>> = BTreeMap::new();
+    for d in &idx.manifests {
+        if !by_manifest.contains_key(&d.digest) {
+            order.push(&d.digest);
+        }
+        by_manifest.entry(&d.digest).or_default().push(d);
+    }
+    order
+        .into_iter()
+        .map(|m| by_manifest.remove(m).unwrap_or_default())
+        .collect()
+}
+
+/// The names of one manifest's entries, and `name@digest` for those the
+/// registry served under a digest.
+fn names_and_repo_digests(entries: &[&Descriptor]) -> (Vec<String>, Vec<String>) {
+    let names = entries
+        .iter()
+        .filter_map(|d| d.annotation(REF_NAME).map(String::from))
+        .collect();
+    let mut repo_digests = BTreeSet::new();
+    for d in entries {
+        if let (Some(n), Some(rd)) = (d.annotation(REF_NAME), d.annotation(REPO_DIGEST)) {
+            if let Ok(r) = Reference::parse(n) {
+                repo_digests.insert(format!("{}@{rd}", r.name()));
+            }
+        }
+    }
+    (names, repo_digests.into_iter().collect())
+}
+
+/// The image a user means among `images`, as its index: a (unique prefix
+/// of an) id, `name@digest`, or a name ranked by [`name_rank`].
+pub fn match_image(images: &[ImageKeys], query: &str) -> Result<usize, StoreError> {
     if is_id_prefix(query) {
         let hex = query.strip_prefix("sha256:").unwrap_or(query);
-        let hits: Vec<&ImageRecord> = images
-            .iter()
-            .filter(|i| i.id.hex().starts_with(hex))
+        let hits: Vec<usize> = (0..images.len())
+            .filter(|&i| images[i].id.hex().starts_with(hex))
             .collect();
         match hits.len() {
-            1 => return Ok(hits[0].clone()),
+            1 => return Ok(hits[0]),
             0 => {}
             _ => {
-                let ids: BTreeSet<&str> = hits.iter().map(|i| i.id.short()).collect();
+                let ids: BTreeSet<&str> = hits.iter().map(|&i| images[i].id.short()).collect();
                 if ids.len() > 1 {
                     return Err(StoreError::Ambiguous(
                         query.into(),
                         ids.into_iter().collect::<Vec<_>>().join(", "),
                     ));
                 }
-                return Ok(hits[0].clone());
+                return Ok(hits[0]);
             }
         }
     }
     let parsed = Parsed::parse(query)?;
     if let Some(d) = &parsed.digest {
         // name@digest: the manifest digest or the digest the registry served.
-        let by_digest = images.iter().find(|i| {
-            &i.manifest_digest == d || i.repo_digests.iter().any(|r| r.ends_with(&format!("@{d}")))
-        });
-        if let Some(i) = by_digest {
-            return Ok(i.clone());
-        }
-        return Err(StoreError::NotKnown(query.into()));
+        let wanted = format!("@{d}");
+        return images
+            .iter()
+            .position(|i| {
+                &i.manifest_digest == d || i.repo_digests.iter().any(|r| r.ends_with(&wanted))
+            })
+            .ok_or_else(|| StoreError::NotKnown(query.into()));
     }
-    let mut hits: Vec<(u8, &ImageRecord)> = images
+    let mut hits: Vec<(u8, usize)> = images
         .iter()
-        .filter_map(|img| {
+        .enumerate()
+        .filter_map(|(i, img)| {
             img.names
                 .iter()
                 .filter_map(|n| name_rank(n, &parsed))
                 .min()
-                .map(|r| (r, img))
+                .map(|r| (r, i))
         })
         .collect();
     hits.sort_by_key(|h| h.0);
-    match hits.first() {
-        Some((_, img)) => Ok((*img).clone()),
-        None => Err(StoreError::NotKnown(query.into())),
-    }
+    hits.first()
+        .map(|h| h.1)
+        .ok_or_else(|| StoreError::NotKnown(query.into()))
 }
 
 /// Whether a stored name answers to what the user typed, and how well
