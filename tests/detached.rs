@@ -1058,3 +1058,33 @@ fn rootless_stop_and_rm_reach_processes_of_other_ids() {
     env.berth(&["rm", "-f", "a", "b", "c"]).ok();
     assert!(!alive("sleep 303"), "rm -f left the process running");
 }
+
+#[test]
+fn the_monitor_has_a_name_people_recognise() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let pidfile = env.dir.path().join("monitor.pid");
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "named",
+        "--conmon-pidfile",
+        pidfile.to_str().unwrap(),
+        img,
+        "sleep",
+        "600",
+    ])
+    .ok();
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let pid = pid.trim();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "berth-monitor");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"berth-monitor\0"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    env.berth(&["rm", "-f", "named"]).ok();
+}

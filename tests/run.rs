@@ -804,3 +804,19 @@ fn rootless_userns_keep_id() {
         .fails(125, "rootless containers only");
     assert!(common::mounts_under(&env.store()).is_empty());
 }
+
+#[test]
+fn bad_flags_are_refused_before_anything_is_pulled() {
+    let env = Env::root();
+    // An image that would have to be pulled (from nowhere): the port is
+    // refused first, so no pull is even tried.
+    let r = env.berth(&[
+        "run",
+        "-p",
+        "99999:80",
+        "127.0.0.1:1/nothing/here:1",
+        "true",
+    ]);
+    r.fails(125, "bad host port");
+    assert!(!r.stderr.contains("Trying to pull"), "{}", r.stderr);
+}

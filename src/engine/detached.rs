@@ -47,7 +47,9 @@ pub fn start(
         .map_err(crate::image::store::io_err("creating the monitor log"))?;
     let wfd = ready_w.as_raw_fd();
     let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg("--root")
+    // `ps` shows `berth-monitor ... container-monitor ID`, not /proc/self/exe.
+    cmd.arg0(MONITOR_NAME)
+        .arg("--root")
         .arg(engine.store.root())
         .arg("--runroot")
         .arg(&engine.paths.runroot)
@@ -139,7 +141,12 @@ fn finish(containers: &Containers, record: &mut ContainerRecord, code: i32, oom:
 
 /// The monitor process: starts the container, reports, watches, records.
 /// Returns its own exit code.
+/// The monitor's process name, as `ps` and `top` show it.
+pub const MONITOR_NAME: &str = "berth-monitor";
+
 pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
+    // SAFETY: prctl with a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr()) };
     let ready: Option<std::fs::File> = std::env::var(READY_FD)
         .ok()
         .and_then(|v| v.parse::<i32>().ok())

@@ -386,6 +386,11 @@ pub fn run(
             )));
         }
     }
+    // Flags are checked before anything is pulled: a bad port must not
+    // cost a download first.
+    for p in &o.publish {
+        crate::network::ports::parse(p).map_err(usage)?;
+    }
     let mut user_mounts: Vec<UserMount> = Vec::new();
     for v in &o.volumes {
         user_mounts.push(spec::parse_volume(v)?);
