@@ -853,13 +853,7 @@ impl Neighbour {
     fn new(env: &Env) -> Neighbour {
         let host_ns = env.netns.as_ref().expect("a networked env");
         let name = format!("{host_ns}-nb");
-        let run = |args: &[&str]| {
-            let st = std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap();
-            assert!(st.success(), "ip {args:?}");
-        };
+        let run = common::ip;
         run(&["netns", "add", &name]);
         run(&["-n", host_ns, "link", "set", "h1", "netns", &name]);
         run(&["-n", &name, "link", "set", "lo", "up"]);

@@ -155,8 +155,8 @@ fn tar_into(
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut b = tar::Builder::new(w);
         match fdtree::kind(fdtree::fstat(source.as_raw_fd())?.st_mode) {
-            libc::S_IFDIR => fdtree::tar_dir(&mut b, source.as_raw_fd(), &name)?,
-            _ => fdtree::tar_file(&mut b, &source, &name)?,
+            libc::S_IFDIR => fdtree::tar_dir(&mut b, source.as_raw_fd(), Path::new(&name))?,
+            _ => fdtree::tar_file(&mut b, &source, Path::new(&name))?,
         }
         b.finish()
     });

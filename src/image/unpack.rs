@@ -4,6 +4,7 @@
 //! with openat2(RESOLVE_IN_ROOT), so `..`, absolute symlinks and symlinked
 //! parent dirs in a hostile layer all stay inside it.
 
+use crate::util::fdtree;
 use crate::util::secure_path::{check, cstr, mkdir_all_in_root, open_at, open_in_root};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -75,7 +76,7 @@ pub struct UnpackStats {
 }
 
 fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<Option<libc::stat>> {
-    match crate::util::fdtree::lstat_at(dir, name) {
+    match fdtree::lstat_at(dir, name) {
         Ok(st) => Ok(Some(st)),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
@@ -89,13 +90,8 @@ fn remove_at(dir: RawFd, name: &[u8]) -> io::Result<()> {
         return Ok(());
     };
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        let sub = open_at(
-            dir,
-            name,
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            0,
-        )?;
-        let entries = crate::util::fdtree::names(sub.as_raw_fd())?;
+        let sub = fdtree::open_dir_at(dir, name)?;
+        let entries = fdtree::names(sub.as_raw_fd())?;
         for e in entries {
             remove_at(sub.as_raw_fd(), &e)?;
         }
@@ -254,12 +250,7 @@ impl Unpacker {
                     // SAFETY: valid C string.
                     check(unsafe { libc::mkdirat(dir, n.as_ptr(), 0o700) })?;
                 }
-                let fd = open_at(
-                    dir,
-                    &name,
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                    0,
-                )?;
+                let fd = fdtree::open_dir_at(dir, &name)?;
                 self.chown(fd.as_raw_fd(), None, uid, gid)?;
                 // SAFETY: fd we own.
                 check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
@@ -272,12 +263,7 @@ impl Unpacker {
                 self.dir_times.push((full, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = open_at(
-                    dir,
-                    &name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                    0o600,
-                )?;
+                let fd = fdtree::create_file_at(dir, &name)?;
                 let mut f = File::from(fd);
                 loop {
                     let k = e.read(&mut self.buf)?;

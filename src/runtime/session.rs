@@ -3,7 +3,8 @@
 //! given a pty of its own, and cannot open /dev/tty or push keystrokes
 //! into the caller's terminal with TIOCSTI), a session keyring of its own
 //! (the caller's keys stay out of reach, as runc and crun do), and its
-//! stdio. Runs in the child between fork and exec: no allocation.
+//! stdio. Runs in the child between fork and exec; it allocates only to
+//! word a failure it reports.
 
 use std::os::fd::RawFd;
 

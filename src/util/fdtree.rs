@@ -7,6 +7,8 @@
 use super::secure_path::{check, cstr, open_at};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// An entry's metadata, from fstatat(AT_SYMLINK_NOFOLLOW).
 pub fn lstat_at(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
@@ -39,6 +41,18 @@ pub fn open_dir_at(dir: RawFd, name: &[u8]) -> io::Result<OwnedFd> {
         name,
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
         0,
+    )
+}
+
+/// Creates a new file (mode 0600 until its owner and mode are set) that
+/// must not exist yet, so nothing already there, not even a symlink, is
+/// written through.
+pub fn create_file_at(dir: RawFd, name: &[u8]) -> io::Result<OwnedFd> {
+    open_at(
+        dir,
+        name,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+        0o600,
     )
 }
 
@@ -140,12 +154,7 @@ pub fn copy_tree(from: RawFd, to: RawFd) -> io::Result<()> {
             }
             libc::S_IFREG => {
                 let src = open_file_at(from, &name)?;
-                let dst = open_at(
-                    to,
-                    &name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                    0o600,
-                )?;
+                let dst = create_file_at(to, &name)?;
                 copy_data(&src, &dst)?;
                 set_owner_mode(dst.as_raw_fd(), &fstat(src.as_raw_fd())?)?;
             }
@@ -189,11 +198,12 @@ pub fn copy_data(src: &OwnedFd, dst: &OwnedFd) -> io::Result<u64> {
 /// directory's own entry first). Entries are opened relative to their
 /// parent with O_NOFOLLOW and their headers come from the opened fd, so
 /// a tree that changes while it is read never leads outside it.
-pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &str) -> io::Result<()> {
+pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &Path) -> io::Result<()> {
     let st = fstat(dir)?;
     append_entry(tar, name, &st, None, None)?;
     for child in names(dir)? {
-        let path = format!("{name}/{}", String::from_utf8_lossy(&child));
+        // Names are bytes: a name that is not UTF-8 is copied as it is.
+        let path = name.join(std::ffi::OsStr::from_bytes(&child));
         let st = match lstat_at(dir, &child) {
             Ok(st) => st,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
@@ -224,7 +234,11 @@ pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &str) -> i
 }
 
 /// Writes one open regular file into `tar` as `name`.
-pub fn tar_file<W: Write>(tar: &mut tar::Builder<W>, file: &OwnedFd, name: &str) -> io::Result<()> {
+pub fn tar_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    file: &OwnedFd,
+    name: &Path,
+) -> io::Result<()> {
     let st = fstat(file.as_raw_fd())?;
     let f = std::fs::File::from(file.try_clone()?);
     // The size in the header is the size at fstat; a file that grows is cut
@@ -235,7 +249,7 @@ pub fn tar_file<W: Write>(tar: &mut tar::Builder<W>, file: &OwnedFd, name: &str)
 
 fn append_entry<W: Write>(
     tar: &mut tar::Builder<W>,
-    name: &str,
+    name: &Path,
     st: &libc::stat,
     link: Option<&[u8]>,
     data: Option<Box<dyn Read + '_>>,
@@ -262,8 +276,7 @@ fn append_entry<W: Write>(
     match (kind, link, data) {
         (tar::EntryType::Symlink, Some(target), _) => {
             h.set_size(0);
-            use std::os::unix::ffi::OsStrExt;
-            let target = std::path::Path::new(std::ffi::OsStr::from_bytes(target));
+            let target = Path::new(std::ffi::OsStr::from_bytes(target));
             tar.append_link(&mut h, name, target)
         }
         (tar::EntryType::Regular, _, Some(d)) => {
@@ -274,5 +287,43 @@ fn append_entry<W: Write>(
             h.set_size(0);
             tar.append_data(&mut h, name, io::empty())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_dir_keeps_names_that_are_not_utf8() {
+        let base = std::env::temp_dir().join(format!("berth-fdtree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9");
+        std::fs::write(base.join(odd), "x").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", base.join("link")).unwrap();
+        let dir = open_at(
+            libc::AT_FDCWD,
+            base.as_os_str().as_encoded_bytes(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+        )
+        .unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        tar_dir(&mut b, dir.as_raw_fd(), Path::new("d")).unwrap();
+        let bytes = b.into_inner().unwrap();
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let entries: Vec<(Vec<u8>, tar::EntryType)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path_bytes().into_owned(), e.header().entry_type())
+            })
+            .collect();
+        assert!(entries.contains(&(b"d/caf\xe9".to_vec(), tar::EntryType::Regular)));
+        // A link is stored as a link, never followed.
+        assert!(entries.contains(&(b"d/link".to_vec(), tar::EntryType::Symlink)));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

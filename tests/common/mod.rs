@@ -145,6 +145,12 @@ impl Drop for Env {
 /// an address of "the host" that is not loopback).
 pub const NETNS_HOST_IP: &str = "192.168.77.1";
 
+/// Runs `ip ARGS...` and asserts that it worked (test network set-up).
+pub fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status().expect("ip runs");
+    assert!(st.success(), "ip {args:?} failed");
+}
+
 /// Makes a network namespace with loopback and a veth pair whose end
 /// holds NETNS_HOST_IP and a default route (no traffic can leave it).
 fn make_netns() -> String {
@@ -154,10 +160,7 @@ fn make_netns() -> String {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     );
-    let run = |args: &[&str]| {
-        let st = Command::new("ip").args(args).status().expect("ip runs");
-        assert!(st.success(), "ip {args:?} failed");
-    };
+    let run = ip;
     run(&["netns", "add", &name]);
     run(&["-n", &name, "link", "set", "lo", "up"]);
     run(&[
