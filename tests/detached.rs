@@ -142,7 +142,7 @@ fn signals_exit_codes_and_auto_remove() {
     std::thread::sleep(Duration::from_millis(300));
     env.berth(&["kill", "-s", "TERM", "trap"]).ok();
     assert_eq!(env.berth(&["wait", "trap"]).ok().trim(), "9");
-    env.berth(&["kill", "trap"]).fails(125, "not running");
+    env.berth(&["kill", "trap"]).fails(125, "can only kill running containers");
     env.berth(&["rm", "trap"]).ok();
 
     env.berth(&[
@@ -242,7 +242,7 @@ fn exec_checks(env: &Env) {
             == 0
     });
     env.berth(&["stop", "-t", "0", "db"]).ok();
-    env.berth(&["exec", "db", "true"]).fails(125, "not running");
+    env.berth(&["exec", "db", "true"]).fails(125, "can only create exec sessions on running containers");
     env.berth(&["rm", "db"]).ok();
 }
 
@@ -507,6 +507,17 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
             "{state}"
         );
     }
+    // What a paused container refuses, in podman's words.
+    env.berth(&["pause", "web"]).fails(125, "\"web\" is already paused");
+    env.berth(&["exec", "web", "true"])
+        .fails(125, "can only create exec sessions on running containers");
+    env.berth(&["stop", "web"])
+        .fails(125, "can only stop created or running containers");
+    env.berth(&["rm", "web"]).fails(2, "cannot remove container web as it is paused");
+    assert_eq!(
+        env.berth(&["ps", "--format", "{{.Names}} {{.State}}"]).ok().trim(),
+        "web paused"
+    );
     env.berth(&["unpause", "web"]).ok();
     assert_eq!(
         env.berth(&["inspect", "--format", "{{.State.Status}}", "web"])
@@ -514,6 +525,7 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
             .trim(),
         "running"
     );
+    env.berth(&["unpause", "web"]).fails(125, "\"web\" is not paused, can't unpause");
 
     env.berth(&["rename", "web", "site"]).ok();
     assert_eq!(
@@ -543,8 +555,11 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
                 .contains("Z"),
         "--replace removed the old container"
     );
+    // rm -f takes a paused container too (its cgroup is thawed to kill it).
+    env.berth(&["pause", "site"]).ok();
     env.berth(&["rm", "-f", "site", "done"]).ok();
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
+    env.berth(&["pause", "site"]).fails(125, "no such container");
 }
 
 #[test]

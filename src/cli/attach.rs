@@ -31,15 +31,8 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> CliResult {
     let keys = detach_keys(&a.detach_keys)?;
     let cs = Containers::new(engine.store.root());
     let c = cs.find(&a.container)?;
-    if !c.is_running() {
-        return Err(Failure::with_code(
-            format!(
-                "you can only attach to running containers: {} is {}; start it with `berth start -a {}`",
-                c.name, c.state, c.name
-            ),
-            125,
-        ));
-    }
+    c.allows(crate::engine::record::Action::Attach)
+        .map_err(crate::engine::lifecycle::LifecycleError::from)?;
     let conn = attach::connect_to(&cs.dir(&c.id).join("userdata")).map_err(|e| {
         Failure::with_code(format!("cannot reach the monitor of {}: {e}", c.name), 125)
     })?;

@@ -314,7 +314,7 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid filter {0:?}: supported filters are dangling=true|false and reference=PATTERN")]
-struct FilterError(String);
+pub(super) struct FilterError(String);
 
 /// `berth rmi`
 #[derive(Args, Debug)]
@@ -379,7 +379,7 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> CliResult {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct UsageError(&'static str);
+pub(super) struct UsageError(&'static str);
 
 /// `berth tag`
 #[derive(Args, Debug)]
@@ -525,7 +525,7 @@ pub fn import(engine: &Engine, a: ImportArgs) -> CliResult {
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open {0}: {1}")]
-struct OpenError(String, std::io::Error);
+pub(super) struct OpenError(String, std::io::Error);
 
 /// `berth save`
 #[derive(Args, Debug)]

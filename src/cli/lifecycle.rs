@@ -4,7 +4,9 @@
 use super::format::columns;
 use super::ps::{ps, PsArgs};
 use super::{CliResult, Failure};
-use crate::engine::container::{ContainerRecord, Containers};
+use crate::engine::container::{ContainerError, Containers};
+use crate::engine::lifecycle::{self, LifecycleError, RemoveOptions};
+use crate::engine::record::{Action, ContainerRecord};
 use crate::engine::Engine;
 use clap::Args;
 
@@ -41,116 +43,24 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
             125,
         ));
     }
+    let options = RemoveOptions {
+        force: a.force,
+        stop_timeout: a.time,
+        volumes: a.volumes,
+    };
     let mut code = 0;
     for t in targets {
-        match cs.find(&t) {
-            Ok(c) if c.is_running() && !a.force => {
-                eprintln!(
-                    "Error: container {} is running: stop it first, or use rm -f",
-                    c.name
-                );
-                code = 2;
-            }
-            Ok(c) => {
-                if c.is_running() {
-                    if let Some(t) = a.time.filter(|t| *t > 0) {
-                        stop_container(&cs, &c, t)?;
-                    }
-                    crate::engine::detached::remove_forcibly(&cs, &c)?;
-                } else {
-                    crate::engine::detached::remove_stopped(&cs, &c)?;
-                }
-                if a.volumes {
-                    let vols = crate::engine::volumes::Volumes::new(engine.store.root());
-                    crate::engine::volumes::remove_anonymous(&vols, &cs, &c.anonymous_volumes);
-                }
-                println!("{}", c.id);
-            }
-            Err(_) if a.force => {}
+        match lifecycle::remove(&cs, &t, options) {
+            Ok(c) => println!("{}", c.id),
+            Err(LifecycleError::Container(ContainerError::NotFound(_))) if a.force => {}
             Err(e) => {
-                eprintln!("Error: {e}");
-                code = code.max(1);
+                let f = Failure::from(e);
+                eprintln!("Error: {}", f.message);
+                code = code.max(f.code);
             }
         }
     }
     Ok(code)
-}
-
-/// Sends `sig` to a running container's first process.
-fn signal_container(cs: &Containers, c: &ContainerRecord, sig: i32) -> Result<(), Failure> {
-    if !c.is_running() {
-        return Err(Failure::with_code(
-            format!("container {} is not running", c.name),
-            125,
-        ));
-    }
-    crate::engine::detached::signal(cs, c, sig)
-        .map_err(|e| Failure::with_code(format!("signalling {}: {e}", c.name), 125))
-}
-
-/// Waits until the monitor has recorded the exit (or is gone).
-fn wait_exited(cs: &Containers, id: &str, timeout: std::time::Duration) -> Option<ContainerRecord> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match cs.find(id) {
-            Ok(r) if !r.is_running() => return Some(r),
-            Err(_) => return None, // removed (--rm)
-            Ok(_) if std::time::Instant::now() >= deadline => return cs.find(id).ok(),
-            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    }
-}
-
-/// The stop signal, then SIGKILL after `timeout` seconds. Marks the
-/// container stopped first, so its restart policy leaves it down.
-fn stop_container(cs: &Containers, c: &ContainerRecord, timeout: u64) -> Result<(), Failure> {
-    if !c.is_running() {
-        return Ok(());
-    }
-    let _ = std::fs::write(crate::engine::detached::stopped_marker(cs, &c.id), b"");
-    let sig = c
-        .stop_signal
-        .as_deref()
-        .map(parse_signal)
-        .transpose()?
-        .unwrap_or(libc::SIGTERM);
-    if timeout > 0 {
-        // The record is read again each time: a restart changes the pid.
-        let current = cs.find(&c.id).unwrap_or_else(|_| c.clone());
-        let _ = signal_container(cs, &current, sig);
-        match wait_exited(cs, &c.id, std::time::Duration::from_secs(timeout)) {
-            Some(r) if r.is_running() => {}
-            _ => return Ok(()),
-        }
-    }
-    if let Ok(current) = cs.find(&c.id) {
-        let _ = signal_container(cs, &current, libc::SIGKILL);
-    }
-    wait_exited(cs, &c.id, std::time::Duration::from_secs(10));
-    Ok(())
-}
-
-/// Parses SIGTERM, TERM, 15, KILL...
-pub fn parse_signal(s: &str) -> Result<i32, Failure> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..65).contains(&n) {
-            return Ok(n);
-        }
-    }
-    let up = s.to_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|s| s as i32)
-        .map_err(|_| {
-            Failure::with_code(
-                format!("invalid signal {s:?}: use a name such as TERM or KILL, or a number"),
-                125,
-            )
-        })
 }
 
 /// `berth stop`
@@ -179,11 +89,13 @@ pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
     };
     let mut code = 0;
     for t in targets {
-        match cs.find(&t) {
-            Ok(c) => {
-                stop_container(&cs, &c, a.time.or(c.stop_timeout).unwrap_or(10))?;
-                println!("{t}");
-            }
+        let timeout = |c: ContainerRecord| a.time.or(c.stop_timeout).unwrap_or(10);
+        match cs
+            .find(&t)
+            .map_err(LifecycleError::from)
+            .and_then(|c| lifecycle::stop(&cs, &t, timeout(c)))
+        {
+            Ok(()) => println!("{t}"),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 125;
@@ -205,10 +117,9 @@ pub struct KillArgs {
 /// Sends a signal to containers.
 pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
-    let sig = parse_signal(&a.signal)?;
+    let sig = lifecycle::parse_signal(&a.signal)?;
     for t in &a.containers {
-        let c = cs.find(t)?;
-        signal_container(&cs, &c, sig)?;
+        lifecycle::kill(&cs, t, sig)?;
         println!("{t}");
     }
     Ok(0)
@@ -225,7 +136,7 @@ pub fn wait(engine: &Engine, a: WaitArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     for t in &a.containers {
         let c = cs.find(t)?;
-        match wait_exited(&cs, &c.id, std::time::Duration::from_secs(u64::MAX / 4)) {
+        match lifecycle::wait(&cs, &c.id, std::time::Duration::from_secs(u64::MAX / 4)) {
             Some(r) => println!("{}", r.exit_code.unwrap_or(-1)),
             None => println!("{}", c.exit_code.unwrap_or(0)),
         }
@@ -276,10 +187,7 @@ pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
             println!("{t}");
             continue;
         }
-        let conn = crate::engine::detached::start(engine, &c.id, a.attach).map_err(|e| {
-            let code = e.exit_code();
-            Failure::with_code(e.to_string(), code)
-        })?;
+        let conn = lifecycle::start(engine, &cs, &c.id, a.attach)?;
         match conn {
             Some(conn) => {
                 let stdin = a.interactive && c.interactive;
@@ -304,12 +212,7 @@ pub struct RestartArgs {
 pub fn restart(engine: &Engine, a: RestartArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     for t in &a.containers {
-        let c = cs.find(t)?;
-        stop_container(&cs, &c, a.time.or(c.stop_timeout).unwrap_or(10))?;
-        crate::engine::detached::start(engine, &c.id, false).map_err(|e| {
-            let code = e.exit_code();
-            Failure::with_code(e.to_string(), code)
-        })?;
+        lifecycle::restart(engine, &cs, t, a.time)?;
         println!("{t}");
     }
     Ok(0)
@@ -342,7 +245,7 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
         ContainerCommand::Prune => {
             for c in cs.list() {
                 if !c.is_running() {
-                    crate::engine::detached::remove_stopped(&cs, &c)?;
+                    lifecycle::remove_stopped(&cs, &c)?;
                     println!("{}", c.id);
                 }
             }
@@ -361,19 +264,7 @@ pub struct PauseArgs {
 pub fn pause(engine: &Engine, a: PauseArgs, frozen: bool) -> CliResult {
     let cs = Containers::new(engine.store.root());
     for t in &a.containers {
-        let mut c = cs.find(t)?;
-        if !c.is_running() {
-            return Err(Failure::with_code(
-                format!("container {} is not running", c.name),
-                125,
-            ));
-        }
-        let Some((parent, name)) = c.cgroup.clone() else {
-            return Err(Failure::with_code(format!("container {} has no cgroup (rootless on this host, or --cgroups=disabled): it cannot be paused", c.name), 125));
-        };
-        crate::cgroups::freeze(&parent, &name, frozen)?;
-        c.paused = frozen;
-        cs.save(&c)?;
+        lifecycle::pause(&cs, t, frozen)?;
         println!("{t}");
     }
     Ok(0)
@@ -408,9 +299,10 @@ pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
         crate::engine::top::descriptors(&a.descriptors).map_err(|e| Failure::with_code(e, 125))?;
     let cs = Containers::new(engine.store.root());
     let c = cs.find(&a.container)?;
-    let Some(pid) = c.pid.filter(|_| c.is_running()) else {
+    c.allows(Action::Top).map_err(LifecycleError::from)?;
+    let Some(pid) = c.pid else {
         return Err(Failure::with_code(
-            format!("container {} is not running", c.name),
+            format!("container {} has no process yet", c.name),
             125,
         ));
     };

@@ -34,7 +34,7 @@ pub struct LoginArgs {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct LoginError(String);
+pub(super) struct LoginError(String);
 
 fn registry_host(arg: &str) -> String {
     let s = arg

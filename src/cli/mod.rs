@@ -134,13 +134,75 @@ pub struct Failure {
     pub code: i32,
 }
 
-impl<E: std::error::Error> From<E> for Failure {
-    fn from(e: E) -> Self {
+/// podman's exit codes for each layer's errors, decided here and nowhere
+/// else: 125 when berth itself failed, 126/127 when the container's
+/// command cannot be invoked or found, 2 for a refused `rm`.
+mod exit_codes {
+    use super::{one_line, Failure};
+    use crate::engine::lifecycle::LifecycleError;
+    use crate::engine::record::Action;
+
+    fn failure(e: &dyn std::error::Error, code: i32) -> Failure {
         Failure {
             message: one_line(&e.to_string()),
-            code: 125,
+            code,
         }
     }
+
+    impl From<LifecycleError> for Failure {
+        fn from(e: LifecycleError) -> Self {
+            let code = match &e {
+                LifecycleError::State(s) if s.action == Action::Remove => 2,
+                e => e.container_code().unwrap_or(125),
+            };
+            failure(&e, code)
+        }
+    }
+
+    impl From<crate::engine::run::RunError> for Failure {
+        fn from(e: crate::engine::run::RunError) -> Self {
+            let code = e.exit_code();
+            failure(&e, code)
+        }
+    }
+
+    /// Errors for which berth itself failed: 125.
+    macro_rules! berth_failed {
+        ($($t:ty),* $(,)?) => {$(
+            impl From<$t> for Failure {
+                fn from(e: $t) -> Self {
+                    failure(&e, 125)
+                }
+            }
+        )*};
+    }
+
+    berth_failed!(
+        std::io::Error,
+        crate::cgroups::CgroupError,
+        crate::engine::container::ContainerError,
+        crate::engine::record::StateError,
+        crate::engine::spec::SpecError,
+        crate::engine::volumes::VolumeError,
+        crate::engine::EngineError,
+        crate::engine::PathsError,
+        crate::engine::StorageOptionError,
+        crate::image::archive::ArchiveError,
+        crate::image::auth::AuthError,
+        crate::image::import::ImportError,
+        crate::image::manifest::PlatformError,
+        crate::image::pull::PullError,
+        crate::image::reference::ReferenceError,
+        crate::image::registries_conf::ConfError,
+        crate::image::registry::RegistryError,
+        crate::image::store::StoreError,
+        crate::namespaces::userns::UsernsError,
+        super::format::TemplateError,
+        super::images::FilterError,
+        super::images::OpenError,
+        super::images::UsageError,
+        super::login::LoginError,
+    );
 }
 
 impl Failure {

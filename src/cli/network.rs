@@ -3,7 +3,8 @@
 use super::format::columns;
 use super::{CliResult, Failure};
 use crate::engine::container::Containers;
-use crate::engine::netsetup::{self, NetworkRequest};
+use crate::engine::netsetup;
+use crate::engine::record::NetworkRequest;
 use crate::engine::Engine;
 use crate::network::config::{Network, Networks, DEFAULT_NETWORK};
 use clap::{Args, Subcommand};
@@ -297,7 +298,14 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                     continue;
                 }
                 for c in using {
-                    crate::engine::detached::remove_forcibly(&cs, &c)?;
+                    crate::engine::lifecycle::remove(
+                                &cs,
+                                &c.id,
+                                crate::engine::lifecycle::RemoveOptions {
+                                    force: true,
+                                    ..Default::default()
+                                },
+                            )?;
                 }
                 remove_network(&nets, name).map_err(fail)?;
                 println!("{name}");
@@ -316,19 +324,7 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
         NetworkCommand::Connect(a) => {
             rootless_refusal(engine)?;
             nets.get(&a.network).map_err(fail)?;
-            let mut c = cs.find(&a.container)?;
-            if c.net.mode != "bridge" {
-                return Err(fail(format!(
-                    "{} uses --network {}: only containers on bridge networks can join more",
-                    c.name, c.net.mode
-                )));
-            }
-            if c.net.networks.iter().any(|n| n.name == a.network) {
-                return Err(fail(format!(
-                    "{} is already connected to {}",
-                    c.name, a.network
-                )));
-            }
+            let c = cs.find(&a.container)?;
             let req = NetworkRequest {
                 name: a.network.clone(),
                 aliases: a.alias.clone(),
@@ -338,30 +334,49 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                     .map(|i| i.parse().map_err(|_| fail(format!("invalid --ip {i:?}"))))
                     .transpose()?,
             };
-            if c.is_running() {
-                let ip =
-                    netsetup::connect_running(engine.store.root(), &cs, &c, &req).map_err(fail)?;
-                c.net.addresses.push((a.network.clone(), ip));
-            }
-            c.net.networks.push(req);
-            cs.save(&c)?;
+            // Under the container's lock: its monitor records an exit or
+            // a restart after this, never over it.
+            cs.try_update(&c.id, |c| -> Result<(), Failure> {
+                if c.net.mode != "bridge" {
+                    return Err(fail(format!(
+                        "{} uses --network {}: only containers on bridge networks can join more",
+                        c.name, c.net.mode
+                    )));
+                }
+                if c.net.networks.iter().any(|n| n.name == a.network) {
+                    return Err(fail(format!(
+                        "{} is already connected to {}",
+                        c.name, a.network
+                    )));
+                }
+                if c.is_running() {
+                    let ip = netsetup::connect_running(engine.store.root(), &cs, c, &req)
+                        .map_err(fail)?;
+                    c.net.addresses.push((a.network.clone(), ip));
+                }
+                c.net.networks.push(req);
+                Ok(())
+            })?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
             rootless_refusal(engine)?;
-            let mut c = cs.find(&a.container)?;
-            if !c.net.networks.iter().any(|n| n.name == a.network) {
-                return Err(fail(format!(
-                    "{} is not connected to network {}",
-                    c.name, a.network
-                )));
-            }
-            if c.is_running() {
-                netsetup::disconnect_running(engine.store.root(), &c, &a.network).map_err(fail)?;
-            }
-            c.net.networks.retain(|n| n.name != a.network);
-            c.net.addresses.retain(|(n, _)| n != &a.network);
-            cs.save(&c)?;
+            let c = cs.find(&a.container)?;
+            cs.try_update(&c.id, |c| -> Result<(), Failure> {
+                if !c.net.networks.iter().any(|n| n.name == a.network) {
+                    return Err(fail(format!(
+                        "{} is not connected to network {}",
+                        c.name, a.network
+                    )));
+                }
+                if c.is_running() {
+                    netsetup::disconnect_running(engine.store.root(), c, &a.network)
+                        .map_err(fail)?;
+                }
+                c.net.networks.retain(|n| n.name != a.network);
+                c.net.addresses.retain(|(n, _)| n != &a.network);
+                Ok(())
+            })?;
             Ok(0)
         }
         NetworkCommand::Exists(a) => Ok(if nets.get(&a.name).is_ok() { 0 } else { 1 }),

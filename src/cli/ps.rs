@@ -47,7 +47,7 @@ fn ps_value(
     let created = parse(&c.created);
     let status = crate::engine::inspect::status(c);
     let status_text = match status {
-        "running" => format!(
+        "running" | "stopping" => format!(
             "Up {}",
             human::duration(
                 (now - parse(c.started_at.as_deref().unwrap_or(&c.created)))
@@ -56,7 +56,8 @@ fn ps_value(
             )
         ),
         "created" => "Created".to_string(),
-        _ if c.state == "running" => "Exited (unknown): berth was killed".to_string(),
+        "exited" if c.state.has_process() => "Exited (unknown): berth was killed".to_string(),
+        "paused" | "removing" => status.to_string(),
         _ => format!(
             "Exited ({}) {}",
             c.exit_code.unwrap_or(0),
@@ -79,13 +80,13 @@ fn ps_value(
         "RunningFor": human::ago(created, now),
         "State": status,
         "Status": status_text,
-        "Ports": if status == "running" {
+        "Ports": if c.is_running() {
             crate::engine::netsetup::ports_column(&c.net.published)
         } else {
             String::new()
         },
         "Names": c.name,
-        "Pid": c.pid.filter(|_| status == "running").unwrap_or(0),
+        "Pid": c.pid.filter(|_| c.is_running()).unwrap_or(0),
         "ExitCode": c.exit_code.unwrap_or(0),
         "Exited": status == "exited",
     })

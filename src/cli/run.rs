@@ -1,6 +1,6 @@
 //! `berth run` and `berth create`: flags (podman's names) to run options.
 
-use super::lifecycle::parse_signal;
+use crate::engine::lifecycle::parse_signal;
 use super::{progress, CliResult, Failure};
 use crate::engine::run::RunOptions;
 use crate::engine::Engine;

@@ -232,7 +232,14 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                 if a.force && vols.get(&n).is_ok() {
                     for user in vols.users(&cs, &n) {
                         if let Ok(c) = cs.find(&user) {
-                            crate::engine::detached::remove_forcibly(&cs, &c)?;
+                            crate::engine::lifecycle::remove(
+                                &cs,
+                                &c.id,
+                                crate::engine::lifecycle::RemoveOptions {
+                                    force: true,
+                                    ..Default::default()
+                                },
+                            )?;
                         }
                     }
                 }

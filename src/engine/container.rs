@@ -2,10 +2,13 @@
 //! `ROOT/containers/ID/` (record, overlay upper/work dirs, generated /etc
 //! files), and a name index of symlinks `ROOT/containers/names/NAME -> ID`
 //! whose atomic creation makes names unique even between racing commands.
+//! Every change to a record after it is made is a read-modify-write under
+//! the container's own lock (`update`), so two berth processes (a monitor
+//! recording an exit, `network connect`, `pause`) never lose each other's
+//! changes.
 
-use crate::image::store::{io_err, StoreError};
 use crate::util::fsutil::{atomic_write, create_dir_all_mode, remove_any};
-use serde::{Deserialize, Serialize};
+use crate::util::lock::FileLock;
 use std::path::{Path, PathBuf};
 
 /// Why a container operation failed.
@@ -19,105 +22,20 @@ pub enum ContainerError {
     NotFound(String),
     #[error("{0} matches more than one container; use more of the id")]
     Ambiguous(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
-/// What berth remembers about a container.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ContainerRecord {
-    pub id: String,
-    pub name: String,
-    /// The image as the user named it.
-    pub image: String,
-    pub image_id: String,
-    pub command: Vec<String>,
-    pub created: String,
-    /// created, running, exited
-    pub state: String,
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    #[serde(default)]
-    pub oom_killed: bool,
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub finished_at: Option<String>,
-    /// Unpacked layers the container's rootfs uses (kept by image gc).
-    #[serde(default)]
-    pub layers: Vec<String>,
-    /// The berth process watching the container, and its start time (so a
-    /// reused pid is not mistaken for it).
-    #[serde(default)]
-    pub monitor: Option<ProcessId>,
-    /// The container's cgroup as (parent, name), to remove it if berth was
-    /// killed before it could.
-    #[serde(default)]
-    pub cgroup: Option<(String, String)>,
-    /// The limits its cgroup gets (the monitor creates it for detached runs).
-    #[serde(default)]
-    pub resources: Option<crate::cgroups::Resources>,
-    /// The container's first process, while it runs.
-    #[serde(default)]
-    pub pid: Option<i32>,
-    /// Remove the container when it exits (`--rm`).
-    #[serde(default)]
-    pub remove: bool,
-    /// Where its root filesystem is mounted (inside its mount namespace).
-    #[serde(default)]
-    pub rootfs_mount: Option<String>,
-    /// Signal `stop` sends first.
-    #[serde(default)]
-    pub stop_signal: Option<String>,
-    /// `--restart` policy, carried out by the monitor.
-    #[serde(default)]
-    pub restart: Option<String>,
-    #[serde(default)]
-    pub restart_count: u32,
-    /// Frozen by `pause`.
-    #[serde(default)]
-    pub paused: bool,
-    /// k8s-file (default) or none.
-    #[serde(default)]
-    pub log_driver: Option<String>,
-    /// Rotate the log past this many bytes.
-    #[serde(default)]
-    pub log_max_size: Option<u64>,
-    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`).
-    #[serde(default)]
-    pub stop_timeout: Option<u64>,
-    /// The image's labels with `--label` on top.
-    #[serde(default)]
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// The container has a terminal (`-t`); its monitor holds the master.
-    #[serde(default)]
-    pub tty: bool,
-    /// Its stdin stays open for attached clients (`-i`).
-    #[serde(default)]
-    pub interactive: bool,
-    /// Named and anonymous volumes it mounts (a volume in use is kept).
-    #[serde(default)]
-    pub volumes: Vec<String>,
-    /// The anonymous ones, removed with it by `rm -v` and `--rm`.
-    #[serde(default)]
-    pub anonymous_volumes: Vec<String>,
-    /// Its -v/--mount/--tmpfs mounts as resolved (for `--volumes-from`).
-    #[serde(default)]
-    pub mounts: Vec<super::spec::UserMount>,
-    /// Its networking as asked, and while it runs, as given.
-    #[serde(default)]
-    pub net: super::netsetup::NetConfig,
+/// Wraps an I/O error with what berth was doing, for `map_err`.
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let what = what.into();
+    move |source| ContainerError::Io { what, source }
 }
 
-pub use crate::util::process::ProcessId;
-
-impl ContainerRecord {
-    /// Running, with its berth process still alive (not a stale record left
-    /// by a berth that was killed).
-    pub fn is_running(&self) -> bool {
-        self.state == "running" && self.monitor.is_some_and(|m| m.alive())
-    }
-}
+pub use super::record::{ContainerRecord, ProcessId, State};
 
 /// The containers directory of a store.
 pub struct Containers {
@@ -206,7 +124,7 @@ impl Containers {
                         .unwrap_or_default();
                     Err(ContainerError::NameInUse(n.into(), other))
                 }
-                Err(e) => Err(io_err("claiming the container name")(e).into()),
+                Err(e) => Err(io_err("claiming the container name")(e)),
             };
         }
         let seed = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
@@ -232,8 +150,61 @@ impl Containers {
         ))
     }
 
-    /// Writes a record atomically.
-    pub fn save(&self, r: &ContainerRecord) -> Result<(), ContainerError> {
+    /// Writes a new container's first record (its name is claimed, nobody
+    /// else knows its id yet). Later changes go through `update`.
+    pub fn create(&self, r: &ContainerRecord) -> Result<(), ContainerError> {
+        self.write(r)
+    }
+
+    /// Changes a record under the container's lock: reads the newest one,
+    /// lets `f` change it, writes it back. What `f` returns is passed on.
+    /// A container removed meanwhile is `NotFound`.
+    pub fn update<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> T,
+    ) -> Result<T, ContainerError> {
+        let _lock = self.lock(id)?;
+        let mut r = self.read(id).ok_or_else(|| ContainerError::NotFound(id.into()))?;
+        let out = f(&mut r);
+        self.write(&r)?;
+        Ok(out)
+    }
+
+    /// Like `update`, for changes that may refuse (nothing is written then).
+    pub fn try_update<T, E: From<ContainerError>>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _lock = self.lock(id)?;
+        let mut r = self.read(id).ok_or_else(|| ContainerError::NotFound(id.into()))?;
+        let out = f(&mut r)?;
+        self.write(&r)?;
+        Ok(out)
+    }
+
+    /// The container's lock (its directory's `lock` file; a removed
+    /// container has none and is `NotFound`).
+    pub fn lock(&self, id: &str) -> Result<FileLock, ContainerError> {
+        if !self.dir(id).is_dir() {
+            return Err(ContainerError::NotFound(id.into()));
+        }
+        FileLock::exclusive(&self.dir(id).join("lock")).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ContainerError::NotFound(id.into())
+            } else {
+                io_err("locking the container record")(e)
+            }
+        })
+    }
+
+    fn read(&self, id: &str) -> Option<ContainerRecord> {
+        let d = std::fs::read(self.dir(id).join("container.json")).ok()?;
+        serde_json::from_slice(&d).ok()
+    }
+
+    fn write(&self, r: &ContainerRecord) -> Result<(), ContainerError> {
         let data = serde_json::to_vec_pretty(r).expect("record serialises");
         atomic_write(&self.dir(&r.id).join("container.json"), &data, 0o600)
             .map_err(io_err("writing the container record"))?;
@@ -255,11 +226,8 @@ impl Containers {
     /// Finds a container by name, id or unique id prefix.
     pub fn find(&self, q: &str) -> Result<ContainerRecord, ContainerError> {
         if let Ok(id) = std::fs::read_link(self.names().join(q)) {
-            let id = id.display().to_string();
-            if let Ok(d) = std::fs::read(self.dir(&id).join("container.json")) {
-                if let Ok(r) = serde_json::from_slice(&d) {
-                    return Ok(r);
-                }
+            if let Some(r) = self.read(&id.display().to_string()) {
+                return Ok(r);
             }
         }
         let hits: Vec<ContainerRecord> = self
@@ -287,12 +255,16 @@ impl Containers {
                     .unwrap_or_default();
                 return Err(ContainerError::NameInUse(new.into(), other));
             }
-            Err(e) => return Err(io_err("claiming the container name")(e).into()),
+            Err(e) => return Err(io_err("claiming the container name")(e)),
         }
-        let mut updated = r.clone();
-        updated.name = new.to_string();
-        self.save(&updated)?;
-        let _ = std::fs::remove_file(self.names().join(&r.name));
+        let old = match self.update(&r.id, |rec| std::mem::replace(&mut rec.name, new.into())) {
+            Ok(old) => old,
+            Err(e) => {
+                let _ = std::fs::remove_file(self.names().join(new));
+                return Err(e);
+            }
+        };
+        let _ = std::fs::remove_file(self.names().join(old));
         Ok(())
     }
 
@@ -316,6 +288,8 @@ impl Containers {
                 let _ = std::fs::remove_file(&link);
             }
         }
+        // Under its lock, so no update writes into a directory on its way out.
+        let _lock = self.lock(id);
         remove_any(&self.dir(id)).map_err(io_err("removing the container dir"))?;
         Ok(())
     }

@@ -3,8 +3,8 @@
 //! only until the container runs; the monitor then owns the container,
 //! writes its log, and records how it ended.
 
-use super::container::{ContainerRecord, Containers, ProcessId};
-use super::run::RunError;
+use super::container::{ContainerError, Containers};
+use super::record::{ContainerRecord, ProcessId, State};
 use super::Engine;
 use crate::cgroups::{self, Cgroup};
 use crate::monitor::attach::AttachServer;
@@ -15,6 +15,32 @@ use std::io::{BufRead, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+
+/// Why a container's monitor could not start it.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("starting the container monitor: {0}")]
+    Spawn(std::io::Error),
+    #[error("attaching to the container: {0}")]
+    Attach(std::io::Error),
+    #[error("creating the monitor log: {0}")]
+    Log(std::io::Error),
+    /// What the monitor reported (the runtime's error, with its exit code).
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+}
+
+impl MonitorError {
+    /// The code the container's command could not run with (126, 127), if so.
+    pub fn container_code(&self) -> Option<i32> {
+        match self {
+            MonitorError::Runtime(e) => e.container_code(),
+            _ => None,
+        }
+    }
+}
 
 /// The environment variable that tells the monitor where to report.
 const READY_FD: &str = "BERTH_READY_FD";
@@ -39,12 +65,12 @@ pub fn start(
     engine: &Engine,
     id: &str,
     attach: bool,
-) -> Result<Option<std::os::fd::OwnedFd>, RunError> {
+) -> Result<Option<std::os::fd::OwnedFd>, MonitorError> {
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| RunError::Usage(format!("pipe: {e}")))?;
+        .map_err(|e| MonitorError::Spawn(e.into()))?;
     let containers = Containers::new(engine.store.root());
     let err_log = std::fs::File::create(containers.dir(id).join("userdata/monitor.log"))
-        .map_err(crate::image::store::io_err("creating the monitor log"))?;
+        .map_err(MonitorError::Log)?;
     let wfd = ready_w.as_raw_fd();
     let mut cmd = std::process::Command::new("/proc/self/exe");
     // `ps` shows `berth-monitor ... container-monitor ID`, not /proc/self/exe.
@@ -69,16 +95,14 @@ pub fn start(
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| RunError::Usage(format!("starting the container monitor: {e}")))?;
+    let mut child = cmd.spawn().map_err(MonitorError::Spawn)?;
     drop(ready_w);
     let mut lines = std::io::BufReader::new(std::fs::File::from(ready_r)).lines();
     let mut report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
     let mut conn = None;
     if report == LISTENING {
         let c = crate::monitor::attach::connect_to(&containers.dir(id).join("userdata"))
-            .map_err(crate::image::store::io_err("attaching to the container"))?;
+            .map_err(MonitorError::Attach)?;
         conn = Some(c);
         report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
     }
@@ -99,43 +123,41 @@ pub fn start(
     } else {
         message.to_string()
     };
-    Err(RunError::Runtime(crate::runtime::RuntimeError::Container {
-        code: code.parse().unwrap_or(125),
-        message,
-    }))
+    Err(MonitorError::Runtime(
+        crate::runtime::RuntimeError::Container {
+            code: code.parse().unwrap_or(125),
+            message,
+        },
+    ))
 }
 
 /// What the monitor says when its attach socket is ready for the starter.
 const LISTENING: &str = "listening";
 
-/// Takes in what other commands changed meanwhile (rename, pause).
-fn refresh(containers: &Containers, record: &mut ContainerRecord) {
-    if let Ok(disk) = containers.find(&record.id) {
-        record.name = disk.name;
-        record.paused = disk.paused;
-    }
-}
-
-fn finish(containers: &Containers, record: &mut ContainerRecord, code: i32, oom: bool) {
-    refresh(containers, record);
-    record.paused = false;
-    record.state = "exited".into();
-    record.exit_code = Some(code);
-    record.oom_killed = oom;
-    record.finished_at = Some(now());
-    record.pid = None;
+/// Records how the container ended (under its lock, so what other
+/// commands changed meanwhile stays), then removes a `--rm` container.
+fn finish(containers: &Containers, record: &ContainerRecord, code: i32, oom: bool) {
+    let ended = |r: &mut ContainerRecord| {
+        r.state = State::Exited;
+        r.exit_code = Some(code);
+        r.oom_killed = oom;
+        r.finished_at = Some(now());
+        r.pid = None;
+        r.net.published.clear();
+        r.net.addresses.clear();
+    };
     if record.remove {
         let _ = containers.remove(&record.id, &record.name);
         let vols = super::volumes::Volumes::new(&containers.store_root());
         super::volumes::remove_anonymous(&vols, containers, &record.anonymous_volumes);
-    } else if containers.save(record).is_err() {
+    } else if let Err(ContainerError::Io { .. }) = containers.update(&record.id, ended) {
         // A full disk (the log filled it): the exit status matters more
         // than the log, so give the log's space back and record it.
         let log = log_path(containers, &record.id);
         for p in [log.with_extension("log.1"), log.clone()] {
             let _ = std::fs::write(&p, b"");
         }
-        let _ = containers.save(record);
+        let _ = containers.update(&record.id, ended);
     }
 }
 
@@ -158,7 +180,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         }
     };
     let containers = Containers::new(engine.store.root());
-    let Ok(mut record) = containers.find(id) else {
+    let Ok(record) = containers.find(id) else {
         report(ready, "err 125 no such container");
         return 125;
     };
@@ -188,7 +210,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             match cgroups::create(parent, name, &record.resources.clone().unwrap_or_default()) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    finish(&containers, &mut record, 125, false);
+                    finish(&containers, &record, 125, false);
                     report(ready, &format!("err 125 {e}"));
                     return 125;
                 }
@@ -208,7 +230,6 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             return 125;
         }
     };
-    let _ = std::fs::remove_file(stopped_marker(&containers, id));
     let mut ready = ready;
     let mut attach = match AttachServer::bind(&dir.join("userdata")) {
         Ok(a) => a,
@@ -226,7 +247,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             return 125;
         }
     }
-    let session = match super::netsetup::NetSession::prepare(
+    let mut session = match super::netsetup::NetSession::prepare(
         engine.store.root(),
         &record,
         &dir.join("userdata"),
@@ -236,7 +257,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             if let Some(c) = &cgroup {
                 c.destroy();
             }
-            finish(&containers, &mut record, 125, false);
+            finish(&containers, &record, 125, false);
             report(ready, &format!("err 125 {e}"));
             return 125;
         }
@@ -255,7 +276,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             Ok(Some(path)) => super::netsetup::point_spec_at(&mut spec, &path),
             Ok(None) => {}
             Err(e) => {
-                finish(&containers, &mut record, 125, false);
+                finish(&containers, &record, 125, false);
                 report(ready.take(), &format!("err 125 {e}"));
                 return 125;
             }
@@ -283,7 +304,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
                 }
                 // Recorded before the starter hears of it, so what it reads
                 // next is final (and a --rm container is already gone).
-                finish(&containers, &mut record, code, false);
+                finish(&containers, &record, code, false);
                 report(
                     ready.take(),
                     &format!("err {code} {}", e.to_string().replace('\n', " ")),
@@ -291,43 +312,72 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
                 return code;
             }
         };
-        (record.net.published, record.net.addresses) = session.given();
-        record.state = "running".into();
-        record.pid = Some(pid.as_raw());
-        record.started_at = Some(now());
-        record.monitor = ProcessId::current();
-        record.restart_count = restarts;
-        refresh(&containers, &mut record);
-        let _ = containers.save(&record);
+        let (published, addresses) = session.given();
+        let recorded = containers.update(id, |r| {
+            // A `stop` that came while it started keeps its word.
+            if !matches!(r.state, State::Stopping | State::Removing) {
+                r.state = State::Running;
+            }
+            r.pid = Some(pid.as_raw());
+            r.started_at = Some(now());
+            r.monitor = ProcessId::current();
+            r.restart_count = restarts;
+            r.net.published = published;
+            r.net.addresses = addresses;
+        });
+        if let Err(e) = recorded {
+            // Removed while it started (`rm -f`): it must not run unseen.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = watch(pid, &sfd, io, &mut log, None);
+            if let Some(c) = &cgroup {
+                c.destroy();
+            }
+            report(ready.take(), &format!("err 125 {e}"));
+            return 125;
+        }
         report(ready.take(), "ok");
         crate::monitor::detached::shed_memory();
         let code = watch(pid, &sfd, io, &mut log, Some(&mut attach));
         session.teardown();
-        record.net.published.clear();
-        record.net.addresses.clear();
         let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let code = if oom && code == 128 + libc::SIGKILL {
             137
         } else {
             code
         };
-        let stopped = stopped_marker(&containers, id).exists();
-        if !stopped && should_restart(record.restart.as_deref(), code, restarts) {
+        // Restart unless `stop` or `rm` asked for the end; the record
+        // keeps saying it runs meanwhile, so a `stop` now is heard.
+        let again = containers.update(id, |r| {
+            let asked_to_end = matches!(r.state, State::Stopping | State::Removing);
+            let again = !asked_to_end && should_restart(r.restart.as_deref(), code, restarts);
+            if again {
+                r.exit_code = Some(code);
+                r.pid = None;
+                r.net.published.clear();
+                r.net.addresses.clear();
+            }
+            again.then(|| r.net.networks.clone())
+        });
+        if let Ok(Some(networks)) = again {
             restarts += 1;
-            record.exit_code = Some(code);
-            refresh(&containers, &mut record);
-            let _ = containers.save(&record);
             attach.exited(code);
             // Back off a little, as podman does, so a crash loop does not spin.
             std::thread::sleep(std::time::Duration::from_millis(
                 100 * u64::from(restarts.min(10)),
             ));
-            continue;
+            let still = containers
+                .find(id)
+                .is_ok_and(|r| r.state == State::Running);
+            if still {
+                // Networks joined meanwhile (`network connect`) are kept.
+                session.set_networks(networks);
+                continue;
+            }
         }
         if let Some(c) = &cgroup {
             c.destroy();
         }
-        finish(&containers, &mut record, code, oom);
+        finish(&containers, &record, code, oom);
         attach.exited(code);
         return 0;
     }
@@ -386,75 +436,6 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
         tty: false,
     };
     Ok((stdio, io))
-}
-
-/// Sends a signal to a container's first process: through its monitor
-/// (the attach socket) when it has one. The monitor lives in the
-/// container's user namespace and may signal a process that switched to
-/// another id there (a database dropping to its own user), which a
-/// rootless berth command, in a user namespace of its own, may not.
-pub fn signal(containers: &Containers, record: &ContainerRecord, sig: i32) -> std::io::Result<()> {
-    let dir = containers.dir(&record.id).join("userdata");
-    if let Ok(conn) = crate::monitor::attach::connect_to(&dir) {
-        if crate::monitor::attach::send_msg(&conn, crate::monitor::attach::SIGNAL, &[sig as u8])
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
-    let pid = record
-        .pid
-        .ok_or_else(|| std::io::Error::other("no process"))?;
-    // SAFETY: plain kill of the container's first process.
-    if unsafe { libc::kill(pid, sig) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Kills a container if it runs (marking it stopped so it is not
-/// restarted), waits for its monitor to record that, and removes it with
-/// whatever a killed berth left behind (`rm -f`, `run --replace`).
-pub fn remove_forcibly(
-    containers: &Containers,
-    record: &ContainerRecord,
-) -> Result<(), super::container::ContainerError> {
-    if record.is_running() {
-        let _ = std::fs::write(stopped_marker(containers, &record.id), b"");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match containers.find(&record.id) {
-                Ok(r) if r.is_running() && std::time::Instant::now() < deadline => {
-                    let _ = signal(containers, &r, libc::SIGKILL);
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                _ => break,
-            }
-        }
-    }
-    if let Ok(left) = containers.find(&record.id) {
-        remove_stopped(containers, &left)?;
-    }
-    Ok(())
-}
-
-/// Removes a container that no longer runs, with whatever a killed berth
-/// left of it: its cgroup, its addresses, ports and pasta.
-pub fn remove_stopped(
-    containers: &Containers,
-    record: &ContainerRecord,
-) -> Result<(), super::container::ContainerError> {
-    if let Some((parent, name)) = &record.cgroup {
-        cgroups::remove_leftover(parent, name);
-    }
-    super::netsetup::cleanup(&containers.store_root(), record);
-    containers.remove(&record.id, &record.name)
-}
-
-/// Written by `stop` before it signals: a stopped container is
-/// not restarted by its policy.
-pub fn stopped_marker(containers: &Containers, id: &str) -> PathBuf {
-    containers.dir(id).join("userdata/stopped")
 }
 
 /// `--restart` policies: no, on-failure[:N], always, unless-stopped.

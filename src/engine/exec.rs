@@ -29,14 +29,14 @@ fn usage(s: impl Into<String>) -> RunError {
 pub fn exec(engine: &Engine, o: ExecOptions) -> Result<i32, RunError> {
     let containers = Containers::new(engine.store.root());
     let record = containers.find(&o.container)?;
-    let pid = match record.pid.filter(|_| record.is_running()) {
-        Some(p) => p,
-        None => {
-            return Err(usage(format!(
-                "container {} is not running: can only exec into running containers",
-                record.name
-            )))
-        }
+    record
+        .allows(super::record::Action::Exec)
+        .map_err(super::lifecycle::LifecycleError::from)?;
+    let Some(pid) = record.pid else {
+        return Err(usage(format!(
+            "container {} has no process yet (it is restarting): try again",
+            record.name
+        )));
     };
     if o.command.is_empty() {
         return Err(usage("exec needs a command to run"));

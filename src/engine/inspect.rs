@@ -7,12 +7,7 @@ use serde_json::{json, Value};
 
 /// The status podman would show: running only while the monitor lives.
 pub fn status(r: &ContainerRecord) -> &'static str {
-    match r.state.as_str() {
-        "running" if r.is_running() && r.paused => "paused",
-        "running" if r.is_running() => "running",
-        "created" => "created",
-        _ => "exited",
-    }
+    r.status().as_str()
 }
 
 /// podman-compatible inspect document for one container.
@@ -27,7 +22,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
         .unwrap_or(Value::Null);
     let process = &spec_json["process"];
     let resources = &spec_json["linux"]["resources"];
-    let running = matches!(status(r), "running" | "paused");
+    let running = r.is_running();
     // The user's mounts (-v, --mount, --tmpfs), as podman lists them.
     let mounts: Vec<Value> = r
         .mounts
@@ -94,18 +89,20 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
             }));
         }
     }
+    // Every network it is on; the address only while it runs, as podman.
     let mut networks = serde_json::Map::new();
-    for (name, ip) in r.net.addresses.iter().filter(|_| running) {
-        let aliases = r
+    for n in &r.net.networks {
+        let ip = r
             .net
-            .networks
+            .addresses
             .iter()
-            .find(|n| &n.name == name)
-            .map(|n| n.aliases.clone())
+            .find(|(name, _)| *name == n.name)
+            .filter(|_| running)
+            .map(|(_, ip)| ip.to_string())
             .unwrap_or_default();
         networks.insert(
-            name.clone(),
-            json!({"IPAddress": ip.to_string(), "Aliases": aliases}),
+            n.name.clone(),
+            json!({"IPAddress": ip, "Aliases": n.aliases}),
         );
     }
     let first_ip = r
@@ -124,7 +121,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
             "OciVersion": spec_json["ociVersion"],
             "Status": status(r),
             "Running": running,
-            "Paused": r.paused && running,
+            "Paused": r.status() == super::record::State::Paused,
             "Restarting": false,
             "OOMKilled": r.oom_killed,
             "Dead": false,

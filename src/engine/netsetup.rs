@@ -4,44 +4,16 @@
 //! up once its namespace exists (the runtime's prestart hook: bridge and
 //! veth as root, pasta rootless) and undoes that when it ends.
 
-use super::container::{ContainerRecord, Containers};
+use super::container::Containers;
+use super::record::{ContainerRecord, NetConfig, NetworkRequest};
 use crate::network::bridge::{self, Join};
 use crate::network::config::{Networks, DEFAULT_NETWORK};
 use crate::network::ports::{self, PortMapping};
 use crate::network::{pasta, rootless_netns, slirp, state::Attachment};
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-
-/// One network to join, as asked.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NetworkRequest {
-    pub name: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub ip: Option<Ipv4Addr>,
-}
-
-/// A container's networking, as asked and (while it runs) as given.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct NetConfig {
-    /// bridge, pasta, slirp4netns, none, host, container:NAME, ns:PATH
-    pub mode: String,
-    #[serde(default)]
-    pub networks: Vec<NetworkRequest>,
-    /// Published ports as asked (host port 0: pick a free one).
-    #[serde(default)]
-    pub ports: Vec<PortMapping>,
-    /// While running: published ports with their host ports.
-    #[serde(default)]
-    pub published: Vec<PortMapping>,
-    /// While running: its address on each network.
-    #[serde(default)]
-    pub addresses: Vec<(String, Ipv4Addr)>,
-}
 
 /// What the user typed, for `parse`.
 #[derive(Default)]
@@ -297,6 +269,12 @@ impl NetSession {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The networks the next start joins: those of the record now, with
+    /// any `network connect` made while the container ran.
+    pub fn set_networks(&mut self, networks: Vec<NetworkRequest>) {
+        self.cfg.networks = networks;
     }
 
     /// Published ports and addresses, for the record while it runs.

@@ -3,8 +3,10 @@
 //! the runtime spec, sets up the cgroup, hands over to the foreground
 //! monitor, and cleans up.
 
-use super::container::{random_id, ContainerError, ContainerRecord, Containers};
-use super::spec::{self, SpecError, SpecInput, UserMount};
+use super::container::{random_id, ContainerError, Containers};
+use super::record::{ContainerRecord, State};
+use super::record::UserMount;
+use super::spec::{self, SpecError, SpecInput};
 use super::user;
 use super::Engine;
 use crate::cgroups::{self, Cgroup, Resources};
@@ -116,6 +118,8 @@ pub enum RunError {
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error(transparent)]
     Volume(#[from] super::volumes::VolumeError),
+    #[error(transparent)]
+    Lifecycle(#[from] super::lifecycle::LifecycleError),
     #[error("{0}")]
     Usage(String),
 }
@@ -124,9 +128,11 @@ impl RunError {
     /// 126/127 when the command cannot run, 125 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Runtime(crate::runtime::RuntimeError::Container { code, .. }) => *code,
-            _ => 125,
+            RunError::Runtime(e) => e.container_code(),
+            RunError::Lifecycle(e) => e.container_code(),
+            _ => None,
         }
+        .unwrap_or(125)
     }
 }
 
@@ -489,7 +495,11 @@ pub fn run(
     if let (true, Some(n)) = (o.replace, o.name.as_deref()) {
         if let Ok(old) = containers.find(n) {
             if old.name == n {
-                super::detached::remove_forcibly(&containers, &old)?;
+                let force = super::lifecycle::RemoveOptions {
+                    force: true,
+                    ..Default::default()
+                };
+                super::lifecycle::remove(&containers, &old.id, force)?;
             }
         }
     }
@@ -514,7 +524,7 @@ pub fn run(
             .unwrap_or_default(),
         command: args.clone(),
         created: now(),
-        state: "created".into(),
+        state: State::Created,
         exit_code: None,
         oom_killed: false,
         started_at: None,
@@ -532,7 +542,6 @@ pub fn run(
         stop_signal: o.stop_signal.clone().or(cfg.stop_signal.clone()),
         restart: o.restart.clone(),
         restart_count: 0,
-        paused: false,
         log_driver: o.log_driver.clone(),
         log_max_size: o.log_max_size.map(|m| m as u64),
         stop_timeout: o.stop_timeout,
@@ -551,7 +560,7 @@ pub fn run(
     };
     let vols = super::volumes::Volumes::new(engine.store.root());
     let result = (|| -> Result<Option<i32>, RunError> {
-        containers.save(&record)?;
+        containers.create(&record)?;
         let image_volumes: Vec<String> = cfg
             .volumes
             .as_ref()
@@ -568,7 +577,11 @@ pub fn run(
         record.volumes = resolved.volumes;
         record.anonymous_volumes = resolved.anonymous;
         record.mounts = resolved.mounts.clone();
-        containers.save(&record)?;
+        containers.update(&id, |r| {
+            r.volumes = record.volumes.clone();
+            r.anonymous_volumes = record.anonymous_volumes.clone();
+            r.mounts = record.mounts.clone();
+        })?;
         let user_mounts = resolved.mounts;
         let userdata = dir.join("userdata");
         let rootfs = dir.join("rootfs");
@@ -702,9 +715,13 @@ pub fn run(
                 record.cgroup = Some((parent, format!("berth-{id}")));
                 record.resources = Some(res.clone());
             }
-            containers.save(&record)?;
+            containers.update(&id, |r| {
+                r.rootfs_mount = record.rootfs_mount.clone();
+                r.cgroup = record.cgroup.clone();
+                r.resources = record.resources.clone();
+            })?;
             if !o.create_only {
-                super::detached::start(engine, &id, false)?;
+                super::lifecycle::start(engine, &containers, &id, false)?;
                 let now = containers.find(&id)?;
                 let write = |p: &Option<PathBuf>, v: Option<i32>| -> Result<(), RunError> {
                     if let (Some(p), Some(v)) = (p, v) {
@@ -730,9 +747,15 @@ pub fn run(
         let session = super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)
             .map_err(usage)?;
         record.net.published = session.given().0;
-        record.state = "running".into();
+        record.state = State::Running;
         record.started_at = Some(now());
-        containers.save(&record)?;
+        containers.update(&id, |r| {
+            r.rootfs_mount = record.rootfs_mount.clone();
+            r.cgroup = record.cgroup.clone();
+            r.state = State::Running;
+            r.started_at = record.started_at.clone();
+            r.net.published = record.net.published.clone();
+        })?;
         // podman logs a foreground container too, unless told not to.
         let mut log = match o.log_driver.as_deref() {
             Some("passthrough") | Some("none") => None,
@@ -744,7 +767,13 @@ pub fn run(
                 .map_err(crate::image::store::io_err("opening the container log"))?,
             ),
         };
-        let hook = |pid| session.hook(pid);
+        // Its process, for `stop`, `kill`, `exec` and `top` from elsewhere.
+        let hook = |pid: nix::unistd::Pid| {
+            session.hook(pid)?;
+            containers
+                .update(&id, |r| r.pid = Some(pid.as_raw()))
+                .map_err(|e| e.to_string())
+        };
         let outcome = foreground::run(
             foreground::Foreground {
                 spec: &spec,
@@ -776,21 +805,19 @@ pub fn run(
     if result.is_err() && (o.detach || o.create_only) {
         // The monitor already recorded (or removed) the container.
         if let Ok(r) = containers.find(&id) {
-            if o.remove || r.state == "created" {
+            if o.remove || r.state == State::Created {
                 let _ = containers.remove(&id, &name);
                 super::volumes::remove_anonymous(&vols, &containers, &r.anonymous_volumes);
             }
         }
         return result.map(|_| RunOutcome::Exited(0));
     }
-    if result.is_err() && record.state == "created" {
+    if result.is_err() && record.state == State::Created {
         // It never started (a port in use, a bad mount): leave nothing behind.
         let _ = containers.remove(&id, &name);
         super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
         return result.map(|_| RunOutcome::Exited(0));
     }
-    record.state = "exited".into();
-    record.finished_at = Some(now());
     if let Err(e) = &result {
         record.exit_code = Some(e.exit_code());
     }
@@ -798,7 +825,17 @@ pub fn run(
         containers.remove(&id, &name)?;
         super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
     } else {
-        containers.save(&record)?;
+        // Under the lock: a `network connect` or `rename` made while it
+        // ran stays.
+        containers.update(&id, |r| {
+            r.state = State::Exited;
+            r.finished_at = Some(now());
+            r.exit_code = record.exit_code;
+            r.oom_killed = record.oom_killed;
+            r.pid = None;
+            r.net.published.clear();
+            r.net.addresses.clear();
+        })?;
     }
     result.map(|c| RunOutcome::Exited(c.unwrap_or(0)))
 }

@@ -2,6 +2,7 @@
 //! defaults: its capability set, mounts, masked and read-only paths, and
 //! the default seccomp policy.
 
+use super::record::UserMount;
 use crate::cgroups::DeviceRule;
 use crate::image::manifest::ContainerConfig;
 use serde_json::{json, Value};
@@ -135,15 +136,6 @@ pub fn parse_size(s: &str) -> Result<i64, SpecError> {
     Ok((n * mult as f64) as i64)
 }
 
-/// A bind mount, tmpfs or volume the user asked for.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct UserMount {
-    pub destination: String,
-    pub kind: String,
-    pub source: String,
-    pub options: Vec<String>,
-}
-
 /// Parses `-v SRC:DST[:OPTS]` and `-v DST`. A source that is not a path
 /// names a volume (kind "volume"; an empty source is an anonymous one),
 /// which the engine resolves to its directory.
@@ -170,7 +162,7 @@ pub fn parse_volume(v: &str) -> Result<UserMount, SpecError> {
         )));
     }
     let named = !src.starts_with('/');
-    if named && !src.is_empty() && !super::volumes::valid_name(src) {
+    if named && !src.is_empty() && !crate::util::names::valid(src) {
         return Err(invalid(format!(
             "invalid volume {v:?}: {src:?} is neither an absolute host path nor a volume name"
         )));
@@ -241,7 +233,7 @@ pub fn parse_mount(m: &str) -> Result<UserMount, SpecError> {
             options.extend(["nosuid".into(), "nodev".into()]);
         }
         "volume" => {
-            if !src.is_empty() && !super::volumes::valid_name(&src) {
+            if !src.is_empty() && !crate::util::names::valid(&src) {
                 return Err(invalid(format!(
                     "invalid --mount {m:?}: {src:?} is not a volume name"
                 )));

@@ -188,7 +188,7 @@ pub fn pairs(items: &[String]) -> BTreeMap<String, String> {
 #[derive(Debug, Default)]
 pub struct Resolved {
     /// Every mount as the spec takes it (volumes are binds of their dirs).
-    pub mounts: Vec<super::spec::UserMount>,
+    pub mounts: Vec<super::record::UserMount>,
     /// Volumes the container uses, and which of them are its own anonymous ones.
     pub volumes: Vec<String>,
     pub anonymous: Vec<String>,
@@ -199,7 +199,7 @@ pub struct Resolved {
 pub fn resolve(
     vols: &Volumes,
     containers: &Containers,
-    requested: Vec<super::spec::UserMount>,
+    requested: Vec<super::record::UserMount>,
     volumes_from: &[String],
     image_volumes: &[String],
     owner: (u32, u32),
@@ -244,7 +244,7 @@ pub fn resolve(
             .iter()
             .any(|w| w.destination.trim_end_matches('/') == dest)
         {
-            wanted.push(super::spec::UserMount {
+            wanted.push(super::record::UserMount {
                 destination: dest.into(),
                 kind: "volume".into(),
                 source: String::new(),

@@ -40,6 +40,17 @@ pub enum RuntimeError {
     Container { code: i32, message: String },
 }
 
+impl RuntimeError {
+    /// The exit code podman gives when the container's command could not
+    /// run (126, 127, or 125 for setup), if that is what happened.
+    pub fn container_code(&self) -> Option<i32> {
+        match self {
+            RuntimeError::Container { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
 /// How the container's stdio is connected.
 pub struct Stdio {
     /// The pty slave (and its path, for /dev/console) when `-t`.

@@ -1,0 +1,285 @@
+//! The container lifecycle API: start, stop, kill, pause, unpause, remove,
+//! wait and restart. Each checks the container's state against the moves
+//! it allows (`record::State::allows`), changes the record only under the
+//! container's lock, and returns a typed error; the CLI, compose and
+//! systemd units call these and print.
+
+use super::container::{ContainerError, Containers};
+use super::detached::{self, MonitorError};
+use super::record::{Action, ContainerRecord, State, StateError};
+use super::volumes::{self, Volumes};
+use super::Engine;
+use crate::cgroups::{self, CgroupError};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+/// Why a lifecycle command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("container {0} has no cgroup (rootless on this host, or --cgroups=disabled): it cannot be paused")]
+    NoCgroup(String),
+    #[error("signalling {name}: {source}")]
+    Signal {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("invalid signal {0:?}: use a name such as TERM or KILL, or a number")]
+    BadSignal(String),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+}
+
+impl LifecycleError {
+    /// The code the container's command could not run with (126, 127), if so.
+    pub fn container_code(&self) -> Option<i32> {
+        match self {
+            LifecycleError::Monitor(e) => e.container_code(),
+            _ => None,
+        }
+    }
+}
+
+/// How `remove` treats a container that still runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RemoveOptions {
+    /// Kill it first (`rm -f`); without it a running container is refused.
+    pub force: bool,
+    /// With `force`: send the stop signal and wait this long before killing.
+    pub stop_timeout: Option<u64>,
+    /// Remove its anonymous volumes too (`rm -v`).
+    pub volumes: bool,
+}
+
+/// Parses SIGTERM, TERM, 15, KILL...
+pub fn parse_signal(s: &str) -> Result<i32, LifecycleError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..65).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| LifecycleError::BadSignal(s.to_string()))
+}
+
+/// Starts a created or exited container under its monitor and returns
+/// once it runs. A running container is left as it is. With `attach`, also
+/// returns a connection to it made before it started (`start -a`).
+pub fn start(
+    engine: &Engine,
+    containers: &Containers,
+    query: &str,
+    attach: bool,
+) -> Result<Option<OwnedFd>, LifecycleError> {
+    let c = containers.find(query)?;
+    if c.is_running() && !attach {
+        return Ok(None);
+    }
+    c.allows(Action::Start)?;
+    Ok(detached::start(engine, &c.id, attach)?)
+}
+
+/// Sends `sig` to a container's first process (`kill`).
+pub fn kill(containers: &Containers, query: &str, sig: i32) -> Result<(), LifecycleError> {
+    let c = containers.find(query)?;
+    c.allows(Action::Kill)?;
+    signal(containers, &c, sig)
+}
+
+/// The stop signal, then SIGKILL after `timeout` seconds; returns when the
+/// monitor has recorded the exit. The record says `stopping` meanwhile,
+/// so the restart policy leaves the container down. A container that
+/// does not run is left as it is.
+pub fn stop(containers: &Containers, query: &str, timeout: u64) -> Result<(), LifecycleError> {
+    let c = containers.find(query)?;
+    let stopping = containers.try_update(&c.id, |r| -> Result<bool, LifecycleError> {
+        r.allows(Action::Stop)?;
+        if !r.is_running() {
+            return Ok(false);
+        }
+        r.state = State::Stopping;
+        Ok(true)
+    })?;
+    if !stopping {
+        return Ok(());
+    }
+    let sig = c
+        .stop_signal
+        .as_deref()
+        .map(parse_signal)
+        .transpose()?
+        .unwrap_or(libc::SIGTERM);
+    if timeout > 0 {
+        // The record is read again each time: a restart changes the pid.
+        if let Ok(now) = containers.find(&c.id) {
+            let _ = signal(containers, &now, sig);
+        }
+        match wait(containers, &c.id, Duration::from_secs(timeout)) {
+            Some(r) if r.is_running() => {}
+            _ => return Ok(()),
+        }
+    }
+    kill_until_exited(containers, &c.id);
+    Ok(())
+}
+
+/// Freezes (`pause`) or thaws (`unpause`) a running container's cgroup.
+pub fn pause(containers: &Containers, query: &str, frozen: bool) -> Result<(), LifecycleError> {
+    let c = containers.find(query)?;
+    containers.try_update(&c.id, |r| -> Result<(), LifecycleError> {
+        r.allows(if frozen {
+            Action::Pause
+        } else {
+            Action::Unpause
+        })?;
+        let Some((parent, name)) = &r.cgroup else {
+            return Err(LifecycleError::NoCgroup(r.name.clone()));
+        };
+        cgroups::freeze(parent, name, frozen)?;
+        r.state = if frozen {
+            State::Paused
+        } else {
+            State::Running
+        };
+        Ok(())
+    })
+}
+
+/// Removes a container with its files and whatever a killed berth left of
+/// it (cgroup, addresses, ports). Returns the removed record.
+pub fn remove(
+    containers: &Containers,
+    query: &str,
+    o: RemoveOptions,
+) -> Result<ContainerRecord, LifecycleError> {
+    let c = containers.find(query)?;
+    if c.is_running() {
+        if !o.force {
+            c.allows(Action::Remove)?;
+        }
+        if let Some(t) = o.stop_timeout.filter(|t| *t > 0) {
+            if c.status() != State::Paused {
+                stop(containers, &c.id, t)?;
+            }
+        }
+        let _ = containers.update(&c.id, |r| {
+            if r.state == State::Paused {
+                if let Some((parent, name)) = &r.cgroup {
+                    let _ = cgroups::freeze(parent, name, false);
+                }
+            }
+            if r.state.has_process() {
+                r.state = State::Removing;
+            }
+        });
+        kill_until_exited(containers, &c.id);
+    }
+    // The monitor of a --rm container may have removed it already.
+    if let Ok(left) = containers.find(&c.id) {
+        remove_stopped(containers, &left)?;
+    }
+    if o.volumes {
+        let vols = Volumes::new(&containers.store_root());
+        volumes::remove_anonymous(&vols, containers, &c.anonymous_volumes);
+    }
+    Ok(c)
+}
+
+/// Waits until the container no longer runs and returns its record (None
+/// once it is removed, by `--rm`), or the running record at the deadline.
+pub fn wait(containers: &Containers, id: &str, timeout: Duration) -> Option<ContainerRecord> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match containers.find(id) {
+            Ok(r) if !r.is_running() => return Some(r),
+            Err(_) => return None,
+            Ok(r) if Instant::now() >= deadline => return Some(r),
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Stops (if it runs) and starts a container again.
+pub fn restart(
+    engine: &Engine,
+    containers: &Containers,
+    query: &str,
+    timeout: Option<u64>,
+) -> Result<(), LifecycleError> {
+    let c = containers.find(query)?;
+    stop(containers, &c.id, timeout.or(c.stop_timeout).unwrap_or(10))?;
+    start(engine, containers, &c.id, false)?;
+    Ok(())
+}
+
+/// SIGKILL, again and again, until the monitor has recorded the exit (10 s
+/// at most: a process in uninterruptible sleep may take a moment).
+fn kill_until_exited(containers: &Containers, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match containers.find(id) {
+            Ok(r) if r.is_running() && Instant::now() < deadline => {
+                let _ = signal(containers, &r, libc::SIGKILL);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => break,
+        }
+    }
+}
+
+/// Sends a signal to a container's first process: through its monitor
+/// (the attach socket) when it has one. The monitor lives in the
+/// container's user namespace and may signal a process that switched to
+/// another id there (a database dropping to its own user), which a
+/// rootless berth command, in a user namespace of its own, may not.
+pub fn signal(
+    containers: &Containers,
+    record: &ContainerRecord,
+    sig: i32,
+) -> Result<(), LifecycleError> {
+    let dir = containers.dir(&record.id).join("userdata");
+    if let Ok(conn) = crate::monitor::attach::connect_to(&dir) {
+        if crate::monitor::attach::send_msg(&conn, crate::monitor::attach::SIGNAL, &[sig as u8])
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    let failed = |source| LifecycleError::Signal {
+        name: record.name.clone(),
+        source,
+    };
+    let pid = record
+        .pid
+        .ok_or_else(|| failed(std::io::Error::other("it has no process")))?;
+    // SAFETY: plain kill of the container's first process.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(failed(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Removes a container that no longer runs, with whatever a killed berth
+/// left of it: its cgroup, its addresses, ports and pasta.
+pub fn remove_stopped(
+    containers: &Containers,
+    record: &ContainerRecord,
+) -> Result<(), ContainerError> {
+    if let Some((parent, name)) = &record.cgroup {
+        cgroups::remove_leftover(parent, name);
+    }
+    super::netsetup::cleanup(&containers.store_root(), record);
+    containers.remove(&record.id, &record.name)
+}

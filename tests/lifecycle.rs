@@ -1,0 +1,155 @@
+//! The container lifecycle as other commands see it: a record changed by
+//! two berth processes at once (a monitor recording an exit and a
+//! `network connect`) keeps both changes, and a container run in the
+//! foreground can be stopped and inspected from another command.
+
+mod common;
+
+use common::{busybox_image, As, Env, Run};
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The networks a container's record lists, as `inspect` shows them.
+fn networks(env: &Env, name: &str) -> Vec<String> {
+    let out = env.berth(&["inspect", name]);
+    let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    let mut names: Vec<String> = v[0]["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// One inspect field ("" while the container does not exist yet).
+fn field(env: &Env, name: &str, template: &str) -> String {
+    env.berth(&["inspect", "--format", template, name])
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn network_connect_is_kept_when_the_monitor_records_an_exit() {
+    let Some(env) = Env::networked(As::Root, "network_connect_kept") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    env.berth(&["network", "create", "side"]).ok();
+
+    // Connected while it runs, then stopped: its monitor records the exit
+    // after the connect and must not write its older copy over it.
+    env.berth(&["run", "-d", "--name", "w", img, "sleep", "1000"])
+        .ok();
+    env.berth(&["network", "connect", "side", "w"]).ok();
+    env.berth(&["stop", "-t", "0", "w"]).ok();
+    // A new start joins both.
+    env.berth(&["start", "w"]).ok();
+    let addrs = env.berth(&["exec", "w", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.ok().contains("eth1"), "{}", addrs.stdout);
+    env.berth(&["stop", "-t", "0", "w"]).ok();
+    assert_eq!(networks(&env, "w"), ["berth", "side"]);
+    env.berth(&["rm", "-f", "w"]).ok();
+
+    // Restarted by its policy: the monitor's next start joins the network
+    // connected before (the first run waits for /tmp/go, then fails).
+    let script = "if [ -e /tmp/again ]; then exec sleep 1000; fi; touch /tmp/again; \
+                  while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3";
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--restart",
+        "on-failure",
+        img,
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    env.berth(&["network", "connect", "side", "r"]).ok();
+    env.berth(&["exec", "r", "touch", "/tmp/go"]).ok();
+    wait_for("the restart", 20, || {
+        field(&env, "r", "{{.RestartCount}}") == "1"
+            && field(&env, "r", "{{.State.Pid}}").parse::<u32>().unwrap_or(0) > 0
+    });
+    let addrs = env.berth(&["exec", "r", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.ok().contains("eth1"), "{}", addrs.stdout);
+    assert_eq!(networks(&env, "r"), ["berth", "side"]);
+    env.berth(&["rm", "-f", "r"]).ok();
+
+    // At the same moment as the exit: whatever the order, a connect that
+    // reports success is in the record afterwards.
+    for i in 0..8 {
+        let name = format!("race{i}");
+        let nap = format!("0.{}", i + 1);
+        env.berth(&["run", "-d", "--name", &name, img, "sleep", &nap])
+            .ok();
+        let connect = env.berth(&["network", "connect", "side", &name]);
+        env.berth(&["wait", &name]).ok();
+        let listed = networks(&env, &name).contains(&"side".to_string());
+        if connect.code == 0 {
+            assert!(listed, "round {i}: a successful connect was lost");
+        } else {
+            assert_eq!(connect.code, 125, "{}", connect.stderr);
+        }
+        env.berth(&["rm", &name]).ok();
+    }
+    env.berth(&["network", "rm", "side"]).ok();
+    env.assert_consistent();
+}
+
+/// Runs its command when dropped.
+struct Reaper(std::process::Command);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.output();
+    }
+}
+
+#[test]
+fn a_foreground_container_is_stopped_from_another_command() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let fg = env
+        .cmd(&["run", "--name", "fg", img, "sleep", "100"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Should an assertion fail, the container goes with the test.
+    let _reaper = Reaper(env.cmd(&["rm", "-f", "fg"]));
+    wait_for("the foreground container", 20, || {
+        field(&env, "fg", "{{.State.Pid}}").parse::<u32>().unwrap_or(0) > 0
+    });
+    // Its process is recorded, so top and kill reach it.
+    let top = env.berth(&["top", "fg", "args"]);
+    assert!(top.ok().contains("sleep 100"), "{}", top.stdout);
+    // sleep as pid 1 ignores SIGTERM: stop kills it after the timeout.
+    env.berth(&["stop", "-t", "1", "fg"]).ok();
+    let out = Run::from(fg.wait_with_output().unwrap());
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    assert_eq!(field(&env, "fg", "{{.State.Status}}"), "exited");
+    // Moves its state does not allow, with podman's words and codes.
+    env.berth(&["kill", "fg"])
+        .fails(125, "can only kill running containers");
+    env.berth(&["pause", "fg"])
+        .fails(125, "\"fg\" is not running, can't pause");
+    env.berth(&["attach", "fg"])
+        .fails(125, "you can only attach to running containers");
+    env.berth(&["create", "--name", "made", img, "true"]).ok();
+    env.berth(&["kill", "made"])
+        .fails(125, "can only kill running containers. made is in state created");
+    env.berth(&["stop", "made"]).ok();
+    env.berth(&["rm", "fg", "made"]).ok();
+    env.assert_consistent();
+}
