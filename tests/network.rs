@@ -949,3 +949,34 @@ fn neighbours_reach_only_published_ports() {
     assert_eq!(nb.get(NETNS_HOST_IP, 8081), None);
     env.berth(&["rm", "-f", "web"]).ok();
 }
+
+/// An offline machine (here: a namespace with only `lo`) has no interface
+/// pasta could copy: rootless containers fall back to slirp4netns, say so
+/// in one line, and still publish ports on the host's loopback.
+#[test]
+fn rootless_ports_with_no_route_out() {
+    let Some(env) = rootless_networked("rootless_ports_with_no_route_out") else {
+        return;
+    };
+    let ns = env.netns.clone().unwrap();
+    common::ip(&["-n", &ns, "link", "del", "h0"]);
+    let img = busybox_image(&env);
+    let www = web_root(&env, "offline\n");
+    let vol = format!("{www}:/www:ro");
+    let run = env.berth(&[
+        "run", "-d", "--name", "o", "-p", "8097:80", "-v", &vol, img, "httpd", "-f", "-p", "80",
+        "-h", "/www",
+    ]);
+    run.ok();
+    assert!(
+        run.stderr.contains("using slirp4netns") && run.stderr.lines().count() == 1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fetch_eventually(&env, "http://127.0.0.1:8097/"), "offline\n");
+    let fg = env.berth(&["run", "--rm", img, "true"]);
+    fg.ok();
+    assert!(fg.stderr.contains("using slirp4netns"), "{}", fg.stderr);
+    env.berth(&["rm", "-f", "o"]).ok();
+    assert!(fetch(&env, "http://127.0.0.1:8097/").is_none());
+}

@@ -98,14 +98,19 @@ pub fn start(
     let mut child = cmd.spawn().map_err(MonitorError::Spawn)?;
     drop(ready_w);
     let mut lines = std::io::BufReader::new(std::fs::File::from(ready_r)).lines();
-    let mut report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
     let mut conn = None;
-    if report == LISTENING {
-        let c = crate::monitor::attach::connect_to(&containers.dir(id).join("userdata"))
-            .map_err(MonitorError::Attach)?;
-        conn = Some(c);
-        report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    }
+    let report = loop {
+        let line = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+        if line == LISTENING {
+            let c = crate::monitor::attach::connect_to(&containers.dir(id).join("userdata"))
+                .map_err(MonitorError::Attach)?;
+            conn = Some(c);
+        } else if let Some(note) = line.strip_prefix(NOTE) {
+            tracing::warn!("{note}");
+        } else {
+            break line;
+        }
+    };
     // The monitor keeps running; reap it later only if it already failed.
     std::thread::spawn(move || {
         let _ = child.wait();
@@ -130,6 +135,10 @@ pub fn start(
         },
     ))
 }
+
+/// What the monitor's lines to the starter begin with when they are for
+/// the user (a fallback it took), before it reports.
+const NOTE: &str = "note ";
 
 /// What the monitor says when its attach socket is ready for the starter.
 const LISTENING: &str = "listening";
@@ -334,6 +343,11 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             }
             report(ready.take(), &format!("err 125 {e}"));
             return 125;
+        }
+        if let Some(f) = ready.as_mut() {
+            for note in session.notes() {
+                let _ = writeln!(f, "{NOTE}{}", note.replace('\n', " "));
+            }
         }
         report(ready.take(), "ok");
         crate::monitor::detached::shed_memory();

@@ -140,6 +140,7 @@ pub struct NetSession {
     slirp: RefCell<Option<std::process::Child>>,
     /// Rootless bridge: relays published ports into the rootless namespace.
     forwarder: RefCell<Option<crate::network::forward::Forwarder>>,
+    notes: RefCell<Vec<String>>,
 }
 
 impl NetSession {
@@ -200,6 +201,7 @@ impl NetSession {
             pasta: RefCell::new(None),
             slirp: RefCell::new(None),
             forwarder: RefCell::new(None),
+            notes: RefCell::new(Vec::new()),
         })
     }
 
@@ -257,18 +259,38 @@ impl NetSession {
                 Ok(())
             }
             "pasta" => {
-                let p = pasta::start(pid.as_raw(), &self.cfg.published, &self.pasta_pidfile)?;
-                *self.pasta.borrow_mut() = Some(p);
-                Ok(())
+                match pasta::start(pid.as_raw(), &self.cfg.published, &self.pasta_pidfile) {
+                    Ok(p) => {
+                        *self.pasta.borrow_mut() = Some(p);
+                        Ok(())
+                    }
+                    // A machine with no route out (an offline laptop):
+                    // pasta refuses, slirp4netns works with loopback only.
+                    Err(e) if pasta::no_external_interface(&e) && slirp::available() => {
+                        let note = "pasta needs a network interface with a route out and this host has none: using slirp4netns for this container".to_string();
+                        tracing::warn!("{note}");
+                        self.notes.borrow_mut().push(note);
+                        self.start_slirp(pid)
+                    }
+                    Err(e) => Err(e),
+                }
             }
-            "slirp4netns" => {
-                let api = self.pasta_pidfile.with_file_name("slirp.sock");
-                let c = slirp::start(pid.as_raw(), &self.cfg.published, &api)?;
-                *self.slirp.borrow_mut() = Some(c);
-                Ok(())
-            }
+            "slirp4netns" => self.start_slirp(pid),
             _ => Ok(()),
         }
+    }
+
+    fn start_slirp(&self, pid: nix::unistd::Pid) -> Result<(), String> {
+        let api = self.pasta_pidfile.with_file_name("slirp.sock");
+        let c = slirp::start(pid.as_raw(), &self.cfg.published, &api)?;
+        *self.slirp.borrow_mut() = Some(c);
+        Ok(())
+    }
+
+    /// What the user should hear about how the container was wired (a
+    /// fallback taken), one line each.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
     }
 
     /// The networks the next start joins: those of the record now, with

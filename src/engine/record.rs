@@ -41,9 +41,13 @@ impl State {
         }
     }
 
-    /// A process exists (frozen or not).
+    /// A process exists (frozen, being stopped or being removed), as long
+    /// as the berth that watches it lives.
     pub fn has_process(self) -> bool {
-        matches!(self, State::Running | State::Paused | State::Stopping)
+        matches!(
+            self,
+            State::Running | State::Paused | State::Stopping | State::Removing
+        )
     }
 
     /// Whether `action` may happen now, with podman's refusal if not.
@@ -57,7 +61,7 @@ impl State {
             }
             Action::Pause => self == State::Running,
             Action::Unpause => self == State::Paused,
-            Action::Remove => !self.has_process() && self != State::Removing,
+            Action::Remove => !self.has_process(),
         };
         if ok {
             Ok(())
