@@ -142,7 +142,8 @@ fn signals_exit_codes_and_auto_remove() {
     std::thread::sleep(Duration::from_millis(300));
     env.berth(&["kill", "-s", "TERM", "trap"]).ok();
     assert_eq!(env.berth(&["wait", "trap"]).ok().trim(), "9");
-    env.berth(&["kill", "trap"]).fails(125, "can only kill running containers");
+    env.berth(&["kill", "trap"])
+        .fails(125, "can only kill running containers");
     env.berth(&["rm", "trap"]).ok();
 
     env.berth(&[
@@ -242,7 +243,8 @@ fn exec_checks(env: &Env) {
             == 0
     });
     env.berth(&["stop", "-t", "0", "db"]).ok();
-    env.berth(&["exec", "db", "true"]).fails(125, "can only create exec sessions on running containers");
+    env.berth(&["exec", "db", "true"])
+        .fails(125, "can only create exec sessions on running containers");
     env.berth(&["rm", "db"]).ok();
 }
 
@@ -508,14 +510,18 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
         );
     }
     // What a paused container refuses, in podman's words.
-    env.berth(&["pause", "web"]).fails(125, "\"web\" is already paused");
+    env.berth(&["pause", "web"])
+        .fails(125, "\"web\" is already paused");
     env.berth(&["exec", "web", "true"])
         .fails(125, "can only create exec sessions on running containers");
     env.berth(&["stop", "web"])
         .fails(125, "can only stop created or running containers");
-    env.berth(&["rm", "web"]).fails(2, "cannot remove container web as it is paused");
+    env.berth(&["rm", "web"])
+        .fails(2, "cannot remove container web as it is paused");
     assert_eq!(
-        env.berth(&["ps", "--format", "{{.Names}} {{.State}}"]).ok().trim(),
+        env.berth(&["ps", "--format", "{{.Names}} {{.State}}"])
+            .ok()
+            .trim(),
         "web paused"
     );
     env.berth(&["unpause", "web"]).ok();
@@ -525,7 +531,8 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
             .trim(),
         "running"
     );
-    env.berth(&["unpause", "web"]).fails(125, "\"web\" is not paused, can't unpause");
+    env.berth(&["unpause", "web"])
+        .fails(125, "\"web\" is not paused, can't unpause");
 
     env.berth(&["rename", "web", "site"]).ok();
     assert_eq!(
@@ -559,7 +566,8 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
     env.berth(&["pause", "site"]).ok();
     env.berth(&["rm", "-f", "site", "done"]).ok();
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
-    env.berth(&["pause", "site"]).fails(125, "no such container");
+    env.berth(&["pause", "site"])
+        .fails(125, "no such container");
 }
 
 #[test]

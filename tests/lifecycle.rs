@@ -79,7 +79,10 @@ fn network_connect_is_kept_when_the_monitor_records_an_exit() {
     env.berth(&["exec", "r", "touch", "/tmp/go"]).ok();
     wait_for("the restart", 20, || {
         field(&env, "r", "{{.RestartCount}}") == "1"
-            && field(&env, "r", "{{.State.Pid}}").parse::<u32>().unwrap_or(0) > 0
+            && field(&env, "r", "{{.State.Pid}}")
+                .parse::<u32>()
+                .unwrap_or(0)
+                > 0
     });
     let addrs = env.berth(&["exec", "r", "ip", "-4", "-o", "addr"]);
     assert!(addrs.ok().contains("eth1"), "{}", addrs.stdout);
@@ -129,7 +132,10 @@ fn a_foreground_container_is_stopped_from_another_command() {
     // Should an assertion fail, the container goes with the test.
     let _reaper = Reaper(env.cmd(&["rm", "-f", "fg"]));
     wait_for("the foreground container", 20, || {
-        field(&env, "fg", "{{.State.Pid}}").parse::<u32>().unwrap_or(0) > 0
+        field(&env, "fg", "{{.State.Pid}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            > 0
     });
     // Its process is recorded, so top and kill reach it.
     let top = env.berth(&["top", "fg", "args"]);
@@ -147,8 +153,10 @@ fn a_foreground_container_is_stopped_from_another_command() {
     env.berth(&["attach", "fg"])
         .fails(125, "you can only attach to running containers");
     env.berth(&["create", "--name", "made", img, "true"]).ok();
-    env.berth(&["kill", "made"])
-        .fails(125, "can only kill running containers. made is in state created");
+    env.berth(&["kill", "made"]).fails(
+        125,
+        "can only kill running containers. made is in state created",
+    );
     env.berth(&["stop", "made"]).ok();
     env.berth(&["rm", "fg", "made"]).ok();
     env.assert_consistent();

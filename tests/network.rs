@@ -973,7 +973,10 @@ fn rootless_ports_with_no_route_out() {
         "{}",
         run.stderr
     );
-    assert_eq!(fetch_eventually(&env, "http://127.0.0.1:8097/"), "offline\n");
+    assert_eq!(
+        fetch_eventually(&env, "http://127.0.0.1:8097/"),
+        "offline\n"
+    );
     let fg = env.berth(&["run", "--rm", img, "true"]);
     fg.ok();
     assert!(fg.stderr.contains("using slirp4netns"), "{}", fg.stderr);

@@ -53,6 +53,11 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
         match lifecycle::remove(&cs, &t, options) {
             Ok(c) => println!("{}", c.id),
             Err(LifecycleError::Container(ContainerError::NotFound(_))) if a.force => {}
+            // podman's `rm` says 1 for a name it does not know.
+            Err(e @ LifecycleError::Container(ContainerError::NotFound(_))) => {
+                eprintln!("Error: {e}");
+                code = code.max(1);
+            }
             Err(e) => {
                 let f = Failure::from(e);
                 eprintln!("Error: {}", f.message);

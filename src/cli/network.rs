@@ -299,13 +299,13 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                 }
                 for c in using {
                     crate::engine::lifecycle::remove(
-                                &cs,
-                                &c.id,
-                                crate::engine::lifecycle::RemoveOptions {
-                                    force: true,
-                                    ..Default::default()
-                                },
-                            )?;
+                        &cs,
+                        &c.id,
+                        crate::engine::lifecycle::RemoveOptions {
+                            force: true,
+                            ..Default::default()
+                        },
+                    )?;
                 }
                 remove_network(&nets, name).map_err(fail)?;
                 println!("{name}");

@@ -1,7 +1,7 @@
 //! `berth run` and `berth create`: flags (podman's names) to run options.
 
-use crate::engine::lifecycle::parse_signal;
 use super::{progress, CliResult, Failure};
+use crate::engine::lifecycle::parse_signal;
 use crate::engine::run::RunOptions;
 use crate::engine::Engine;
 use clap::Args;

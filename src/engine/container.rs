@@ -165,7 +165,9 @@ impl Containers {
         f: impl FnOnce(&mut ContainerRecord) -> T,
     ) -> Result<T, ContainerError> {
         let _lock = self.lock(id)?;
-        let mut r = self.read(id).ok_or_else(|| ContainerError::NotFound(id.into()))?;
+        let mut r = self
+            .read(id)
+            .ok_or_else(|| ContainerError::NotFound(id.into()))?;
         let out = f(&mut r);
         self.write(&r)?;
         Ok(out)
@@ -178,7 +180,9 @@ impl Containers {
         f: impl FnOnce(&mut ContainerRecord) -> Result<T, E>,
     ) -> Result<T, E> {
         let _lock = self.lock(id)?;
-        let mut r = self.read(id).ok_or_else(|| ContainerError::NotFound(id.into()))?;
+        let mut r = self
+            .read(id)
+            .ok_or_else(|| ContainerError::NotFound(id.into()))?;
         let out = f(&mut r)?;
         self.write(&r)?;
         Ok(out)

@@ -379,9 +379,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
             std::thread::sleep(std::time::Duration::from_millis(
                 100 * u64::from(restarts.min(10)),
             ));
-            let still = containers
-                .find(id)
-                .is_ok_and(|r| r.state == State::Running);
+            let still = containers.find(id).is_ok_and(|r| r.state == State::Running);
             if still {
                 // Networks joined meanwhile (`network connect`) are kept.
                 session.set_networks(networks);

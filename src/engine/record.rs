@@ -282,9 +282,7 @@ mod tests {
             (Exited, &[Start, Stop, Remove]),
             (Removing, &[]),
         ];
-        let all = [
-            Start, Stop, Kill, Pause, Unpause, Remove, Exec, Attach, Top,
-        ];
+        let all = [Start, Stop, Kill, Pause, Unpause, Remove, Exec, Attach, Top];
         for (state, allowed) in table {
             for a in all {
                 assert_eq!(

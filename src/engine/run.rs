@@ -4,8 +4,8 @@
 //! monitor, and cleans up.
 
 use super::container::{random_id, ContainerError, Containers};
-use super::record::{ContainerRecord, State};
 use super::record::UserMount;
+use super::record::{ContainerRecord, State};
 use super::spec::{self, SpecError, SpecInput};
 use super::user;
 use super::Engine;

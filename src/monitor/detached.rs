@@ -49,6 +49,7 @@ pub fn watch(
     let names = ["stdout", "stderr"];
     let kinds = [attach::STDOUT, attach::STDERR];
     let mut buf = vec![0u8; attach::MAX_PAYLOAD + 1];
+    let mut shed_when_quiet = true;
     loop {
         if status.is_some() && io.sources.iter().all(|o| o.is_none()) {
             break;
@@ -74,10 +75,20 @@ pub fn watch(
         }
         let timeout = if status.is_some() {
             PollTimeout::from(500u16)
+        } else if shed_when_quiet {
+            PollTimeout::from(1000u16)
         } else {
             PollTimeout::NONE
         };
         match poll(&mut fds, timeout) {
+            Ok(0) if status.is_none() => {
+                // The first quiet second: what start-up touched again
+                // since the last shedding goes too, so a monitor at rest
+                // holds only what its loop needs.
+                shed_memory();
+                shed_when_quiet = false;
+                continue;
+            }
             Ok(0) => break, // exited and its output went quiet (a grandchild may hold the pipe)
             Ok(_) => {}
             Err(nix::Error::EINTR) => continue,

@@ -138,7 +138,8 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
 /// Whether `start` failed because the host has no interface with a route
 /// out (pasta copies its addresses and routes from one).
 pub fn no_external_interface(error: &str) -> bool {
-    error.contains("No external routable interface") || error.contains("External interface not usable")
+    error.contains("No external routable interface")
+        || error.contains("External interface not usable")
 }
 
 /// Stops the pasta of a container: removing its namespace file makes it
