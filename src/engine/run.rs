@@ -514,6 +514,20 @@ pub fn run(
     let dir = containers.dir(&id);
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let res = Resources {
+        memory,
+        cpu_quota,
+        cpu_period: 100_000,
+        pids: o.pids_limit.filter(|p| *p > 0),
+        devices: device_rules.clone(),
+    };
+    let cgroup_target =
+        cgroup_parent(&o, engine.paths.rootless, &res).map(|parent| (parent, format!("berth-{id}")));
+    let rootfs_mount = if o.rootfs {
+        lowers[0].clone()
+    } else {
+        dir.join("rootfs")
+    };
     let mut record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
@@ -534,11 +548,8 @@ pub fn run(
             .map(|i| i.chain_ids().iter().map(|c| c.hex().to_string()).collect())
             .unwrap_or_default(),
         monitor: super::container::ProcessId::current(),
-        cgroup: None,
-        resources: None,
         pid: None,
         remove: o.remove,
-        rootfs_mount: None,
         stop_signal: o.stop_signal.clone().or(cfg.stop_signal.clone()),
         restart: o.restart.clone(),
         restart_count: 0,
@@ -556,11 +567,15 @@ pub fn run(
         tty: o.tty,
         interactive: o.interactive,
         net: net.clone(),
+        rootfs_mount: Some(rootfs_mount.display().to_string()),
+        // Known before anything exists, so a berth killed at any point
+        // leaves a record that says what to clean up.
+        cgroup: cgroup_target.clone(),
+        resources: cgroup_target.as_ref().map(|_| res.clone()),
         ..Default::default()
     };
     let vols = super::volumes::Volumes::new(engine.store.root());
     let result = (|| -> Result<Option<i32>, RunError> {
-        containers.create(&record)?;
         let image_volumes: Vec<String> = cfg
             .volumes
             .as_ref()
@@ -577,11 +592,9 @@ pub fn run(
         record.volumes = resolved.volumes;
         record.anonymous_volumes = resolved.anonymous;
         record.mounts = resolved.mounts.clone();
-        containers.update(&id, |r| {
-            r.volumes = record.volumes.clone();
-            r.anonymous_volumes = record.anonymous_volumes.clone();
-            r.mounts = record.mounts.clone();
-        })?;
+        // One write for the new record, with its volumes (each write is
+        // an fsync on the start path).
+        containers.create(&record)?;
         let user_mounts = resolved.mounts;
         let userdata = dir.join("userdata");
         let rootfs = dir.join("rootfs");
@@ -694,32 +707,10 @@ pub fn run(
         std::fs::write(userdata.join("config.json"), spec_json)
             .map_err(crate::image::store::io_err("writing config.json"))?;
 
-        let res = Resources {
-            memory,
-            cpu_quota,
-            cpu_period: 100_000,
-            pids: o.pids_limit.filter(|p| *p > 0),
-            devices: device_rules.clone(),
-        };
-        let rootfs_mount = if o.rootfs {
-            root_path.clone()
-        } else {
-            rootfs.clone()
-        };
-        record.rootfs_mount = Some(rootfs_mount.display().to_string());
         if o.detach || o.create_only {
             if o.log_driver.as_deref() == Some("passthrough") {
                 return Err(usage("--log-driver passthrough writes to berth's own stdio: it works for foreground containers only"));
             }
-            if let Some(parent) = cgroup_parent(&o, engine.paths.rootless, &res) {
-                record.cgroup = Some((parent, format!("berth-{id}")));
-                record.resources = Some(res.clone());
-            }
-            containers.update(&id, |r| {
-                r.rootfs_mount = record.rootfs_mount.clone();
-                r.cgroup = record.cgroup.clone();
-                r.resources = record.resources.clone();
-            })?;
             if !o.create_only {
                 super::lifecycle::start(engine, &containers, &id, false)?;
                 let now = containers.find(&id)?;
@@ -736,26 +727,14 @@ pub fn run(
             }
             return Ok(None);
         }
-        let cgroup: Option<Box<dyn Cgroup>> = match cgroup_parent(&o, engine.paths.rootless, &res) {
+        let cgroup: Option<Box<dyn Cgroup>> = match &cgroup_target {
             None => None,
-            Some(parent) => {
-                let name = format!("berth-{id}");
-                record.cgroup = Some((parent.clone(), name.clone()));
-                Some(cgroups::create(&parent, &name, &res)?)
-            }
+            Some((parent, name)) => Some(cgroups::create(parent, name, &res)?),
         };
         let session = super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)
             .map_err(usage)?;
         record.net.published = session.given().0;
         record.state = State::Running;
-        record.started_at = Some(now());
-        containers.update(&id, |r| {
-            r.rootfs_mount = record.rootfs_mount.clone();
-            r.cgroup = record.cgroup.clone();
-            r.state = State::Running;
-            r.started_at = record.started_at.clone();
-            r.net.published = record.net.published.clone();
-        })?;
         // podman logs a foreground container too, unless told not to.
         let mut log = match o.log_driver.as_deref() {
             Some("passthrough") | Some("none") => None,
@@ -767,11 +746,19 @@ pub fn run(
                 .map_err(crate::image::store::io_err("opening the container log"))?,
             ),
         };
-        // Its process, for `stop`, `kill`, `exec` and `top` from elsewhere.
+        // Running from here, with its process for `stop`, `kill`, `exec`
+        // and `top` from elsewhere (one write: each is an fsync).
         let hook = |pid: nix::unistd::Pid| {
             session.hook(pid)?;
+            let (published, addresses) = session.given();
             containers
-                .update(&id, |r| r.pid = Some(pid.as_raw()))
+                .update(&id, |r| {
+                    r.state = State::Running;
+                    r.started_at = Some(now());
+                    r.pid = Some(pid.as_raw());
+                    r.net.published = published;
+                    r.net.addresses = addresses;
+                })
                 .map_err(|e| e.to_string())
         };
         let outcome = foreground::run(
