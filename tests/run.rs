@@ -410,6 +410,15 @@ fn exit_codes_follow_podman() {
         .fails(126, "permission denied");
     env.berth(&["run", "--rm", img, "no-such-command"])
         .fails(127, "not found");
+    env.berth(&["run", "--rm", img, "/etc"])
+        .fails(126, "/etc: permission denied");
+    // Failures of the container process's own setup reach the user with
+    // the step that failed, and 125.
+    env.berth(&["run", "--rm", "-w", "/etc/passwd", img, "true"])
+        .fails(125, "cannot change to working directory /etc/passwd");
+    env.berth(&["run", "--rm", "-v", "/etc/hostname:/etc", img, "true"])
+        .fails(125, "binding /etc/hostname to /etc");
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
     let missing = format!("{}/no-such-image-here", shared(Auth::None).host());
     env.berth(&["run", "--rm", &missing])
         .fails(125, "image not known");

@@ -25,9 +25,10 @@ pub enum MonitorError {
     Attach(std::io::Error),
     #[error("creating the monitor log: {0}")]
     Log(std::io::Error),
-    /// What the monitor reported (the runtime's error, with its exit code).
-    #[error(transparent)]
-    Runtime(#[from] crate::runtime::RuntimeError),
+    /// What the monitor reported: the container did not start (its
+    /// runtime's error, with podman's exit code for it).
+    #[error("{message}")]
+    Reported { code: i32, message: String },
     #[error(transparent)]
     Container(#[from] ContainerError),
 }
@@ -36,7 +37,7 @@ impl MonitorError {
     /// The code the container's command could not run with (126, 127), if so.
     pub fn container_code(&self) -> Option<i32> {
         match self {
-            MonitorError::Runtime(e) => e.container_code(),
+            MonitorError::Reported { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -128,12 +129,10 @@ pub fn start(
     } else {
         message.to_string()
     };
-    Err(MonitorError::Runtime(
-        crate::runtime::RuntimeError::Container {
-            code: code.parse().unwrap_or(125),
-            message,
-        },
-    ))
+    Err(MonitorError::Reported {
+        code: code.parse().unwrap_or(125),
+        message,
+    })
 }
 
 /// What the monitor's lines to the starter begin with when they are for
@@ -304,10 +303,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         let pid = match started {
             Ok(p) => p,
             Err(e) => {
-                let code = match &e {
-                    crate::runtime::RuntimeError::Container { code, .. } => *code,
-                    _ => 125,
-                };
+                let code = e.container_code().unwrap_or(125);
                 if let Some(c) = &cgroup {
                     c.destroy();
                 }

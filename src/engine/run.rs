@@ -521,8 +521,8 @@ pub fn run(
         pids: o.pids_limit.filter(|p| *p > 0),
         devices: device_rules.clone(),
     };
-    let cgroup_target =
-        cgroup_parent(&o, engine.paths.rootless, &res).map(|parent| (parent, format!("berth-{id}")));
+    let cgroup_target = cgroup_parent(&o, engine.paths.rootless, &res)
+        .map(|parent| (parent, format!("berth-{id}")));
     let rootfs_mount = if o.rootfs {
         lowers[0].clone()
     } else {

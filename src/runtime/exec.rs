@@ -2,12 +2,12 @@
 //! container's namespaces (user too, when rootless) and cgroup, then applies
 //! the same user, capabilities and seccomp filter before exec.
 
+use super::child_error::{ChildError, Step};
 use super::process::ExecPlan;
 use super::{RuntimeError, Stdio};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::Pid;
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 /// What to run where.
@@ -87,14 +87,19 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
             super::reset_signals();
             let mut b = [0u8; 1];
             if nix::unistd::read(sync_r.as_raw_fd(), &mut b) != Ok(1) {
-                super::die(efd, 125, "berth went away before exec");
+                super::die(
+                    efd,
+                    ChildError::new(Step::Sync, "berth went away before exec"),
+                );
             }
             for (f, flag, ns) in &later {
                 if let Err(e) = setns(f.as_fd(), *flag) {
                     super::die(
                         efd,
-                        125,
-                        &format!("joining the container's {ns} namespace: {e}"),
+                        ChildError::new(
+                            Step::JoinNamespace,
+                            format!("joining the container's {ns} namespace: {e}"),
+                        ),
                     );
                 }
             }
@@ -118,12 +123,12 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
                 },
             };
             if let Err(msg) = super::session::begin(fds) {
-                super::die(efd, 125, &msg);
+                super::die(efd, ChildError::new(Step::Session, msg));
             }
             // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
-            let f = exec.exec(x.seccomp.as_deref(), None);
-            super::die(efd, f.code, &f.message)
+            let failure = exec.exec(x.seccomp.as_deref(), None);
+            super::die(efd, failure)
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(sync_r);
@@ -134,18 +139,9 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
             }
             let _ = nix::unistd::write(&sync_w, b"1");
             drop(sync_w);
-            let mut report = String::new();
-            // SAFETY: we own err_r.
-            let mut f =
-                unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(err_r)) };
-            let _ = f.read_to_string(&mut report);
-            if !report.is_empty() {
+            if let Some(e) = super::child_report(err_r) {
                 let _ = nix::sys::wait::waitpid(child, None);
-                let (code, message) = report.split_once('\t').unwrap_or(("125", report.as_str()));
-                return Err(RuntimeError::Container {
-                    code: code.parse().unwrap_or(125),
-                    message: message.to_string(),
-                });
+                return Err(e.into());
             }
             Ok(child)
         }

@@ -3,6 +3,7 @@
 //! the setup plan in it. Knows nothing of images or registries (the engine
 //! prepares the spec) and nothing of terminals or logs (the monitor does).
 
+pub mod child_error;
 pub mod copyup;
 pub mod exec;
 pub mod init;
@@ -14,11 +15,12 @@ pub mod seccomp;
 pub mod session;
 
 use crate::cgroups::Cgroup;
+pub use child_error::{ChildError, Step};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// Why the container could not be started.
@@ -34,10 +36,10 @@ pub enum RuntimeError {
     Spec(String),
     #[error("{0}: {1}")]
     Sys(&'static str, nix::Error),
-    /// Setup or exec failed in the container; `code` is podman's exit code
-    /// for it (125 setup, 126 cannot invoke, 127 not found).
-    #[error("{message}")]
-    Container { code: i32, message: String },
+    /// Setup or exec failed in the container process (its step decides
+    /// podman's exit code: 125 setup, 126 cannot invoke, 127 not found).
+    #[error(transparent)]
+    Child(#[from] ChildError),
 }
 
 impl RuntimeError {
@@ -45,7 +47,7 @@ impl RuntimeError {
     /// run (126, 127, or 125 for setup), if that is what happened.
     pub fn container_code(&self) -> Option<i32> {
         match self {
-            RuntimeError::Container { code, .. } => Some(*code),
+            RuntimeError::Child(e) => Some(e.exit_code()),
             _ => None,
         }
     }
@@ -170,13 +172,20 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
 }
 
 /// Reports a failure to the parent and exits; used only in the child.
-pub(crate) fn die(err_fd: RawFd, code: i32, msg: &str) -> ! {
-    let line = format!("{code}\t{msg}");
+pub(crate) fn die(err_fd: RawFd, err: ChildError) -> ! {
+    let bytes = err.encode();
     // SAFETY: writing a buffer to a pipe we own, then _exit.
     unsafe {
-        libc::write(err_fd, line.as_ptr().cast(), line.len());
-        libc::_exit(code)
+        libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(err.exit_code())
     }
+}
+
+/// Reads what the child reported on its error pipe (nothing once it exec'd).
+pub(crate) fn child_report(err_r: OwnedFd) -> Option<ChildError> {
+    let mut report = Vec::new();
+    let _ = std::fs::File::from(err_r).read_to_end(&mut report);
+    ChildError::decode(&report)
 }
 
 /// Creates the container's first process and runs its setup. Returns once
@@ -254,7 +263,10 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         let mut b = [0u8; 1];
         // SAFETY: reading one byte from our pipe.
         if unsafe { libc::read(sync_rfd, b.as_mut_ptr().cast(), 1) } != 1 {
-            die(err_wfd, 125, "the parent went away before setup");
+            die(
+                err_wfd,
+                ChildError::new(Step::Sync, "the parent went away before setup"),
+            );
         }
         if own_userns {
             // The parent wrote the maps: become the namespace's root.
@@ -267,20 +279,31 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
             if !ok {
                 die(
                     err_wfd,
-                    125,
-                    "becoming root in the container's user namespace failed",
+                    ChildError::new(
+                        Step::UserNamespace,
+                        "becoming root in the container's user namespace failed",
+                    ),
                 );
             }
         }
         for (fd, flag, what) in &join {
             // SAFETY: the fd is an open namespace file inherited from the parent.
             if let Err(e) = nix::sched::setns(unsafe { BorrowedFd::borrow_raw(*fd) }, *flag) {
-                die(err_wfd, 125, &format!("joining {what}: {e}"));
+                die(
+                    err_wfd,
+                    ChildError::new(Step::JoinNamespace, format!("joining {what}: {e}")),
+                );
             }
         }
         if cgroupns {
             if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-                die(err_wfd, 125, &format!("creating the cgroup namespace: {e}"));
+                die(
+                    err_wfd,
+                    ChildError::new(
+                        Step::CgroupNamespace,
+                        format!("creating the cgroup namespace: {e}"),
+                    ),
+                );
             }
         }
         let fds = session::StdFds {
@@ -290,13 +313,16 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
             stderr: output.map(|(_, e)| e),
         };
         if let Err(msg) = session::begin(fds) {
-            die(err_wfd, 125, &msg);
+            die(err_wfd, ChildError::new(Step::Session, msg));
         }
         // --init: the init binary, opened read-only while the host's
         // mounts are still in this mount namespace.
         let init_exe = match init.as_deref().map(init::sealed_exe).transpose() {
             Ok(fd) => fd,
-            Err(e) => die(err_wfd, 125, &format!("preparing the init: {e}")),
+            Err(e) => die(
+                err_wfd,
+                ChildError::new(Step::Init, format!("preparing the init: {e}")),
+            ),
         };
         let mut ctx = mounts::MountCtx {
             rootfs: rootfs.clone(),
@@ -306,7 +332,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         };
         for step in &steps {
             if let Err(msg) = mounts::run_step(step, &mut ctx) {
-                die(err_wfd, 125, &msg);
+                die(err_wfd, ChildError::new(Step::Mount, msg));
             }
         }
         if let Some((fd, _)) = &console {
@@ -320,7 +346,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
         unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
         let failure = exec.exec(filter.as_deref(), init_exe.as_ref().map(|f| f.as_raw_fd()));
-        die(err_wfd, failure.code, &failure.message)
+        die(err_wfd, failure)
     };
     let mut stack = vec![0u8; 1 << 20];
     // SAFETY: the child runs `child` on its own stack; the parent is single-threaded here.
@@ -355,17 +381,9 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     nix::unistd::write(&sync_w, b"1")
         .map_err(|e| fail_early(RuntimeError::Sys("starting the container", e)))?;
     drop(sync_w);
-    let mut report = String::new();
-    // SAFETY: we own err_r; File takes it over.
-    let mut f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(err_r)) };
-    let _ = f.read_to_string(&mut report);
-    if !report.is_empty() {
+    if let Some(e) = child_report(err_r) {
         let _ = nix::sys::wait::waitpid(pid, None);
-        let (code, message) = report.split_once('\t').unwrap_or(("125", report.as_str()));
-        return Err(RuntimeError::Container {
-            code: code.parse().unwrap_or(125),
-            message: message.to_string(),
-        });
+        return Err(e.into());
     }
     Ok(pid)
 }

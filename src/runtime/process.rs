@@ -7,17 +7,10 @@ use oci_spec::runtime::Process;
 use std::ffi::CString;
 use std::str::FromStr;
 
-/// A failure before exec, with podman's exit code for it.
-pub struct ExecFailure {
-    pub code: i32,
-    pub message: String,
-}
+use super::child_error::{ChildError, Step};
 
-fn fail(code: i32, message: impl Into<String>) -> ExecFailure {
-    ExecFailure {
-        code,
-        message: message.into(),
-    }
+fn fail(step: Step, reason: impl Into<String>) -> ChildError {
+    ChildError::new(step, reason)
 }
 
 /// Everything exec needs, prepared in the parent (no allocation after fork
@@ -126,7 +119,7 @@ impl ExecPlan {
     }
 
     /// Finds the executable as execvp would, in the container's PATH.
-    fn resolve(&self) -> Result<CString, ExecFailure> {
+    fn resolve(&self) -> Result<CString, ChildError> {
         let cmd = self.args[0].to_string_lossy().into_owned();
         if cmd.contains('/') {
             return Ok(self.args[0].clone());
@@ -135,12 +128,12 @@ impl ExecPlan {
             let candidate = format!("{d}/{cmd}");
             if let Ok(m) = std::fs::metadata(&candidate) {
                 if m.is_file() {
-                    return CString::new(candidate).map_err(|_| fail(127, "bad path"));
+                    return CString::new(candidate).map_err(|_| fail(Step::NotFound, "bad path"));
                 }
             }
         }
         Err(fail(
-            127,
+            Step::NotFound,
             format!("executable file `{cmd}` not found in $PATH: No such file or directory"),
         ))
     }
@@ -148,7 +141,7 @@ impl ExecPlan {
     /// Sets limits, identity, capabilities and seccomp, then execs the
     /// command, or with `init` (an fd to the sealed init binary) the init
     /// that starts it. Returns only on failure.
-    pub fn exec(&self, seccomp: Option<&[u8]>, init: Option<libc::c_int>) -> ExecFailure {
+    pub fn exec(&self, seccomp: Option<&[u8]>, init: Option<libc::c_int>) -> ChildError {
         for (res, soft, hard) in &self.rlimits {
             let lim = libc::rlimit {
                 rlim_cur: *soft,
@@ -157,14 +150,14 @@ impl ExecPlan {
             // SAFETY: valid pointer.
             if unsafe { libc::setrlimit(*res, &lim) } < 0 {
                 return fail(
-                    125,
+                    Step::Rlimit,
                     format!("setrlimit: {}", std::io::Error::last_os_error()),
                 );
             }
         }
         if let Err(e) = std::env::set_current_dir(&self.cwd) {
             return fail(
-                125,
+                Step::WorkDir,
                 format!("cannot change to working directory {}: {e}", self.cwd),
             );
         }
@@ -184,14 +177,14 @@ impl ExecPlan {
         // SAFETY: valid pointer and length.
         if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } < 0 && !groups.is_empty() {
             return fail(
-                125,
+                Step::Identity,
                 format!("setgroups: {}", std::io::Error::last_os_error()),
             );
         }
         // SAFETY: plain id syscalls.
         if unsafe { libc::setresgid(self.gid, self.gid, self.gid) } < 0 {
             return fail(
-                125,
+                Step::Identity,
                 format!(
                     "setting gid {}: {}",
                     self.gid,
@@ -202,7 +195,7 @@ impl ExecPlan {
         // SAFETY: plain id syscalls.
         if unsafe { libc::setresuid(self.uid, self.uid, self.uid) } < 0 {
             return fail(
-                125,
+                Step::Identity,
                 format!(
                     "setting uid {}: {}",
                     self.uid,
@@ -219,7 +212,7 @@ impl ExecPlan {
                 &caps::read(None, CapSet::Permitted).unwrap_or_default(),
             )
         }) {
-            return fail(125, format!("capabilities: {e}"));
+            return fail(Step::Capabilities, format!("capabilities: {e}"));
         }
         if self.no_new_privileges {
             // SAFETY: prctl with constant arguments.
@@ -227,7 +220,7 @@ impl ExecPlan {
         }
         if let Some(f) = seccomp {
             if let Err(e) = super::seccomp::load(f) {
-                return fail(125, format!("loading the seccomp filter: {e}"));
+                return fail(Step::Seccomp, format!("loading the seccomp filter: {e}"));
             }
         }
         // Only what this process holds can be kept (a host may lack some,
@@ -257,7 +250,7 @@ impl ExecPlan {
             Ok(())
         };
         if let Err(e) = apply() {
-            return fail(125, format!("setting capabilities: {e}"));
+            return fail(Step::Capabilities, format!("setting capabilities: {e}"));
         }
         let init_args = init.map(|_| super::init::argv(&self.args));
         let argv: Vec<*const libc::c_char> = init_args
@@ -294,14 +287,16 @@ impl ExecPlan {
         let e = std::io::Error::last_os_error();
         let name = self.args[0].to_string_lossy();
         match e.raw_os_error() {
-            Some(libc::ENOENT) => fail(127, format!("{name}: no such file or directory")),
+            Some(libc::ENOENT) => {
+                fail(Step::NotFound, format!("{name}: no such file or directory"))
+            }
             Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EISDIR) | Some(libc::EPERM) => {
                 fail(
-                    126,
+                    Step::CannotExecute,
                     format!("{name}: permission denied: the file cannot be executed ({e})"),
                 )
             }
-            _ => fail(126, format!("{name}: {e}")),
+            _ => fail(Step::CannotExecute, format!("{name}: {e}")),
         }
     }
 }
