@@ -7,6 +7,7 @@ use crate::engine::netsetup;
 use crate::engine::record::NetworkRequest;
 use crate::engine::Engine;
 use crate::network::config::{Network, Networks, DEFAULT_NETWORK};
+use crate::network::NetworkError;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -384,10 +385,10 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
 }
 
 /// Removes a network's definition, state and (root) bridge.
-fn remove_network(nets: &Networks, name: &str) -> Result<(), String> {
-    let n = nets.get(name).map_err(|e| e.to_string())?;
+fn remove_network(nets: &Networks, name: &str) -> Result<(), NetworkError> {
+    let n = nets.get(name)?;
     crate::network::bridge::remove_bridge(nets, &n)?;
-    nets.remove(name).map_err(|e| e.to_string())
+    Ok(nets.remove(name)?)
 }
 
 /// Lists a container's published ports, as podman's `port`.

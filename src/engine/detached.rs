@@ -289,7 +289,7 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
                 return 125;
             }
         }
-        let hook = |pid| session.hook(pid);
+        let hook = |pid| session.hook(pid).map_err(runtime::HookError::from);
         let launch = Launch {
             spec: &spec,
             rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),

@@ -4,16 +4,47 @@
 //! up once its namespace exists (the runtime's prestart hook: bridge and
 //! veth as root, pasta rootless) and undoes that when it ends.
 
-use super::container::Containers;
+use super::container::{ContainerError, Containers};
 use super::record::{ContainerRecord, NetConfig, NetworkRequest};
 use crate::network::bridge::{self, Join};
 use crate::network::config::{Networks, DEFAULT_NETWORK};
 use crate::network::ports::{self, PortMapping};
-use crate::network::{pasta, rootless_netns, slirp, state::Attachment};
+use crate::network::{pasta, rootless_netns, slirp, state::Attachment, NetworkError};
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+
+/// Why a container's networking could not be planned or set up.
+#[derive(Debug, thiserror::Error)]
+pub enum NetSetupError {
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("invalid --ip {0:?}: use an IPv4 address")]
+    BadIp(String),
+    #[error("--network {0}: slirp4netns options are not supported; use --network slirp4netns")]
+    SlirpOptions(String),
+    #[error("--network {0}: rootless containers on bridge networks publish TCP ports only; use --network pasta for UDP")]
+    RootlessUdp(String),
+    #[error("--ip and --network-alias need a bridge network, not --network {0}")]
+    NeedsBridge(String),
+    #[error("-p/-P need a network the host can reach: not --network {0}")]
+    Unreachable(String),
+    #[error("port {port}/{protocol} is already published by container {by}: publish another host port, or remove {by}")]
+    PublishedBy {
+        port: u16,
+        protocol: String,
+        by: String,
+    },
+    #[error("--network ns:{0}: no such network namespace file")]
+    NoNamespaceFile(String),
+    #[error("--network container:{0}: {1} is not running; start it first")]
+    OtherNotRunning(String, String),
+    #[error("{0} has no process: it is not running")]
+    NoProcess(String),
+}
 
 /// What the user typed, for `parse`.
 #[derive(Default)]
@@ -28,7 +59,7 @@ pub struct NetFlags<'a> {
 }
 
 /// Turns flags into a NetConfig; `rootless` picks pasta as the default.
-pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
+pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, NetSetupError> {
     let mut ports = Vec::new();
     for p in f.publish {
         ports.extend(ports::parse(p)?);
@@ -47,7 +78,7 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
     let ip =
         f.ip.map(|i| {
             i.parse::<Ipv4Addr>()
-                .map_err(|_| format!("invalid --ip {i:?}: use an IPv4 address"))
+                .map_err(|_| NetSetupError::BadIp(i.to_string()))
         })
         .transpose()?;
     let default = if rootless {
@@ -70,9 +101,7 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
         "bridge" => "bridge".to_string(),
         "slirp4netns" => asked.to_string(),
         m if m.starts_with("slirp4netns:") => {
-            return Err(format!(
-                "--network {m}: slirp4netns options are not supported; use --network slirp4netns"
-            ))
+            return Err(NetSetupError::SlirpOptions(m.to_string()))
         }
         m if m.starts_with("container:") || m.starts_with("ns:") => m.to_string(),
         _ => "bridge".to_string(),
@@ -80,9 +109,7 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
     let mut networks = Vec::new();
     if mode == "bridge" {
         if rootless && ports.iter().any(|p| p.protocol != "tcp") {
-            return Err(format!(
-                "--network {asked}: rootless containers on bridge networks publish TCP ports only; use --network pasta for UDP"
-            ));
+            return Err(NetSetupError::RootlessUdp(asked.to_string()));
         }
         let names: Vec<&str> = if asked.is_empty() || asked == "bridge" || asked == "default" {
             vec![DEFAULT_NETWORK]
@@ -105,14 +132,10 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, String> {
             });
         }
     } else if ip.is_some() || !f.aliases.is_empty() {
-        return Err(format!(
-            "--ip and --network-alias need a bridge network, not --network {mode}"
-        ));
+        return Err(NetSetupError::NeedsBridge(mode));
     }
     if !ports.is_empty() && !matches!(mode.as_str(), "bridge" | "pasta" | "slirp4netns") {
-        return Err(format!(
-            "-p/-P need a network the host can reach: not --network {mode}"
-        ));
+        return Err(NetSetupError::Unreachable(mode));
     }
     Ok(NetConfig {
         mode,
@@ -149,7 +172,7 @@ impl NetSession {
         store_root: &std::path::Path,
         record: &ContainerRecord,
         userdata: &std::path::Path,
-    ) -> Result<NetSession, String> {
+    ) -> Result<NetSession, NetSetupError> {
         let mut cfg = record.net.clone();
         let mut reservations = Vec::new();
         if !cfg.ports.is_empty() {
@@ -167,10 +190,11 @@ impl NetSession {
                                 || m.host_ip == p.host_ip)
                     });
                     if clash {
-                        return Err(format!(
-                            "port {}/{} is already published by container {}: publish another host port, or remove {}",
-                            p.host_port, p.protocol, other.name, other.name
-                        ));
+                        return Err(NetSetupError::PublishedBy {
+                            port: p.host_port,
+                            protocol: p.protocol.clone(),
+                            by: other.name,
+                        });
                     }
                 }
             }
@@ -206,7 +230,7 @@ impl NetSession {
     }
 
     /// The runtime's prestart hook: wires the new namespace of `pid`.
-    pub fn hook(&self, pid: nix::unistd::Pid) -> Result<(), String> {
+    pub fn hook(&self, pid: nix::unistd::Pid) -> Result<(), NetworkError> {
         match self.cfg.mode.as_str() {
             "bridge" => {
                 let joins: Vec<Join> = self
@@ -244,10 +268,9 @@ impl NetSession {
                 *self.attached.borrow_mut() = made;
                 if let (Some(ip), true) = (first_ip, rootless_netns::rootless()) {
                     if !self.cfg.published.is_empty() {
-                        let _lock =
-                            crate::network::state::lock(&self.nets).map_err(|e| e.to_string())?;
+                        let _lock = crate::network::state::lock(&self.nets)?;
                         let ns = rootless_netns::existing(&self.nets)
-                            .ok_or("the rootless network namespace is gone")?;
+                            .ok_or(NetworkError::Gone("the rootless network namespace is gone"))?;
                         *self.forwarder.borrow_mut() = Some(crate::network::forward::start(
                             &self.reservations,
                             &self.cfg.published,
@@ -280,7 +303,7 @@ impl NetSession {
         }
     }
 
-    fn start_slirp(&self, pid: nix::unistd::Pid) -> Result<(), String> {
+    fn start_slirp(&self, pid: nix::unistd::Pid) -> Result<(), NetworkError> {
         let api = self.pasta_pidfile.with_file_name("slirp.sock");
         let c = slirp::start(pid.as_raw(), &self.cfg.published, &api)?;
         *self.slirp.borrow_mut() = Some(c);
@@ -336,25 +359,20 @@ impl Drop for NetSession {
 
 /// The namespace path a `container:NAME` / `ns:PATH` mode joins now
 /// (the other container's current first process).
-pub fn joined_netns(containers: &Containers, mode: &str) -> Result<Option<String>, String> {
+pub fn joined_netns(containers: &Containers, mode: &str) -> Result<Option<String>, NetSetupError> {
     if let Some(path) = mode.strip_prefix("ns:") {
         if !std::path::Path::new(path).exists() {
-            return Err(format!(
-                "--network ns:{path}: no such network namespace file"
-            ));
+            return Err(NetSetupError::NoNamespaceFile(path.to_string()));
         }
         return Ok(Some(path.to_string()));
     }
     let Some(other) = mode.strip_prefix("container:") else {
         return Ok(None);
     };
-    let c = containers.find(other).map_err(|e| e.to_string())?;
+    let c = containers.find(other)?;
     match c.pid.filter(|_| c.is_running()) {
         Some(pid) => Ok(Some(format!("/proc/{pid}/ns/net"))),
-        None => Err(format!(
-            "--network container:{other}: {} is not running; start it first",
-            c.name
-        )),
+        None => Err(NetSetupError::OtherNotRunning(other.to_string(), c.name)),
     }
 }
 
@@ -379,8 +397,10 @@ pub fn connect_running(
     containers: &Containers,
     record: &ContainerRecord,
     req: &NetworkRequest,
-) -> Result<Ipv4Addr, String> {
-    let pid = record.pid.ok_or("the container has no process")?;
+) -> Result<Ipv4Addr, NetSetupError> {
+    let pid = record
+        .pid
+        .ok_or_else(|| NetSetupError::NoProcess(record.name.clone()))?;
     let nets = Networks::new(store_root);
     let made = bridge::connect(
         &nets,
@@ -407,7 +427,7 @@ pub fn disconnect_running(
     store_root: &std::path::Path,
     record: &ContainerRecord,
     network: &str,
-) -> Result<(), String> {
+) -> Result<(), NetworkError> {
     bridge::disconnect_one(&Networks::new(store_root), &record.id, network)
 }
 
@@ -462,7 +482,10 @@ mod tests {
             publish: &p,
             ..Default::default()
         };
-        assert!(parse(&none, false).unwrap_err().contains("-p/-P"));
+        assert!(matches!(
+            parse(&none, false),
+            Err(NetSetupError::Unreachable(m)) if m == "none"
+        ));
         let udp = vec!["53:53/udp".to_string()];
         let rootless = NetFlags {
             network: Some("front"),
@@ -471,6 +494,7 @@ mod tests {
         };
         assert!(parse(&rootless, true)
             .unwrap_err()
+            .to_string()
             .contains("TCP ports only"));
         let all = NetFlags {
             publish_all: true,

@@ -120,6 +120,10 @@ pub enum RunError {
     Volume(#[from] super::volumes::VolumeError),
     #[error(transparent)]
     Lifecycle(#[from] super::lifecycle::LifecycleError),
+    #[error(transparent)]
+    Net(#[from] super::netsetup::NetSetupError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error("{0}")]
     Usage(String),
 }
@@ -395,7 +399,7 @@ pub fn run(
     // Flags are checked before anything is pulled: a bad port must not
     // cost a download first.
     for p in &o.publish {
-        crate::network::ports::parse(p).map_err(usage)?;
+        crate::network::ports::parse(p)?;
     }
     let mut user_mounts: Vec<UserMount> = Vec::new();
     for v in &o.volumes {
@@ -451,8 +455,7 @@ pub fn run(
                 .unwrap_or_default(),
         },
         engine.paths.rootless,
-    )
-    .map_err(usage)?;
+    )?;
     let network_host = net.mode == "host";
     for h in &o.add_host {
         let ok = h
@@ -648,7 +651,7 @@ pub fn run(
             std::fs::write(&p, text).map_err(crate::image::store::io_err("writing passwd"))?;
             etc_files.push(("/etc/passwd".into(), p));
         }
-        let network_path = super::netsetup::joined_netns(&containers, &net.mode).map_err(usage)?;
+        let network_path = super::netsetup::joined_netns(&containers, &net.mode)?;
         let cwd = o
             .workdir
             .clone()
@@ -731,8 +734,8 @@ pub fn run(
             None => None,
             Some((parent, name)) => Some(cgroups::create(parent, name, &res)?),
         };
-        let session = super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)
-            .map_err(usage)?;
+        let session =
+            super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)?;
         record.net.published = session.given().0;
         record.state = State::Running;
         // podman logs a foreground container too, unless told not to.
@@ -751,15 +754,14 @@ pub fn run(
         let hook = |pid: nix::unistd::Pid| {
             session.hook(pid)?;
             let (published, addresses) = session.given();
-            containers
-                .update(&id, |r| {
-                    r.state = State::Running;
-                    r.started_at = Some(now());
-                    r.pid = Some(pid.as_raw());
-                    r.net.published = published;
-                    r.net.addresses = addresses;
-                })
-                .map_err(|e| e.to_string())
+            containers.update(&id, |r| {
+                r.state = State::Running;
+                r.started_at = Some(now());
+                r.pid = Some(pid.as_raw());
+                r.net.published = published;
+                r.net.addresses = addresses;
+            })?;
+            Ok::<(), crate::runtime::HookError>(())
         };
         let outcome = foreground::run(
             foreground::Foreground {

@@ -82,7 +82,7 @@ pub struct Foreground<'a> {
     pub rootfs: PathBuf,
     pub userns: bool,
     pub cache: Option<PathBuf>,
-    pub prestart: Option<&'a dyn Fn(nix::unistd::Pid) -> Result<(), String>>,
+    pub prestart: Option<&'a dyn Fn(nix::unistd::Pid) -> Result<(), crate::runtime::HookError>>,
 }
 
 /// Starts the container and waits for it; its output also goes to `log`

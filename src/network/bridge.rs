@@ -7,6 +7,7 @@
 //! are freed by the next change (dead holders are dropped).
 
 use super::config::{Network, Networks};
+use super::error::{io, NetworkError};
 use super::netlink::Netlink;
 use super::ports::PortMapping;
 use super::rootless_netns;
@@ -39,36 +40,35 @@ pub struct Request<'a> {
     pub first_interface: usize,
 }
 
-fn sysctl(path: &str, value: &str) -> Result<(), String> {
+fn sysctl(path: &str, value: &str) -> Result<(), NetworkError> {
     match std::fs::read_to_string(path) {
         Ok(v) if v.trim() == value => Ok(()),
-        _ => std::fs::write(path, value).map_err(|e| format!("setting {path}: {e}")),
+        _ => std::fs::write(path, value).map_err(io(format!("setting {path}"))),
     }
 }
 
 /// Creates the network's bridge if missing; returns its index.
-fn ensure_bridge(nl: &mut Netlink, net: &Network) -> Result<u32, String> {
+fn ensure_bridge(nl: &mut Netlink, net: &Network) -> Result<u32, NetworkError> {
     let br = &net.network_interface;
-    if let Some(i) = nl.link_index(br).map_err(|e| e.to_string())? {
+    if let Some(i) = nl.link_index(br)? {
         return Ok(i);
     }
     match nl.create_bridge(br) {
         Ok(()) => {}
         Err(e) if e.errno() == Some(libc::EEXIST) => {}
         Err(e) => {
-            return Err(format!(
-                "{e}: root networks need the bridge and veth kernel modules"
-            ))
+            return Err(NetworkError::Helper {
+                tool: "the kernel (root networks need the bridge and veth modules)",
+                detail: e.to_string(),
+            })
         }
     }
-    let idx = nl
-        .link_index(br)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("bridge {br} vanished after creation"))?;
-    let subnet = net.subnet().map_err(|e| e.to_string())?;
-    nl.add_address(idx, net.gateway(), subnet.prefix)
-        .map_err(|e| e.to_string())?;
-    nl.set_up(idx, None).map_err(|e| e.to_string())?;
+    let idx = nl.link_index(br)?.ok_or(NetworkError::Gone(
+        "the bridge vanished after it was created",
+    ))?;
+    let subnet = net.subnet()?;
+    nl.add_address(idx, net.gateway(), subnet.prefix)?;
+    nl.set_up(idx, None)?;
     // Published ports on 127.0.0.1 are DNATed onto the bridge.
     sysctl(&format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1")?;
     Ok(idx)
@@ -85,8 +85,8 @@ pub fn host_end(id: &str, i: usize) -> String {
 fn at_bridges<T: Send + Default>(
     nets: &Networks,
     start: bool,
-    f: impl FnOnce() -> Result<T, String> + Send,
-) -> Result<T, String> {
+    f: impl FnOnce() -> Result<T, NetworkError> + Send,
+) -> Result<T, NetworkError> {
     if !rootless_netns::rootless() {
         return f();
     }
@@ -105,11 +105,15 @@ fn at_bridges<T: Send + Default>(
 
 /// Connects the container whose first process is `pid`; returns its
 /// attachments (address per network). Undone by `disconnect`.
-pub fn connect(nets: &Networks, r: &Request<'_>, pid: i32) -> Result<Vec<Attachment>, String> {
+pub fn connect(
+    nets: &Networks,
+    r: &Request<'_>,
+    pid: i32,
+) -> Result<Vec<Attachment>, NetworkError> {
     let netns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-        .map_err(|e| format!("opening the container's network namespace: {e}"))?
+        .map_err(io("opening the container's network namespace"))?
         .into();
-    let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+    let _lock = state::lock(nets)?;
     at_bridges(nets, true, || connect_here(nets, r, &netns))
 }
 
@@ -117,49 +121,44 @@ fn connect_here(
     nets: &Networks,
     r: &Request<'_>,
     netns: &OwnedFd,
-) -> Result<Vec<Attachment>, String> {
-    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+) -> Result<Vec<Attachment>, NetworkError> {
+    let mut nl = Netlink::open()?;
     sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
     let holder = match r.holder {
         Some(h) => h,
-        None => ProcessId::current().ok_or("reading berth's own process id")?,
+        None => ProcessId::current().ok_or(NetworkError::Gone("reading berth's own process id"))?,
     };
     let mut made = Vec::new();
     for (k, j) in r.joins.iter().enumerate() {
         let i = r.first_interface + k;
-        let net = nets.get(&j.network).map_err(|e| e.to_string())?;
+        let net = nets.get(&j.network)?;
         let mut live = state::load(nets, &net.name);
-        let ip = state::allocate(&net, &live, j.ip).map_err(|e| e.to_string())?;
+        let ip = state::allocate(&net, &live, j.ip)?;
         let bridge = ensure_bridge(&mut nl, &net)?;
         let host = host_end(r.container_id, i);
         let peer = format!("eth{i}");
-        nl.create_veth(&host, &peer, netns.as_raw_fd())
-            .map_err(|e| e.to_string())?;
+        nl.create_veth(&host, &peer, netns.as_raw_fd())?;
         let hidx = nl
-            .link_index(&host)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("veth {host} vanished"))?;
-        nl.set_up(hidx, Some(bridge)).map_err(|e| e.to_string())?;
-        let prefix = net.subnet().map_err(|e| e.to_string())?.prefix;
+            .link_index(&host)?
+            .ok_or(NetworkError::Gone("the container's veth vanished"))?;
+        nl.set_up(hidx, Some(bridge))?;
+        let prefix = net.subnet()?.prefix;
         let (gw, route) = (net.gateway(), i == 0 && !net.internal);
         rootless_netns::inside(netns, || {
-            let mut inner = Netlink::open().map_err(|e| e.to_string())?;
-            let idx = inner
-                .link_index(&peer)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{peer} is missing in the container"))?;
-            inner
-                .add_address(idx, ip, prefix)
-                .map_err(|e| e.to_string())?;
+            let mut inner = Netlink::open()?;
+            let idx = inner.link_index(&peer)?.ok_or(NetworkError::Gone(
+                "the veth's end is missing in the container",
+            ))?;
+            inner.add_address(idx, ip, prefix)?;
             // Announce the address when the link comes up: peers that
             // still hold a removed container's MAC for it (addresses are
             // reused) update at once instead of after up to a minute.
             let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{peer}/arp_notify"), "1");
-            inner.set_up(idx, None).map_err(|e| e.to_string())?;
+            inner.set_up(idx, None)?;
             // podman's default: ping works without CAP_NET_RAW (ICMP sockets).
             let _ = std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
             if route {
-                inner.add_default_route(gw).map_err(|e| e.to_string())?;
+                inner.add_default_route(gw)?;
             }
             Ok(())
         })?;
@@ -175,7 +174,7 @@ fn connect_here(
         };
         live.retain(|x| x.container_id != r.container_id);
         live.push(a.clone());
-        state::save(nets, &net.name, &live).map_err(|e| e.to_string())?;
+        state::save(nets, &net.name, &live)?;
         made.push(a);
     }
     sync_rules(nets)?;
@@ -184,13 +183,13 @@ fn connect_here(
 }
 
 /// Removes a network's bridge (root) and state; its rules go too.
-pub fn remove_bridge(nets: &Networks, net: &Network) -> Result<(), String> {
-    let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+pub fn remove_bridge(nets: &Networks, net: &Network) -> Result<(), NetworkError> {
+    let _lock = state::lock(nets)?;
     let _ = std::fs::remove_file(nets.dir().join(format!("{}.state.json", net.name)));
     at_bridges(nets, false, || {
         if let Ok(mut nl) = Netlink::open() {
             if let Ok(Some(idx)) = nl.link_index(&net.network_interface) {
-                nl.delete_link(idx).map_err(|e| e.to_string())?;
+                nl.delete_link(idx)?;
             }
         }
         // Rules are rebuilt without it once the definition is gone; do it
@@ -205,18 +204,22 @@ pub fn remove_bridge(nets: &Networks, net: &Network) -> Result<(), String> {
 
 /// Takes a container off one network (`network disconnect`): its veth
 /// pair is deleted and the network's state updated.
-pub fn disconnect_one(nets: &Networks, container_id: &str, network: &str) -> Result<(), String> {
-    let _lock = state::lock(nets).map_err(|e| e.to_string())?;
+pub fn disconnect_one(
+    nets: &Networks,
+    container_id: &str,
+    network: &str,
+) -> Result<(), NetworkError> {
+    let _lock = state::lock(nets)?;
     let live = state::load(nets, network);
     let (gone, kept): (Vec<Attachment>, Vec<Attachment>) = live
         .into_iter()
         .partition(|a| a.container_id == container_id);
-    state::save(nets, network, &kept).map_err(|e| e.to_string())?;
+    state::save(nets, network, &kept)?;
     at_bridges(nets, false, || {
-        let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+        let mut nl = Netlink::open()?;
         for a in &gone {
             if let Ok(Some(idx)) = nl.link_index(&a.host_interface) {
-                nl.delete_link(idx).map_err(|e| e.to_string())?;
+                nl.delete_link(idx)?;
             }
         }
         sync_rules(nets)
@@ -256,13 +259,13 @@ pub fn disconnect(nets: &Networks, container_id: &str, interfaces: &[String]) {
 
 /// Applies the NAT table when what it should hold changed (the last
 /// applied ruleset is remembered in the runtime dir of the store).
-fn sync_rules(nets: &Networks) -> Result<(), String> {
+fn sync_rules(nets: &Networks) -> Result<(), NetworkError> {
     let all = state::all_live(nets);
     let wanted = super::nft::ruleset(&all);
     let stamp = nets.dir().join("nft.applied");
     // (Asked over netlink: /sys shows the host's interfaces even from
     // the rootless network namespace.)
-    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    let mut nl = Netlink::open()?;
     let bridges_up = all
         .iter()
         .all(|(n, a)| a.is_empty() || matches!(nl.link_index(&n.network_interface), Ok(Some(_))));

@@ -6,6 +6,7 @@
 //! container sees the bridge's gateway as the client: the source address
 //! cannot be kept in this mode.
 
+use super::error::{io, NetworkError};
 use super::ports::PortMapping;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
@@ -24,7 +25,7 @@ pub fn start(
     ports: &[PortMapping],
     target: Ipv4Addr,
     ns: &OwnedFd,
-) -> Result<Forwarder, String> {
+) -> Result<Forwarder, NetworkError> {
     let mut listeners = Vec::new();
     for (fd, p) in reserved.iter().zip(ports) {
         if p.protocol != "tcp" {
@@ -32,22 +33,22 @@ pub fn start(
         }
         let own = fd
             .try_clone()
-            .map_err(|e| format!("forwarding port {}: {e}", p.host_port))?;
+            .map_err(io(format!("forwarding port {}", p.host_port)))?;
         // SAFETY: listen on a socket we own, to deepen the backlog.
         unsafe { libc::listen(own.as_raw_fd(), 128) };
         let ns = ns
             .try_clone()
-            .map_err(|e| format!("forwarding port {}: {e}", p.host_port))?;
+            .map_err(io(format!("forwarding port {}", p.host_port)))?;
         let listener = TcpListener::from(
             own.try_clone()
-                .map_err(|e| format!("forwarding port {}: {e}", p.host_port))?,
+                .map_err(io(format!("forwarding port {}", p.host_port)))?,
         );
         let to = SocketAddrV4::new(target, p.container_port);
         std::thread::Builder::new()
             .name("forward".into())
             .stack_size(64 * 1024)
             .spawn(move || accept_loop(listener, ns, to))
-            .map_err(|e| format!("forwarding port {}: {e}", p.host_port))?;
+            .map_err(io(format!("forwarding port {}", p.host_port)))?;
         listeners.push(own);
     }
     Ok(Forwarder { listeners })

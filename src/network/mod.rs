@@ -6,6 +6,7 @@
 
 pub mod bridge;
 pub mod config;
+pub mod error;
 pub mod forward;
 pub mod hosts;
 pub mod netlink;
@@ -15,3 +16,5 @@ pub mod ports;
 pub mod rootless_netns;
 pub mod slirp;
 pub mod state;
+
+pub use error::NetworkError;

@@ -9,6 +9,7 @@
 //! (`nft delete table ip berth`). Host rules are never touched.
 
 use super::config::Network;
+use super::error::{io, NetworkError};
 use super::state::Attachment;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -85,7 +86,7 @@ pub fn ruleset(networks: &[(Network, Vec<Attachment>)]) -> String {
 }
 
 /// Replaces berth's table with `rules` in one transaction.
-pub fn apply(rules: &str) -> Result<(), String> {
+pub fn apply(rules: &str) -> Result<(), NetworkError> {
     // Declaring the table first makes the delete valid when it is absent.
     let script = format!("table ip {TABLE}\ndelete table ip {TABLE}\n{rules}");
     let mut child = Command::new("nft")
@@ -94,23 +95,21 @@ pub fn apply(rules: &str) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            format!("running nft: {e}: root networks need nftables (apt-get install nftables)")
-        })?;
+        .map_err(io(
+            "running nft (root networks need nftables: apt-get install nftables)",
+        ))?;
     child
         .stdin
         .take()
         .expect("piped")
         .write_all(script.as_bytes())
-        .map_err(|e| format!("writing to nft: {e}"))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("running nft: {e}"))?;
+        .map_err(io("writing to nft"))?;
+    let out = child.wait_with_output().map_err(io("running nft"))?;
     if !out.status.success() {
-        return Err(format!(
-            "nft refused berth's rules: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(NetworkError::Helper {
+            tool: "nft (berth's rules)",
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }

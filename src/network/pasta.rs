@@ -4,6 +4,7 @@
 //! host into the container (keeping the client's source address). It runs
 //! until the namespace goes away; berth also stops it when the container ends.
 
+use super::error::{io, NetworkError};
 use super::ports::PortMapping;
 use std::process::Command;
 
@@ -53,16 +54,21 @@ pub fn args(netns: &str, ports: &[PortMapping], pidfile: &str) -> Vec<String> {
 /// configured (it writes its pid file then); returns its pid. pasta stays
 /// a child of the calling berth process (monitor or foreground `run`) and
 /// dies with it, so a killed berth leaves no pasta behind.
-pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Result<i32, String> {
-    let prog = find()
-        .ok_or("rootless networking needs pasta: apt-get install passt (or use --network none)")?;
+pub fn start(
+    pid: i32,
+    ports: &[PortMapping],
+    pidfile: &std::path::Path,
+) -> Result<i32, NetworkError> {
+    let prog = find().ok_or(NetworkError::Missing(
+        "rootless networking needs pasta: apt-get install passt (or use --network none)",
+    ))?;
     let _ = std::fs::remove_file(pidfile);
     // pasta drops its capabilities before it opens the namespace, and so
     // may not open /proc/PID/ns/net; it gets the namespace bound onto a
     // plain file instead, in a mount namespace of its own (nothing is
     // mounted where anyone else sees it).
     let target = pidfile.with_extension("netns");
-    std::fs::write(&target, b"").map_err(|e| format!("creating {}: {e}", target.display()))?;
+    std::fs::write(&target, b"").map_err(io(format!("creating {}", target.display())))?;
     let cstr = |s: &str| std::ffi::CString::new(s).expect("no NUL in paths");
     let (src, dst, root) = (
         cstr(&format!("/proc/{pid}/ns/net")),
@@ -106,9 +112,9 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("starting pasta (binding the container's network namespace): {e}"))?;
+    let mut child = cmd.spawn().map_err(io(
+        "starting pasta (binding the container's network namespace)",
+    ))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if let Some(p) = std::fs::read_to_string(pidfile)
@@ -129,7 +135,10 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
                 .lines()
                 .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
                 .collect();
-            return Err(format!("pasta failed: {}", msg.join("; ")));
+            return Err(NetworkError::Helper {
+                tool: "pasta",
+                detail: msg.join("; "),
+            });
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -137,9 +146,10 @@ pub fn start(pid: i32, ports: &[PortMapping], pidfile: &std::path::Path) -> Resu
 
 /// Whether `start` failed because the host has no interface with a route
 /// out (pasta copies its addresses and routes from one).
-pub fn no_external_interface(error: &str) -> bool {
-    error.contains("No external routable interface")
-        || error.contains("External interface not usable")
+pub fn no_external_interface(error: &NetworkError) -> bool {
+    matches!(error, NetworkError::Helper { tool: "pasta", detail }
+        if detail.contains("No external routable interface")
+            || detail.contains("External interface not usable"))
 }
 
 /// Stops the pasta of a container: removing its namespace file makes it

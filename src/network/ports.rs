@@ -4,6 +4,7 @@
 //! the container's lifetime, so a port in use is refused before the
 //! container starts, naming what holds it, and no two containers get one.
 
+use super::error::{io, NetworkError};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
@@ -34,9 +35,9 @@ impl std::fmt::Display for PortMapping {
     }
 }
 
-fn range(s: &str, what: &str, spec: &str) -> Result<(u16, u16), String> {
+fn range(s: &str, what: &str, spec: &str) -> Result<(u16, u16), NetworkError> {
     let bad = || {
-        format!("invalid -p {spec:?}: bad {what} {s:?}; use [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp], e.g. 8080:80")
+        NetworkError::BadPort(format!("invalid -p {spec:?}: bad {what} {s:?}; use [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp], e.g. 8080:80"))
     };
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     let a: u16 = a.parse().map_err(|_| bad())?;
@@ -48,12 +49,12 @@ fn range(s: &str, what: &str, spec: &str) -> Result<(u16, u16), String> {
 }
 
 /// Parses one `-p` value into mappings (a range gives one per port).
-pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
+pub fn parse(spec: &str) -> Result<Vec<PortMapping>, NetworkError> {
     let (addr, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
     if proto != "tcp" && proto != "udp" {
-        return Err(format!(
+        return Err(NetworkError::BadPort(format!(
             "invalid -p {spec:?}: unsupported protocol {proto:?}; use tcp or udp"
-        ));
+        )));
     }
     let parts: Vec<&str> = addr.split(':').collect();
     let (ip, host, ctr) = match parts.as_slice() {
@@ -61,17 +62,16 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
         [h, c] => (None, Some(*h), *c),
         [i, h, c] => (Some(*i), Some(*h).filter(|h| !h.is_empty()), *c),
         _ => {
-            return Err(format!(
+            return Err(NetworkError::BadPort(format!(
                 "invalid -p {spec:?}: use [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]"
-            ))
+            )))
         }
     };
     let host_ip = match ip {
         None | Some("") => None,
-        Some(i) => Some(
-            i.parse::<Ipv4Addr>()
-                .map_err(|_| format!("invalid -p {spec:?}: {i:?} is not an IPv4 address"))?,
-        )
+        Some(i) => Some(i.parse::<Ipv4Addr>().map_err(|_| {
+            NetworkError::BadPort(format!("invalid -p {spec:?}: {i:?} is not an IPv4 address"))
+        })?)
         .filter(|a| !a.is_unspecified()),
     };
     let (c0, c1) = range(ctr, "container port", spec)?;
@@ -80,9 +80,9 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
         None => (0, 0),
     };
     if host.is_some() && h1 - h0 != c1 - c0 {
-        return Err(format!(
+        return Err(NetworkError::BadPort(format!(
             "invalid -p {spec:?}: the host and container ranges differ in length"
-        ));
+        )));
     }
     Ok((0..=(c1 - c0))
         .map(|i| PortMapping {
@@ -144,7 +144,7 @@ pub fn holder(port: u16, protocol: &str) -> Option<String> {
 
 /// Binds every host port (picking free ones for port 0) and returns the
 /// sockets that keep them reserved; refuses a port in use, naming its holder.
-pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
+pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, NetworkError> {
     use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
     let mut held = Vec::new();
     for p in ports.iter_mut() {
@@ -154,7 +154,7 @@ pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
             SockType::Stream
         };
         let fd = socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)
-            .map_err(|e| format!("reserving port {}: {e}", p.host_port))?;
+            .map_err(|e| io(format!("reserving port {}", p.host_port))(e.into()))?;
         // TCP: SO_REUSEADDR (connections of an earlier container left in
         // TIME_WAIT must not block the port) and listen, which keeps every
         // other socket off the port whatever its options. The DNAT rules
@@ -170,15 +170,17 @@ pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
                 .map(|h| format!(" by {h}"))
                 .unwrap_or_default();
             return Err(match e {
-                nix::Error::EADDRINUSE => format!(
-                    "port {}/{} is already in use{who}: publish another host port (-p OTHER:{})",
-                    p.host_port, p.protocol, p.container_port
-                ),
-                nix::Error::EADDRNOTAVAIL => format!(
-                    "cannot publish on {ip}:{}: {ip} is not an address of this host",
-                    p.host_port
-                ),
-                e => format!("reserving port {}/{}: {e}", p.host_port, p.protocol),
+                nix::Error::EADDRINUSE => NetworkError::PortInUse {
+                    port: p.host_port,
+                    protocol: p.protocol.clone(),
+                    holder: who,
+                    container_port: p.container_port,
+                },
+                nix::Error::EADDRNOTAVAIL => NetworkError::NotHostAddress {
+                    ip,
+                    port: p.host_port,
+                },
+                e => io(format!("reserving port {}/{}", p.host_port, p.protocol))(e.into()),
             });
         }
         if ty == SockType::Stream {
@@ -186,12 +188,12 @@ pub fn reserve(ports: &mut [PortMapping]) -> Result<Vec<OwnedFd>, String> {
                 &fd,
                 nix::sys::socket::Backlog::new(1).expect("valid backlog"),
             )
-            .map_err(|e| format!("reserving port {}/{}: {e}", p.host_port, p.protocol))?;
+            .map_err(|e| io(format!("reserving port {}/{}", p.host_port, p.protocol))(e.into()))?;
         }
         if p.host_port == 0 {
             let local: SockaddrIn =
                 nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))
-                    .map_err(|e| format!("reading the picked port: {e}"))?;
+                    .map_err(|e| io("reading the picked port")(e.into()))?;
             p.host_port = local.port();
         }
         held.push(fd);
@@ -229,9 +231,11 @@ mod tests {
         let mut m = parse(&format!("127.0.0.1:{port}:80")).unwrap();
         let e = reserve(&mut m).unwrap_err();
         assert!(
-            e.contains(&format!("port {port}/tcp is already in use by pid")),
+            matches!(&e, NetworkError::PortInUse { port: p, holder, .. }
+                if *p == port && holder.starts_with(" by pid")),
             "{e}"
         );
+        assert!(e.to_string().contains("-p OTHER:80"), "{e}");
         let mut free = parse("127.0.0.1::80").unwrap();
         let held = reserve(&mut free).unwrap();
         assert!(free[0].host_port > 0 && held.len() == 1);

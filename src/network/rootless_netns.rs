@@ -13,6 +13,7 @@
 //! namespace, its bridges and rules with it: nothing is left behind.
 
 use super::config::Networks;
+use super::error::{io, NetworkError};
 use crate::util::process::ProcessId;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -58,7 +59,7 @@ pub fn existing(nets: &Networks) -> Option<OwnedFd> {
 }
 
 /// The namespace, started if needed (call with the network lock held).
-pub fn ensure(nets: &Networks) -> Result<OwnedFd, String> {
+pub fn ensure(nets: &Networks) -> Result<OwnedFd, NetworkError> {
     if let Some(fd) = existing(nets) {
         return Ok(fd);
     }
@@ -70,14 +71,16 @@ pub fn ensure(nets: &Networks) -> Result<OwnedFd, String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .output()
-        .map_err(|e| format!("starting the rootless network namespace: {e}"))?;
+        .map_err(io("starting the rootless network namespace"))?;
     if !out.status.success() {
-        return Err(format!(
-            "starting the rootless network namespace: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(NetworkError::Helper {
+            tool: "the rootless network namespace",
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
-    existing(nets).ok_or_else(|| "the rootless network namespace vanished after its start".into())
+    existing(nets).ok_or(NetworkError::Gone(
+        "the rootless network namespace vanished after its start",
+    ))
 }
 
 /// Stops the namespace when no container is attached to any network any
@@ -106,16 +109,16 @@ pub fn stop_if_unused(nets: &Networks) {
 /// namespace is left as it was).
 pub fn inside<T: Send>(
     ns: &OwnedFd,
-    f: impl FnOnce() -> Result<T, String> + Send,
-) -> Result<T, String> {
+    f: impl FnOnce() -> Result<T, NetworkError> + Send,
+) -> Result<T, NetworkError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("entering a network namespace: {e}"))?;
+                .map_err(|e| io("entering a network namespace")(e.into()))?;
             f()
         })
         .join()
-        .unwrap_or_else(|_| Err("network set-up thread failed".into()))
+        .unwrap_or(Err(NetworkError::Gone("the network set-up thread failed")))
     })
 }
 
@@ -162,7 +165,7 @@ pub fn holder_main(dir: &Path) -> i32 {
             let mut ready_w = ready_w;
             let (code, msg) = match hold(dir) {
                 Ok(()) => (0, "ready".to_string()),
-                Err(e) => (1, e),
+                Err(e) => (1, e.to_string()),
             };
             let line = format!("{}\n", msg.replace('\n', " "));
             let _ = std::io::Write::write_all(&mut ready_w, line.as_bytes());
@@ -182,7 +185,7 @@ pub fn holder_main(dir: &Path) -> i32 {
 }
 
 /// Makes the namespace and starts pasta for it; records both.
-fn hold(dir: &Path) -> Result<(), String> {
+fn hold(dir: &Path) -> Result<(), NetworkError> {
     let name = std::ffi::CString::new(HOLDER_NAME).expect("no NUL");
     // SAFETY: plain syscalls with valid arguments.
     unsafe {
@@ -194,10 +197,10 @@ fn hold(dir: &Path) -> Result<(), String> {
             libc::dup2(null, fd);
         }
     }
-    let me = ProcessId::current().ok_or("reading the holder's process id")?;
-    let (mut in_r, in_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let me = ProcessId::current().ok_or(NetworkError::Gone("reading the holder's process id"))?;
+    let (mut in_r, in_w) = std::io::pipe().map_err(io("pipe"))?;
     // SAFETY: single-threaded; the child only sets up its namespace and sleeps.
-    let inner = match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+    let inner = match unsafe { nix::unistd::fork() }.map_err(|e| io("fork")(e.into()))? {
         nix::unistd::ForkResult::Child => {
             drop(in_r);
             let mut in_w = in_w;
@@ -223,11 +226,20 @@ fn hold(dir: &Path) -> Result<(), String> {
     drop(in_w);
     let mut ok = [0u8; 1];
     if in_r.read_exact(&mut ok).is_err() || ok[0] != b'1' {
-        return Err("cannot create a network namespace in the user namespace".into());
+        return Err(NetworkError::Gone(
+            "cannot create a network namespace in the user namespace",
+        ));
     }
-    let inner = ProcessId::of(inner.as_raw()).ok_or("the namespace's process died")?;
+    let inner =
+        ProcessId::of(inner.as_raw()).ok_or(NetworkError::Gone("the namespace's process died"))?;
     if super::pasta::available() {
-        super::pasta::start(inner.pid, &[], &dir.join("rootless-netns.pasta.pid"))?;
+        match super::pasta::start(inner.pid, &[], &dir.join("rootless-netns.pasta.pid")) {
+            Ok(_) => {}
+            // An offline host: there is nowhere to reach; containers on
+            // its networks still reach each other and published ports.
+            Err(e) if super::pasta::no_external_interface(&e) => {}
+            Err(e) => return Err(e),
+        }
     } // without pasta: containers reach each other, not the outside
     let record = Record { holder: me, inner };
     crate::util::fsutil::atomic_write(
@@ -235,14 +247,13 @@ fn hold(dir: &Path) -> Result<(), String> {
         &serde_json::to_vec(&record).expect("a record serialises"),
         0o644,
     )
-    .map_err(|e| format!("recording the rootless network namespace: {e}"))
+    .map_err(io("recording the rootless network namespace"))
 }
 
-fn loopback_up() -> Result<(), String> {
-    let mut nl = super::netlink::Netlink::open().map_err(|e| e.to_string())?;
-    let lo = nl
-        .link_index("lo")
-        .map_err(|e| e.to_string())?
-        .ok_or("no loopback")?;
-    nl.set_up(lo, None).map_err(|e| e.to_string())
+fn loopback_up() -> Result<(), NetworkError> {
+    let mut nl = super::netlink::Netlink::open()?;
+    let lo = nl.link_index("lo")?.ok_or(NetworkError::Gone(
+        "the namespace has no loopback interface",
+    ))?;
+    Ok(nl.set_up(lo, None)?)
 }

@@ -5,6 +5,7 @@
 //! sees connections from slirp's gateway. Like pasta, it is a child of the
 //! berth process that keeps the container and dies with it.
 
+use super::error::{io, NetworkError};
 use super::ports::PortMapping;
 use std::io::{BufRead, Read, Write};
 use std::os::fd::AsRawFd;
@@ -21,19 +22,23 @@ fn find() -> Option<std::path::PathBuf> {
 
 /// Starts slirp4netns for the namespace of `pid`, waits until the tap is
 /// configured, then publishes `ports`. Returns the running child.
-pub fn start(pid: i32, ports: &[PortMapping], api: &std::path::Path) -> Result<Child, String> {
-    let prog = find().ok_or(
+pub fn start(
+    pid: i32,
+    ports: &[PortMapping],
+    api: &std::path::Path,
+) -> Result<Child, NetworkError> {
+    let prog = find().ok_or(NetworkError::Missing(
         "--network slirp4netns needs slirp4netns: apt-get install slirp4netns (or use pasta)",
-    )?;
+    ))?;
     let _ = std::fs::remove_file(api);
     // Socket paths are short (108 bytes) and store paths long: the socket
     // is named through a descriptor of its directory, here and in slirp4netns.
     let dir = std::fs::File::open(api.parent().unwrap_or(std::path::Path::new(".")))
-        .map_err(|e| format!("opening {}: {e}", api.display()))?;
+        .map_err(io(format!("opening {}", api.display())))?;
     let dir_fd = dir.as_raw_fd();
     let name = api.file_name().unwrap_or_default().to_string_lossy();
     let short = std::path::PathBuf::from(format!("/proc/self/fd/{dir_fd}/{name}"));
-    let (mut ready_r, ready_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (mut ready_r, ready_w) = std::io::pipe().map_err(io("pipe"))?;
     let ready_fd = ready_w.as_raw_fd();
     let mut cmd = Command::new(prog);
     cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
@@ -58,9 +63,7 @@ pub fn start(pid: i32, ports: &[PortMapping], api: &std::path::Path) -> Result<C
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("starting slirp4netns: {e}"))?;
+    let mut child = cmd.spawn().map_err(io("starting slirp4netns"))?;
     drop(ready_w);
     let mut b = [0u8; 1];
     if ready_r.read_exact(&mut b).is_err() {
@@ -70,10 +73,10 @@ pub fn start(pid: i32, ports: &[PortMapping], api: &std::path::Path) -> Result<C
             let _ = e.read_to_string(&mut err);
         }
         let _ = child.wait();
-        return Err(format!(
-            "slirp4netns failed: {}",
-            err.trim().replace('\n', "; ")
-        ));
+        return Err(NetworkError::Helper {
+            tool: "slirp4netns",
+            detail: err.trim().replace('\n', "; "),
+        });
     }
     for p in ports {
         if let Err(e) = add_hostfwd(&short, p) {
@@ -85,9 +88,9 @@ pub fn start(pid: i32, ports: &[PortMapping], api: &std::path::Path) -> Result<C
 }
 
 /// One published port through the API socket.
-fn add_hostfwd(api: &std::path::Path, p: &PortMapping) -> Result<(), String> {
+fn add_hostfwd(api: &std::path::Path, p: &PortMapping) -> Result<(), NetworkError> {
     let mut s = std::os::unix::net::UnixStream::connect(api)
-        .map_err(|e| format!("slirp4netns API {}: {e}", api.display()))?;
+        .map_err(io(format!("slirp4netns API {}", api.display())))?;
     let req = serde_json::json!({
         "execute": "add_hostfwd",
         "arguments": {
@@ -99,21 +102,24 @@ fn add_hostfwd(api: &std::path::Path, p: &PortMapping) -> Result<(), String> {
     });
     s.write_all(req.to_string().as_bytes())
         .and_then(|_| s.shutdown(std::net::Shutdown::Write))
-        .map_err(|e| format!("slirp4netns API: {e}"))?;
+        .map_err(io("slirp4netns API"))?;
     let mut reply = String::new();
     let _ = std::io::BufReader::new(s).read_line(&mut reply);
     let v: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
     match v.get("error") {
         None if v.get("return").is_some() => Ok(()),
-        _ => Err(format!(
-            "publishing port {}/{} through slirp4netns: {}",
-            p.host_port,
-            p.protocol,
-            v.get("error")
-                .and_then(|e| e.get("desc"))
-                .and_then(|d| d.as_str())
-                .unwrap_or(reply.trim())
-        )),
+        _ => Err(NetworkError::Helper {
+            tool: "slirp4netns",
+            detail: format!(
+                "publishing port {}/{}: {}",
+                p.host_port,
+                p.protocol,
+                v.get("error")
+                    .and_then(|e| e.get("desc"))
+                    .and_then(|d| d.as_str())
+                    .unwrap_or(reply.trim())
+            ),
+        }),
     }
 }
 

@@ -23,6 +23,9 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
+/// Why a prestart hook failed (the engine's own error, passed through).
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the container could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -40,6 +43,9 @@ pub enum RuntimeError {
     /// podman's exit code: 125 setup, 126 cannot invoke, 127 not found).
     #[error(transparent)]
     Child(#[from] ChildError),
+    /// The prestart hook (network set-up) failed.
+    #[error(transparent)]
+    Hook(HookError),
 }
 
 impl RuntimeError {
@@ -82,7 +88,7 @@ pub struct Launch<'a> {
     /// before its setup starts (OCI's createRuntime hook): network set-up
     /// that needs the container's network namespace, e.g. a veth moved in
     /// or pasta attached. An error stops the container.
-    pub prestart: Option<&'a dyn Fn(Pid) -> Result<(), String>>,
+    pub prestart: Option<&'a dyn Fn(Pid) -> Result<(), HookError>>,
 }
 
 fn namespace_flags(spec: &Spec) -> CloneFlags {
@@ -375,7 +381,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         write("gid_map", gids)?;
     }
     if let Some(hook) = l.prestart {
-        hook(pid).map_err(|e| fail_early(RuntimeError::Spec(e)))?;
+        hook(pid).map_err(|e| fail_early(RuntimeError::Hook(e)))?;
     }
     drop(joined);
     nix::unistd::write(&sync_w, b"1")
