@@ -48,7 +48,7 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> CliResult {
 
 /// Checks `--detach-keys` before anything starts.
 pub fn detach_keys(spec: &str) -> Result<Vec<u8>, Failure> {
-    attach::parse_detach_keys(spec).map_err(|e| Failure::with_code(e, 125))
+    Ok(attach::parse_detach_keys(spec)?)
 }
 
 /// Relays until the container exits (its code), the user detaches (0), or

@@ -300,8 +300,7 @@ pub struct TopArgs {
 
 /// Lists the processes of a running container.
 pub fn top(engine: &Engine, a: TopArgs) -> CliResult {
-    let descriptors =
-        crate::engine::top::descriptors(&a.descriptors).map_err(|e| Failure::with_code(e, 125))?;
+    let descriptors = crate::engine::top::descriptors(&a.descriptors)?;
     let cs = Containers::new(engine.store.root());
     let c = cs.find(&a.container)?;
     c.allows(Action::Top).map_err(LifecycleError::from)?;

@@ -25,6 +25,8 @@ pub enum MonitorError {
     Attach(std::io::Error),
     #[error("creating the monitor log: {0}")]
     Log(std::io::Error),
+    #[error("{0}: {1}")]
+    Stdio(&'static str, std::io::Error),
     /// What the monitor reported: the container did not start (its
     /// runtime's error, with podman's exit code for it).
     #[error("{message}")]
@@ -393,7 +395,8 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
 
 /// The container's stdio for one start, and the monitor's ends of it:
 /// a pty with `-t`, else pipes for stdout and stderr (and stdin with `-i`).
-fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo), String> {
+fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo), MonitorError> {
+    let failed = |what: &'static str| move |e: nix::Error| MonitorError::Stdio(what, e.into());
     let cloexec = |fd: &std::os::fd::OwnedFd| {
         nix::fcntl::fcntl(
             fd.as_raw_fd(),
@@ -401,12 +404,15 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
         )
     };
     if tty {
-        let pty = nix::pty::openpty(None, None).map_err(|e| format!("opening a pty: {e}"))?;
+        let pty = nix::pty::openpty(None, None).map_err(failed("opening a pty"))?;
         let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
-            .map_err(|e| format!("pty path: {e}"))?;
-        cloexec(&pty.master).map_err(|e| format!("pty: {e}"))?;
-        cloexec(&pty.slave).map_err(|e| format!("pty: {e}"))?;
-        let input = pty.master.try_clone().map_err(|e| format!("pty: {e}"))?;
+            .map_err(|e| MonitorError::Stdio("reading the pty's path", e))?;
+        cloexec(&pty.master).map_err(failed("preparing the pty"))?;
+        cloexec(&pty.slave).map_err(failed("preparing the pty"))?;
+        let input = pty
+            .master
+            .try_clone()
+            .map_err(|e| MonitorError::Stdio("preparing the pty", e))?;
         let stdio = Stdio {
             console: Some((pty.slave, path)),
             null_stdin: !interactive,
@@ -422,7 +428,7 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
     }
     let pipe = || {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| format!("cannot create the container's pipes: {e}"))
+            .map_err(failed("creating the container's pipes"))
     };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;

@@ -52,15 +52,40 @@ fn store_map(text: &str) -> Option<(u32, u32)> {
     Some((host?, size))
 }
 
+/// Why `--userns keep-id` cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub enum KeepIdError {
+    #[error("--userns keep-id is for rootless containers only (as root, the ids are already the host's)")]
+    RootOnly,
+    #[error("unsupported --userns {0:?}: keep-id takes no options in berth")]
+    Options(String),
+    #[error("unsupported --userns {0:?}: use keep-id (rootless) or leave it out")]
+    Mode(String),
+    #[error("cannot read this user's id map from {0}")]
+    NoMap(&'static str),
+    #[error("preparing the image for --userns keep-id: {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("preparing the image for --userns keep-id: copying {0} failed")]
+    Copy(String),
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> KeepIdError {
+    let what = what.to_string();
+    move |source| KeepIdError::Io { what, source }
+}
+
 impl KeepId {
     /// The mapping for the user berth runs for (call inside the store's
     /// user namespace).
-    pub fn current() -> Result<KeepId, String> {
-        let read = |f: &str| {
+    pub fn current() -> Result<KeepId, KeepIdError> {
+        let read = |f: &'static str| {
             std::fs::read_to_string(f)
                 .ok()
                 .and_then(|t| store_map(&t))
-                .ok_or_else(|| format!("reading {f}"))
+                .ok_or(KeepIdError::NoMap(f))
         };
         let (uid, uids) = read("/proc/self/uid_map")?;
         let (gid, gids) = read("/proc/self/gid_map")?;
@@ -141,15 +166,17 @@ impl KeepId {
 
     /// Lower dirs for this map: the mapped copy of each layer, made if
     /// missing. `lowers` are `ROOT/layers/CHAIN/diff` dirs.
-    pub fn mapped_lowers(&self, lowers: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    pub fn mapped_lowers(&self, lowers: &[PathBuf]) -> Result<Vec<PathBuf>, KeepIdError> {
         if self.uids <= 1 && self.gids <= 1 {
             return Ok(lowers.to_vec()); // every file is the user's anyway
         }
         lowers.iter().map(|l| self.mapped_layer(l)).collect()
     }
 
-    fn mapped_layer(&self, diff: &Path) -> Result<PathBuf, String> {
-        let layer = diff.parent().ok_or("a layer dir without parent")?;
+    fn mapped_layer(&self, diff: &Path) -> Result<PathBuf, KeepIdError> {
+        let layer = diff
+            .parent()
+            .ok_or_else(|| KeepIdError::Copy(diff.display().to_string()))?;
         let base = layer.join("mapped");
         let target = base.join(self.key()).join("diff");
         if target.is_dir() {
@@ -157,22 +184,21 @@ impl KeepId {
         }
         let tmp = base.join(format!(".tmp-{}", crate::util::names::random_hex()));
         let made = (|| {
-            std::fs::create_dir_all(&tmp)
-                .map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+            std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
             let st = std::process::Command::new("cp")
                 .arg("-a")
                 .arg(diff)
                 .arg(tmp.join("diff"))
                 .status()
-                .map_err(|e| format!("running cp: {e}"))?;
+                .map_err(io("running cp"))?;
             if !st.success() {
-                return Err(format!("copying {} failed", diff.display()));
+                return Err(KeepIdError::Copy(diff.display().to_string()));
             }
             self.chown_tree(&tmp.join("diff"), &mut Default::default())
         })();
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(format!("preparing the image for --userns keep-id: {e}"));
+            return Err(e);
         }
         // Another run may have finished the same copy first: keep that one.
         if std::fs::rename(&tmp, base.join(self.key())).is_err() {
@@ -187,21 +213,21 @@ impl KeepId {
         &self,
         dir: &Path,
         seen: &mut std::collections::HashSet<u64>,
-    ) -> Result<(), String> {
-        let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    ) -> Result<(), KeepIdError> {
+        let meta = std::fs::symlink_metadata(dir).map_err(io(dir.display()))?;
         if meta.nlink() > 1 && !meta.is_dir() && !seen.insert(meta.ino()) {
             return Ok(());
         }
         let (uid, gid) = self.owner(meta.uid(), meta.gid());
         std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
-            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+            .map_err(io(format!("chown {}", dir.display())))?;
         if meta.is_file() && meta.mode() & 0o6000 != 0 {
             // chown clears set-id bits; the image's mode stays.
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.mode()));
         }
         if meta.is_dir() {
-            for e in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-                let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
+            for e in std::fs::read_dir(dir).map_err(io(dir.display()))? {
+                let e = e.map_err(io(dir.display()))?;
                 self.chown_tree(&e.path(), seen)?;
             }
         }
@@ -242,20 +268,13 @@ pub fn passwd_with_user(k: &KeepId, image_passwd: &str) -> Option<(String, Strin
 
 /// `--userns`: None for the default (the store's namespace), the keep-id
 /// mapping, or an error for modes berth does not have.
-pub fn parse(mode: Option<&str>, rootless: bool) -> Result<Option<KeepId>, String> {
+pub fn parse(mode: Option<&str>, rootless: bool) -> Result<Option<KeepId>, KeepIdError> {
     match mode.unwrap_or("") {
         "" | "host" => Ok(None),
-        "keep-id" if !rootless => Err(
-            "--userns keep-id is for rootless containers only (as root, the ids are already the host's)"
-                .into(),
-        ),
+        "keep-id" if !rootless => Err(KeepIdError::RootOnly),
         "keep-id" => KeepId::current().map(Some),
-        m if m.starts_with("keep-id:") => Err(format!(
-            "unsupported --userns {m:?}: keep-id takes no options in berth"
-        )),
-        other => Err(format!(
-            "unsupported --userns {other:?}: use keep-id (rootless) or leave it out"
-        )),
+        m if m.starts_with("keep-id:") => Err(KeepIdError::Options(m.to_string())),
+        other => Err(KeepIdError::Mode(other.to_string())),
     }
 }
 

@@ -123,6 +123,8 @@ pub enum RunError {
     #[error(transparent)]
     Net(#[from] super::netsetup::NetSetupError),
     #[error(transparent)]
+    KeepId(#[from] super::keep_id::KeepIdError),
+    #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
     #[error("{0}")]
     Usage(String),
@@ -283,7 +285,7 @@ fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>
             ("seccomp", "unconfined") => profile = None,
             ("seccomp", file) if !file.is_empty() => {
                 let text = std::fs::read_to_string(file).map_err(|e| usage(format!("reading seccomp profile {file}: {e}")))?;
-                profile = Some(super::seccomp_profile::from_docker_json(&text, caps).map_err(|e| usage(format!("seccomp profile {file}: {e}")))?);
+                profile = Some(super::seccomp_profile::from_docker_json(&text, caps).map_err(|e| usage(format!("seccomp profile {file}: not a seccomp profile: {e}")))?);
             }
             ("label", _) | ("apparmor", _) => tracing::warn!(
                 "--security-opt {s}: berth has no AppArmor or SELinux support; the option is ignored (see the README's Security section)"
@@ -319,8 +321,7 @@ pub fn run(
     o: RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutcome, RunError> {
-    let keep_id =
-        super::keep_id::parse(o.userns.as_deref(), engine.paths.rootless).map_err(usage)?;
+    let keep_id = super::keep_id::parse(o.userns.as_deref(), engine.paths.rootless)?;
     if o.tty && o.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         tracing::debug!("-t with a stdin that is not a terminal");
     }
@@ -472,7 +473,7 @@ pub fn run(
         return Err(usage("no command specified: the image has no Cmd or Entrypoint; give one after the image name"));
     }
     let lowers = match (&keep_id, o.rootfs) {
-        (Some(k), false) => k.mapped_lowers(&lowers).map_err(usage)?,
+        (Some(k), false) => k.mapped_lowers(&lowers)?,
         _ => lowers,
     };
     let lower_refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();

@@ -164,9 +164,8 @@ struct Filter {
 
 /// Reads a docker/podman JSON profile, applying its capability and
 /// architecture filters, into an OCI `linux.seccomp` object.
-pub fn from_docker_json(text: &str, caps: &[String]) -> Result<Value, String> {
-    let p: DockerProfile =
-        serde_json::from_str(text).map_err(|e| format!("not a seccomp profile: {e}"))?;
+pub fn from_docker_json(text: &str, caps: &[String]) -> Result<Value, serde_json::Error> {
+    let p: DockerProfile = serde_json::from_str(text)?;
     let arch = if cfg!(target_arch = "x86_64") {
         "amd64"
     } else {

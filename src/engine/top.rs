@@ -60,9 +60,17 @@ const AIX: &[(&str, &str)] = &[
     ("%z", "vsz"),
 ];
 
+/// A `top` descriptor berth does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown top descriptor {given:?}: use one of {known}")]
+pub struct UnknownDescriptor {
+    pub given: String,
+    known: String,
+}
+
 /// Checks and normalises descriptors (podman also accepts them
 /// comma-separated in one argument).
-pub fn descriptors(args: &[String]) -> Result<Vec<String>, String> {
+pub fn descriptors(args: &[String]) -> Result<Vec<String>, UnknownDescriptor> {
     let mut out = Vec::new();
     for a in args
         .iter()
@@ -76,10 +84,10 @@ pub fn descriptors(args: &[String]) -> Result<Vec<String>, String> {
             .unwrap_or(a);
         if !DESCRIPTORS.iter().any(|(d, _)| *d == name) {
             let known: Vec<&str> = DESCRIPTORS.iter().map(|(d, _)| *d).collect();
-            return Err(format!(
-                "unknown top descriptor {a:?}: use one of {}",
-                known.join(", ")
-            ));
+            return Err(UnknownDescriptor {
+                given: a.to_string(),
+                known: known.join(", "),
+            });
         }
         out.push(name.to_string());
     }
@@ -328,9 +336,7 @@ mod tests {
         assert_eq!(d, vec!["pid", "pcpu", "user"]);
         assert_eq!(header("pcpu"), "%CPU");
         assert_eq!(descriptors(&[]).unwrap().len(), 8);
-        assert!(descriptors(&["bogus".into()])
-            .unwrap_err()
-            .contains("bogus"));
+        assert_eq!(descriptors(&["bogus".into()]).unwrap_err().given, "bogus");
     }
 
     #[test]

@@ -11,8 +11,16 @@ use std::path::{Path, PathBuf};
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {
-    #[error("reading registries configuration {path}: {msg}")]
-    Read { path: String, msg: String },
+    #[error("reading registries configuration {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("registries configuration {path}: {source}")]
+    Syntax {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("registry {0} is blocked in registries.conf")]
     Blocked(String),
 }
@@ -137,21 +145,21 @@ impl RegistriesConf {
     /// Merges one file: later files replace search lists and same-prefix
     /// registries, and add aliases.
     pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read {
             path: path.display().to_string(),
-            msg: e.to_string(),
+            source,
         })?;
-        self.merge_str(&text).map_err(|msg| ConfError::Read {
+        self.merge_str(&text).map_err(|source| ConfError::Syntax {
             path: path.display().to_string(),
-            msg,
+            source,
         })?;
         self.sources.push(path.to_path_buf());
         Ok(())
     }
 
     /// Merges the text of one file.
-    pub fn merge_str(&mut self, text: &str) -> Result<(), String> {
-        let file: FileV2 = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    pub fn merge_str(&mut self, text: &str) -> Result<(), toml::de::Error> {
+        let file: FileV2 = toml::from_str(text)?;
         if let Some(s) = file.unqualified_search_registries {
             self.search = s;
             self.search_set = true;

@@ -139,8 +139,13 @@ pub fn connect_to(dir: &Path) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A `--detach-keys` value berth cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid detach key {0:?}: use keys such as \"ctrl-p,ctrl-q\", or \"\" to disable")]
+pub struct BadDetachKey(pub String);
+
 /// Parses podman's `--detach-keys` ("ctrl-p,ctrl-q"; "" disables).
-pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
+pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, BadDetachKey> {
     if spec.is_empty() {
         return Ok(Vec::new());
     }
@@ -155,16 +160,15 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
                     b"]" => Ok(29),
                     b"^" => Ok(30),
                     b"_" => Ok(31),
-                    _ => Err(format!("invalid detach key {k:?}")),
+                    _ => Err(BadDetachKey(k.to_string())),
                 }
             } else if k.len() == 1 {
                 Ok(k.as_bytes()[0])
             } else {
-                Err(format!("invalid detach key {k:?}"))
+                Err(BadDetachKey(k.to_string()))
             }
         })
-        .collect::<Result<Vec<u8>, String>>()
-        .map_err(|e| format!("{e}: use keys such as \"ctrl-p,ctrl-q\", or \"\" to disable"))
+        .collect()
 }
 
 /// Finds the detach sequence in typed input, remembering a partial match

@@ -143,8 +143,12 @@ pub fn relay(
                 (pty.master, pty.slave)
             }
         };
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty_slave.as_raw_fd()))
-            .map_err(|e| RuntimeError::Spec(format!("pty path: {e}")))?;
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty_slave.as_raw_fd())).map_err(
+            |source| RuntimeError::Io {
+                what: "reading the pty's path".into(),
+                source,
+            },
+        )?;
         copy_winsize(0, &pty_master);
         nix::fcntl::fcntl(
             pty_master.as_raw_fd(),

@@ -27,10 +27,26 @@ use std::process::Command;
 pub enum UsernsError {
     #[error("cannot create a user namespace: {0} (are unprivileged user namespaces enabled? see `sysctl user.max_user_namespaces`)")]
     Unshare(nix::Error),
-    #[error("{0}")]
-    Map(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{tool} {args} failed ({status}); check /etc/subuid and /etc/subgid")]
+    Helper {
+        tool: &'static str,
+        args: String,
+        status: std::process::ExitStatus,
+    },
     #[error("{0}: {1}")]
     Sys(&'static str, nix::Error),
+    #[error("the user namespace keeper did not start")]
+    KeeperGone,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> UsernsError {
+    let what = what.into();
+    move |source| UsernsError::Io { what, source }
 }
 
 /// The id maps a rootless user gets: own id as 0, then the ranges.
@@ -50,16 +66,17 @@ fn write_maps(
     gid: u32,
     uids: &[IdRange],
     gids: &[IdRange],
-) -> Result<(), String> {
-    let helper = |tool: &str, args: Vec<String>| -> Result<bool, String> {
+) -> Result<(), UsernsError> {
+    let helper = |tool: &'static str, args: Vec<String>| -> Result<bool, UsernsError> {
         match Command::new(tool).args(&args).status() {
             Ok(s) if s.success() => Ok(true),
-            Ok(s) => Err(format!(
-                "{tool} {} failed ({s}); check /etc/subuid and /etc/subgid",
-                args.join(" ")
-            )),
+            Ok(status) => Err(UsernsError::Helper {
+                tool,
+                args: args.join(" "),
+                status,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(format!("running {tool}: {e}")),
+            Err(e) => Err(io(format!("running {tool}"))(e)),
         }
     };
     let full = !uids.is_empty() && !gids.is_empty();
@@ -76,11 +93,10 @@ fn write_maps(
     }
     let proc = format!("/proc/{pid}");
     std::fs::write(format!("{proc}/uid_map"), format!("0 {uid} 1\n"))
-        .map_err(|e| format!("writing uid_map: {e}"))?;
-    std::fs::write(format!("{proc}/setgroups"), "deny")
-        .map_err(|e| format!("writing setgroups: {e}"))?;
+        .map_err(io("writing uid_map"))?;
+    std::fs::write(format!("{proc}/setgroups"), "deny").map_err(io("writing setgroups"))?;
     std::fs::write(format!("{proc}/gid_map"), format!("0 {gid} 1\n"))
-        .map_err(|e| format!("writing gid_map: {e}"))?;
+        .map_err(io("writing gid_map"))?;
     Ok(())
 }
 
@@ -124,10 +140,9 @@ pub fn enter_store_userns(runroot: &Path) -> Result<(), UsernsError> {
             return Ok(());
         }
     }
-    std::fs::create_dir_all(runroot)
-        .map_err(|e| UsernsError::Map(format!("creating {}: {e}", runroot.display())))?;
+    std::fs::create_dir_all(runroot).map_err(io(format!("creating {}", runroot.display())))?;
     let _lock = FileLock::exclusive(&runroot.join("userns.lock"))
-        .map_err(|e| UsernsError::Map(format!("locking {}: {e}", runroot.display())))?;
+        .map_err(io(format!("locking {}", runroot.display())))?;
     // Another command may have made it while we waited for the lock.
     if let Some(k) = live_keeper(runroot) {
         if join(k.pid).is_ok() {
@@ -141,11 +156,7 @@ pub fn enter_store_userns(runroot: &Path) -> Result<(), UsernsError> {
         let comm = std::fs::read_to_string(format!("/proc/{keeper}/comm")).unwrap_or_default();
         match ProcessId::of(keeper.as_raw()) {
             Some(id) if comm.trim() == KEEPER_NAME => break id,
-            _ if std::time::Instant::now() > deadline => {
-                return Err(UsernsError::Map(
-                    "the user namespace keeper did not start".into(),
-                ))
-            }
+            _ if std::time::Instant::now() > deadline => return Err(UsernsError::KeeperGone),
             _ => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
     };
@@ -154,7 +165,7 @@ pub fn enter_store_userns(runroot: &Path) -> Result<(), UsernsError> {
         &serde_json::to_vec(&id).expect("a process id serialises"),
         0o600,
     )
-    .map_err(|e| UsernsError::Map(format!("recording the user namespace keeper: {e}")))?;
+    .map_err(io("recording the user namespace keeper"))?;
     join(keeper.as_raw()).map_err(|e| UsernsError::Sys("joining the new user namespace", e))
 }
 
@@ -206,7 +217,7 @@ fn spawn_keeper() -> Result<Pid, UsernsError> {
             if let Err(e) = write_maps(child, uid, gid, &uids, &gids) {
                 let _ = kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
-                return Err(UsernsError::Map(e));
+                return Err(e);
             }
             let _ = write(go_w.as_fd(), b"1");
             Ok(child)

@@ -5,6 +5,7 @@
 //! volume covers the path; the source is resolved inside the root, and
 //! symlinks in the image are copied as links, never followed.
 
+use super::step_error::{ctx, StepError};
 use crate::util::fdtree;
 use crate::util::secure_path::{open_at, open_in_root};
 use std::os::fd::AsRawFd;
@@ -13,16 +14,16 @@ use std::path::Path;
 /// Copies `root`/`dest` into the host directory `volume` if the volume is
 /// empty and the image has that directory. Both sides are walked with
 /// directory fds (the volume may be shared with a running container).
-pub fn copy_up(root: i32, dest: &str, volume: &Path) -> Result<(), String> {
+pub fn copy_up(root: i32, dest: &str, volume: &Path) -> Result<(), StepError> {
     let vol = open_at(
         libc::AT_FDCWD,
         volume.as_os_str().as_encoded_bytes(),
         libc::O_RDONLY | libc::O_DIRECTORY,
         0,
     )
-    .map_err(|e| format!("opening volume {}: {e}", volume.display()))?;
+    .map_err(ctx(format!("opening volume {}", volume.display())))?;
     let empty = fdtree::names(vol.as_raw_fd())
-        .map_err(|e| format!("reading volume {}: {e}", volume.display()))?
+        .map_err(ctx(format!("reading volume {}", volume.display())))?
         .is_empty();
     if !empty {
         return Ok(());
@@ -35,9 +36,9 @@ pub fn copy_up(root: i32, dest: &str, volume: &Path) -> Result<(), String> {
         return Ok(()); // nothing in the image there
     };
     fdtree::copy_tree(src.as_raw_fd(), vol.as_raw_fd())
-        .map_err(|e| format!("copying {dest} into its volume: {e}"))?;
+        .map_err(ctx(format!("copying {dest} into its volume")))?;
     // The volume's root takes the directory's owner and mode too.
-    let st = fdtree::fstat(src.as_raw_fd()).map_err(|e| e.to_string())?;
+    let st = fdtree::fstat(src.as_raw_fd()).map_err(ctx(format!("reading {dest}")))?;
     // SAFETY: plain syscalls on an fd we hold.
     unsafe {
         libc::fchown(vol.as_raw_fd(), st.st_uid, st.st_gid);

@@ -31,11 +31,12 @@ fn same_ns(pid: i32, ns: &str) -> bool {
 
 /// Starts the process in the container; returns its pid (our child).
 pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
-    let exec = ExecPlan::from_process(x.process).map_err(RuntimeError::Spec)?;
+    let exec = ExecPlan::from_process(x.process)?;
     let open = |ns: &str| {
-        std::fs::File::open(format!("/proc/{}/ns/{ns}", x.pid)).map_err(|e| {
-            RuntimeError::Spec(format!("container process {} is gone ({ns}: {e})", x.pid))
-        })
+        std::fs::File::open(format!("/proc/{}/ns/{ns}", x.pid)).map_err(super::io(format!(
+            "container process {} is gone ({ns})",
+            x.pid
+        )))
     };
     // Joined by this process: the user namespace (rootless) and the PID
     // namespace our children are born into.
@@ -68,7 +69,7 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| RuntimeError::Spec(format!("/dev/null: {e}")))?;
+        .map_err(super::io("/dev/null"))?;
     // SAFETY: berth is single-threaded here; the child only runs setup and exec.
     match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::Sys("fork", e))? {
         nix::unistd::ForkResult::Child => {
@@ -123,7 +124,7 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
                 },
             };
             if let Err(msg) = super::session::begin(fds) {
-                super::die(efd, ChildError::new(Step::Session, msg));
+                super::die(efd, ChildError::new(Step::Session, msg.to_string()));
             }
             // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };

@@ -12,6 +12,7 @@
 //! no path in the container, and `/proc/1/exe` cannot be used to rewrite
 //! the host's copy (the class of CVE-2019-5736).
 
+use super::step_error::{ctx, last_os, StepError};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -53,11 +54,11 @@ struct MountAttr {
 /// through: first a clone of its mount, detached and made read-only;
 /// else a sealed memfd copy. Called in the container's new mount
 /// namespace before pivot_root, where the host's mounts are still there.
-pub fn sealed_exe(path: &Path) -> Result<OwnedFd, String> {
+pub fn sealed_exe(path: &Path) -> Result<OwnedFd, StepError> {
     read_only_mount(path).or_else(|_| sealed_copy(path))
 }
 
-fn read_only_mount(path: &Path) -> Result<OwnedFd, String> {
+fn read_only_mount(path: &Path) -> Result<OwnedFd, StepError> {
     let c = crate::util::secure_path::cstr(path.as_os_str().as_encoded_bytes());
     // SAFETY: valid C string; the result is a new fd we own or -1.
     let r = unsafe {
@@ -69,7 +70,7 @@ fn read_only_mount(path: &Path) -> Result<OwnedFd, String> {
         )
     };
     if r < 0 {
-        return Err(format!("open_tree: {}", std::io::Error::last_os_error()));
+        return Err(last_os("open_tree"));
     }
     // SAFETY: the kernel returned a new fd.
     let fd = unsafe { OwnedFd::from_raw_fd(r as i32) };
@@ -92,31 +93,28 @@ fn read_only_mount(path: &Path) -> Result<OwnedFd, String> {
         )
     };
     if r < 0 {
-        return Err(format!(
-            "mount_setattr: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(last_os("mount_setattr"));
     }
     Ok(fd)
 }
 
-fn sealed_copy(path: &Path) -> Result<OwnedFd, String> {
+fn sealed_copy(path: &Path) -> Result<OwnedFd, StepError> {
     let name = crate::util::secure_path::cstr(NAME.as_bytes());
     // SAFETY: valid C string; the result is a new fd or -1.
     let r =
         unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if r < 0 {
-        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+        return Err(last_os("memfd_create"));
     }
     // SAFETY: the kernel returned a new fd.
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
-    let mut exe = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut out = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?);
-    std::io::copy(&mut exe, &mut out).map_err(|e| format!("copying {}: {e}", path.display()))?;
+    let mut exe = std::fs::File::open(path).map_err(ctx(format!("opening {}", path.display())))?;
+    let mut out = std::fs::File::from(fd.try_clone().map_err(ctx("memfd"))?);
+    std::io::copy(&mut exe, &mut out).map_err(ctx(format!("copying {}", path.display())))?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl on an fd we own.
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(format!("sealing: {}", std::io::Error::last_os_error()));
+        return Err(last_os("sealing"));
     }
     Ok(fd)
 }

@@ -13,6 +13,7 @@ pub mod process;
 pub mod rootfs_fallback;
 pub mod seccomp;
 pub mod session;
+pub mod step_error;
 
 use crate::cgroups::Cgroup;
 pub use child_error::{ChildError, Step};
@@ -22,6 +23,27 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+
+/// A runtime spec berth cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecProblem {
+    #[error("the spec has no process")]
+    NoProcess,
+    #[error("no command given")]
+    NoCommand,
+    #[error("an argument contains a NUL byte")]
+    NulInArgs,
+    #[error("the environment contains a NUL byte")]
+    NulInEnv,
+    #[error("joining an existing {0} namespace is not supported")]
+    UnsupportedJoin(String),
+}
+
+/// Wraps an I/O error with what the runtime was doing, for `map_err`.
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    let what = what.into();
+    move |source| RuntimeError::Io { what, source }
+}
 
 /// Why a prestart hook failed (the engine's own error, passed through).
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -35,14 +57,23 @@ pub enum RuntimeError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
-    #[error("{0}")]
-    Spec(String),
+    #[error(transparent)]
+    Spec(#[from] SpecProblem),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("{0}: {1}")]
     Sys(&'static str, nix::Error),
     /// Setup or exec failed in the container process (its step decides
     /// podman's exit code: 125 setup, 126 cannot invoke, 127 not found).
     #[error(transparent)]
     Child(#[from] ChildError),
+    /// A setup step run in berth's own process (`cp` of a stopped
+    /// container mounts its rootfs).
+    #[error(transparent)]
+    Step(#[from] step_error::StepError),
     /// The prestart hook (network set-up) failed.
     #[error(transparent)]
     Hook(HookError),
@@ -146,15 +177,10 @@ fn namespaces_to_join(spec: &Spec) -> Result<Vec<(OwnedFd, CloneFlags, String)>,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            other => {
-                return Err(RuntimeError::Spec(format!(
-                    "joining an existing {other:?} namespace is not supported"
-                )))
-            }
+            other => return Err(SpecProblem::UnsupportedJoin(format!("{other:?}")).into()),
         };
-        let f = std::fs::File::open(path).map_err(|e| {
-            RuntimeError::Spec(format!("opening namespace {}: {e}", path.display()))
-        })?;
+        let f = std::fs::File::open(path)
+            .map_err(io(format!("opening namespace {}", path.display())))?;
         out.push((
             OwnedFd::from(f),
             flag,
@@ -199,12 +225,8 @@ pub(crate) fn child_report(err_r: OwnedFd) -> Option<ChildError> {
 /// joined before the process does anything.
 pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, RuntimeError> {
     let steps = plan::build(l.spec, &l.rootfs, l.stdio.console.is_some())?;
-    let process = l
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| RuntimeError::Spec("spec has no process".into()))?;
-    let exec = process::ExecPlan::from_process(process).map_err(RuntimeError::Spec)?;
+    let process = l.spec.process().as_ref().ok_or(SpecProblem::NoProcess)?;
+    let exec = process::ExecPlan::from_process(process)?;
     let filter = match l.spec.linux().as_ref().and_then(|x| x.seccomp().clone()) {
         Some(s) => Some(seccomp::bpf(&s, l.cache.as_deref())?),
         None => None,
@@ -226,10 +248,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     let (sync_r, sync_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let devnull = if l.stdio.null_stdin {
-        Some(
-            std::fs::File::open("/dev/null")
-                .map_err(|e| RuntimeError::Spec(format!("opening /dev/null: {e}")))?,
-        )
+        Some(std::fs::File::open("/dev/null").map_err(io("opening /dev/null"))?)
     } else {
         None
     };
@@ -319,7 +338,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
             stderr: output.map(|(_, e)| e),
         };
         if let Err(msg) = session::begin(fds) {
-            die(err_wfd, ChildError::new(Step::Session, msg));
+            die(err_wfd, ChildError::new(Step::Session, msg.to_string()));
         }
         // --init: the init binary, opened read-only while the host's
         // mounts are still in this mount namespace.
@@ -338,7 +357,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         };
         for step in &steps {
             if let Err(msg) = mounts::run_step(step, &mut ctx) {
-                die(err_wfd, ChildError::new(Step::Mount, msg));
+                die(err_wfd, ChildError::new(Step::Mount, msg.to_string()));
             }
         }
         if let Some((fd, _)) = &console {
@@ -371,10 +390,10 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     if let Some((uids, gids)) = &maps {
         let write = |f: &str, text: &str| {
             std::fs::write(format!("/proc/{pid}/{f}"), text).map_err(|e| {
-                fail_early(RuntimeError::Spec(format!(
-                    "writing the container's {f} ({}): {e}",
+                fail_early(io(format!(
+                    "writing the container's {f} ({})",
                     text.trim().replace('\n', ", ")
-                )))
+                ))(e))
             })
         };
         write("uid_map", uids)?;
@@ -422,8 +441,8 @@ pub fn mount_rootfs_here(
     spec: &Spec,
     rootfs: &std::path::Path,
     userns: bool,
-) -> Result<(), String> {
-    let steps = plan::build(spec, rootfs, false).map_err(|e| e.to_string())?;
+) -> Result<(), RuntimeError> {
+    let steps = plan::build(spec, rootfs, false)?;
     let mut ctx = mounts::MountCtx {
         rootfs: rootfs.to_path_buf(),
         rootfs_fd: None,

@@ -4,17 +4,14 @@
 //! image can never redirect a mount onto the host.
 
 use super::plan::Step;
+use super::step_error::{ctx, last_os, Cause, StepError};
 use crate::util::secure_path::{ensure_in_root, fd_path, parent_in_root};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// A failed step, reported to the parent.
-pub type StepResult = Result<(), String>;
-
-fn ctx<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
-}
+pub type StepResult = Result<(), StepError>;
 
 /// State the steps share: where the rootfs is, whether ids are mapped
 /// (rootless), and the console slave path.
@@ -26,7 +23,7 @@ pub struct MountCtx {
 }
 
 impl MountCtx {
-    fn root_fd(&mut self) -> Result<i32, String> {
+    fn root_fd(&mut self) -> Result<i32, StepError> {
         if self.rootfs_fd.is_none() {
             let fd = crate::util::secure_path::open_at(
                 libc::AT_FDCWD,
@@ -40,7 +37,7 @@ impl MountCtx {
         Ok(self.rootfs_fd.as_ref().expect("set above").as_raw_fd())
     }
 
-    fn target(&mut self, dest: &str, file: bool) -> Result<OwnedFd, String> {
+    fn target(&mut self, dest: &str, file: bool) -> Result<OwnedFd, StepError> {
         let root = self.root_fd()?;
         ensure_in_root(root, dest.as_bytes(), file)
             .map_err(ctx(format!("creating mount point {dest}")))
@@ -132,8 +129,12 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
                     return Ok(());
                 }
             }
-            super::rootfs_fallback::copy_layers(options, target).map_err(|e| {
-                format!("mounting the overlay rootfs: {err}; and the copy fallback: {e}")
+            super::rootfs_fallback::copy_layers(options, target).map_err(|e| StepError {
+                what: "mounting the overlay rootfs".into(),
+                cause: Cause::Fallback {
+                    first: Box::new(err.into()),
+                    fallback: Box::new(e),
+                },
             })
         }
         Step::BindRootfs { source, target } => mount(
@@ -190,7 +191,7 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
                     )
                 }
                 (Err(_), "mqueue") if c.userns => Ok(()),
-                (Err(e), _) => Err(format!("mounting {fstype} on {dest}: {e}")),
+                (Err(e), _) => Err(ctx(format!("mounting {fstype} on {dest}"))(e)),
             }
         }
         Step::Bind {
@@ -260,10 +261,7 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
                 )
             };
             if r < 0 {
-                return Err(format!(
-                    "creating {dest}: {}",
-                    std::io::Error::last_os_error()
-                ));
+                return Err(last_os(format!("creating {dest}")));
             }
             // SAFETY: as above; mknod applies the umask, chmod does not.
             unsafe { libc::fchmodat(dir, name.as_ptr(), *mode, libc::AT_SYMLINK_NOFOLLOW) };

@@ -8,6 +8,7 @@ use std::ffi::CString;
 use std::str::FromStr;
 
 use super::child_error::{ChildError, Step};
+use super::SpecProblem;
 
 fn fail(step: Step, reason: impl Into<String>) -> ChildError {
     ChildError::new(step, reason)
@@ -60,16 +61,16 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 
 impl ExecPlan {
     /// Prepares exec from the spec's process section.
-    pub fn from_process(p: &Process) -> Result<ExecPlan, String> {
+    pub fn from_process(p: &Process) -> Result<ExecPlan, SpecProblem> {
         let args: Vec<CString> = p
             .args()
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .map(|a| CString::new(a).map_err(|_| "argument contains a NUL byte".to_string()))
+            .map(|a| CString::new(a).map_err(|_| SpecProblem::NulInArgs))
             .collect::<Result<_, _>>()?;
         if args.is_empty() {
-            return Err("no command given".into());
+            return Err(SpecProblem::NoCommand);
         }
         let env_strings = p.env().clone().unwrap_or_default();
         let path = env_strings
@@ -79,7 +80,7 @@ impl ExecPlan {
             .to_string();
         let env = env_strings
             .into_iter()
-            .map(|e| CString::new(e).map_err(|_| "environment contains a NUL byte".to_string()))
+            .map(|e| CString::new(e).map_err(|_| SpecProblem::NulInEnv))
             .collect::<Result<_, _>>()?;
         let caps = p.capabilities().clone().unwrap_or_default();
         let rlimits = p

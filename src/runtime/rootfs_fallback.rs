@@ -3,6 +3,7 @@
 //! fuse-overlayfs if installed, or as the last resort copy the layers into
 //! the container's upper dir and use that (podman's vfs driver).
 
+use super::step_error::{ctx, Cause, StepError};
 use nix::mount::{mount, MsFlags};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ fn option<'a>(options: &'a str, key: &str) -> Option<&'a str> {
 
 /// Mounts the overlay with a FUSE program. It runs inside the container's
 /// PID namespace, so it ends with the container.
-pub fn fuse(prog: &Path, options: &str, target: &Path) -> Result<(), String> {
+pub fn fuse(prog: &Path, options: &str, target: &Path) -> Result<(), StepError> {
     let opts: Vec<&str> = options.split(',').filter(|o| *o != "userxattr").collect();
     let status = std::process::Command::new(prog)
         .arg("-o")
@@ -32,14 +33,19 @@ pub fn fuse(prog: &Path, options: &str, target: &Path) -> Result<(), String> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|e| format!("running {}: {e}", prog.display()))?;
+        .map_err(ctx(format!("running {}", prog.display())))?;
     if !status.success() {
-        return Err(format!(
-            "{} could not mount the rootfs ({status})",
-            prog.display()
+        return Err(ctx(format!("mounting the rootfs with {}", prog.display()))(
+            Cause::Helper(status.to_string()),
         ));
     }
     Ok(())
+}
+
+fn bad_options(missing: &str) -> StepError {
+    ctx("copying the layers")(Cause::Helper(format!(
+        "the overlay options name no {missing}"
+    )))
 }
 
 fn is_whiteout(m: &std::fs::Metadata) -> bool {
@@ -102,21 +108,19 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
 
 /// Copies the lower dirs (bottom first, applying whiteouts and opaque dirs)
 /// into the upper dir once, then binds it at `target`.
-pub fn copy_layers(options: &str, target: &Path) -> Result<(), String> {
-    let upper =
-        PathBuf::from(option(options, "upperdir").ok_or("overlay options without upperdir")?);
+pub fn copy_layers(options: &str, target: &Path) -> Result<(), StepError> {
+    let upper = PathBuf::from(option(options, "upperdir").ok_or_else(|| bad_options("upperdir"))?);
     let lowers: Vec<PathBuf> = option(options, "lowerdir")
-        .ok_or("overlay options without lowerdir")?
+        .ok_or_else(|| bad_options("lowerdir"))?
         .split(':')
         .map(PathBuf::from)
         .collect();
     let marker = upper.join(".berth-copied");
     if !marker.exists() {
         for lower in lowers.iter().rev() {
-            copy_tree(lower, &upper)
-                .map_err(|e| format!("copying layer {}: {e}", lower.display()))?;
+            copy_tree(lower, &upper).map_err(ctx(format!("copying layer {}", lower.display())))?;
         }
-        std::fs::write(&marker, b"").map_err(|e| format!("marking the copied rootfs: {e}"))?;
+        std::fs::write(&marker, b"").map_err(ctx("marking the copied rootfs"))?;
     }
     mount(
         Some(&upper),
@@ -125,5 +129,5 @@ pub fn copy_layers(options: &str, target: &Path) -> Result<(), String> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| format!("binding the copied rootfs: {e}"))
+    .map_err(ctx("binding the copied rootfs"))
 }

@@ -18,6 +18,8 @@ pub struct StdFds {
     pub stderr: Option<RawFd>,
 }
 
+use super::step_error::{last_os, StepError};
+
 const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
 
 fn dup_to(fd: RawFd, target: RawFd) -> Result<(), &'static str> {
@@ -32,14 +34,14 @@ fn dup_to(fd: RawFd, target: RawFd) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn failed(what: &str) -> String {
-    format!("{what}: {}", std::io::Error::last_os_error())
+fn failed(what: &str) -> StepError {
+    last_os(what)
 }
 
 /// Starts a new session and a new session keyring, then connects stdio.
 /// Every failure is reported: a process left in the caller's session
 /// could reach the caller's terminal.
-pub fn begin(fds: StdFds) -> Result<(), String> {
+pub fn begin(fds: StdFds) -> Result<(), StepError> {
     // SAFETY: setsid has no arguments; it fails only for a group leader,
     // which a freshly forked child never is.
     if unsafe { libc::setsid() } < 0 {
