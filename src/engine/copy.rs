@@ -7,7 +7,6 @@
 //! write inside the destination directory.
 
 use super::container::{ContainerRecord, Containers};
-use super::run::RunError;
 use crate::image::unpack::{unpack, CopyRules, UnpackOptions};
 use crate::util::fdtree;
 use crate::util::secure_path::{fd_path, open_in_root};
@@ -34,19 +33,45 @@ impl Location {
     }
 }
 
-fn usage(s: impl Into<String>) -> RunError {
-    RunError::Usage(s.into())
+/// Why `cp` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// What the user asked for cannot be done (a clash, a bad path).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{what}: {source}")]
+    Failed {
+        what: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Container(#[from] super::container::ContainerError),
+}
+
+fn usage(s: impl Into<String>) -> CopyError {
+    CopyError::Refused(s.into())
+}
+
+/// Wraps what failed with what `cp` was doing, for `map_err`.
+fn failed<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> CopyError {
+    let what = what.into();
+    move |e| CopyError::Failed {
+        what,
+        source: e.into(),
+    }
 }
 
 /// The root directory of a running container, as its processes see it.
-fn running_root(r: &ContainerRecord, pid: i32) -> Result<OwnedFd, RunError> {
+fn running_root(r: &ContainerRecord, pid: i32) -> Result<OwnedFd, CopyError> {
     crate::util::secure_path::open_at(
         libc::AT_FDCWD,
         format!("/proc/{pid}/root").as_bytes(),
         libc::O_PATH | libc::O_DIRECTORY,
         0,
     )
-    .map_err(|e| usage(format!("opening the root of {}: {e}", r.name)))
+    .map_err(failed(format!("opening the root of {}", r.name)))
 }
 
 /// Runs `f` with the root of a container that is not running: in a child
@@ -56,8 +81,8 @@ fn with_stopped_root(
     containers: &Containers,
     r: &ContainerRecord,
     paths: &super::Paths,
-    f: impl FnOnce(&OwnedFd) -> Result<(), RunError>,
-) -> Result<(), RunError> {
+    f: impl FnOnce(&OwnedFd) -> Result<(), CopyError>,
+) -> Result<(), CopyError> {
     let rootless = paths.rootless;
     let spec: oci_spec::runtime::Spec =
         std::fs::read(containers.dir(&r.id).join("userdata/config.json"))
@@ -70,27 +95,27 @@ fn with_stopped_root(
                 ))
             })?;
     let rootfs = PathBuf::from(r.rootfs_mount.clone().unwrap_or_default());
-    let (mut err_r, mut err_w) = std::io::pipe().map_err(|e| usage(format!("pipe: {e}")))?;
+    let (mut err_r, mut err_w) = std::io::pipe().map_err(failed("pipe"))?;
     // SAFETY: the child only mounts, copies and exits; it does not return.
-    match unsafe { nix::unistd::fork() }.map_err(|e| usage(format!("fork: {e}")))? {
+    match unsafe { nix::unistd::fork() }.map_err(failed("fork"))? {
         nix::unistd::ForkResult::Child => {
             drop(err_r);
             // Rootless: mounting needs the store's user namespace (the
             // process that enters it only waits for the one that works).
             let entered = if rootless && !crate::namespaces::userns::in_berth_userns() {
                 crate::namespaces::userns::enter_store_userns(&paths.runroot)
-                    .map_err(|e| usage(format!("entering the user namespace: {e}")))
+                    .map_err(failed("entering the user namespace"))
             } else {
                 Ok(())
             };
             let result = entered
                 .and_then(|_| {
                     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                        .map_err(|e| usage(format!("a mount namespace for the copy: {e}")))
+                        .map_err(failed("a mount namespace for the copy"))
                 })
                 .and_then(|_| {
                     crate::runtime::mount_rootfs_here(&spec, &rootfs, rootless)
-                        .map_err(|e| usage(format!("mounting the root of {}: {e}", r.name)))
+                        .map_err(failed(format!("mounting the root of {}", r.name)))
                 })
                 .and_then(|_| {
                     let root = crate::util::secure_path::open_at(
@@ -99,7 +124,7 @@ fn with_stopped_root(
                         libc::O_PATH | libc::O_DIRECTORY,
                         0,
                     )
-                    .map_err(|e| usage(format!("opening the root of {}: {e}", r.name)))?;
+                    .map_err(failed(format!("opening the root of {}", r.name)))?;
                     f(&root)
                 });
             let code = match result {
@@ -131,8 +156,8 @@ fn with_container_root(
     containers: &Containers,
     name: &str,
     paths: &super::Paths,
-    f: impl FnOnce(&OwnedFd) -> Result<(), RunError>,
-) -> Result<(), RunError> {
+    f: impl FnOnce(&OwnedFd) -> Result<(), CopyError>,
+) -> Result<(), CopyError> {
     let r = containers.find(name)?;
     match r.pid.filter(|_| r.is_running()) {
         Some(pid) => f(&running_root(&r, pid)?),
@@ -149,8 +174,8 @@ fn tar_into(
     name: &str,
     dest_dir: &Path,
     opts: UnpackOptions,
-) -> Result<(), RunError> {
-    let (r, w) = std::io::pipe().map_err(|e| usage(format!("pipe: {e}")))?;
+) -> Result<(), CopyError> {
+    let (r, w) = std::io::pipe().map_err(failed("pipe"))?;
     let name = name.to_string();
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut b = tar::Builder::new(w);
@@ -160,17 +185,17 @@ fn tar_into(
         }
         b.finish()
     });
-    let res = unpack(r, dest_dir, opts).map_err(|e| usage(format!("copying: {e}")));
+    let res = unpack(r, dest_dir, opts).map_err(failed("copying"));
     let wrote = writer.join().map_err(|_| usage("copy thread failed"))?;
     res?;
-    wrote.map_err(|e| usage(format!("reading the source: {e}")))?;
+    wrote.map_err(failed("reading the source"))?;
     Ok(())
 }
 
 /// Opens what `cp` copies from: a directory or a regular file (O_PATH
 /// first, so a device or fifo is never opened), reopened for reading.
-fn open_source(path_fd: OwnedFd, what: &str) -> Result<OwnedFd, RunError> {
-    let st = fdtree::fstat(path_fd.as_raw_fd()).map_err(|e| usage(format!("{what}: {e}")))?;
+fn open_source(path_fd: OwnedFd, what: &str) -> Result<OwnedFd, CopyError> {
+    let st = fdtree::fstat(path_fd.as_raw_fd()).map_err(failed(what))?;
     let flags = match fdtree::kind(st.st_mode) {
         libc::S_IFDIR => libc::O_RDONLY | libc::O_DIRECTORY,
         libc::S_IFREG => libc::O_RDONLY,
@@ -182,7 +207,7 @@ fn open_source(path_fd: OwnedFd, what: &str) -> Result<OwnedFd, RunError> {
     };
     // Reopening through the fd keeps the inode that was checked.
     crate::util::secure_path::open_at(libc::AT_FDCWD, fd_path(&path_fd).as_bytes(), flags, 0)
-        .map_err(|e| usage(format!("{what}: {e}")))
+        .map_err(failed(what))
 }
 
 /// Where a copy onto the host lands, as podman decides: into an existing
@@ -194,7 +219,7 @@ fn host_destination(
     to: &Path,
     base: &str,
     source_is_dir: bool,
-) -> Result<(PathBuf, String), RunError> {
+) -> Result<(PathBuf, String), CopyError> {
     let shown = to.display();
     match std::fs::metadata(to) {
         Ok(m) if m.is_dir() => Ok((to.to_path_buf(), base.to_string())),
@@ -204,7 +229,7 @@ fn host_destination(
                     "{shown}: file exists: cannot copy a directory onto a file"
                 )));
             }
-            let real = std::fs::canonicalize(to).map_err(|e| usage(format!("{shown}: {e}")))?;
+            let real = std::fs::canonicalize(to).map_err(failed(shown.to_string()))?;
             let name = real
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -245,7 +270,7 @@ pub fn copy(
     dst: &str,
     paths: &super::Paths,
     overwrite: bool,
-) -> Result<(), RunError> {
+) -> Result<(), CopyError> {
     let rootless = paths.rootless;
     match (Location::parse(src), Location::parse(dst)) {
         (Location::Host(from), Location::Container { name, path }) => {
@@ -255,7 +280,7 @@ pub fn copy(
                 libc::O_PATH,
                 0,
             )
-            .map_err(|e| usage(format!("{}: {e}", from.display())))?;
+            .map_err(failed(format!("{}", from.display())))?;
             let source = open_source(source, &from.display().to_string())?;
             let opts = UnpackOptions {
                 rootless,
@@ -289,7 +314,7 @@ pub fn copy(
                             &parent,
                             libc::O_PATH | libc::O_DIRECTORY,
                         )
-                        .map_err(|e| usage(format!("{name}:{path}: {e}")))?;
+                        .map_err(failed(format!("{name}:{path}")))?;
                         (
                             d,
                             p.file_name()
@@ -313,11 +338,11 @@ pub fn copy(
             with_container_root(containers, &name, paths, |root| {
                 let what = format!("{name}:{path}");
                 let src = open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH)
-                    .map_err(|e| usage(format!("{what}: {e}")))?;
+                    .map_err(failed(what.clone()))?;
                 let src = open_source(src, &what)?;
                 let is_dir = fdtree::kind(
                     fdtree::fstat(src.as_raw_fd())
-                        .map_err(|e| usage(e.to_string()))?
+                        .map_err(failed(what.clone()))?
                         .st_mode,
                 ) == libc::S_IFDIR;
                 let base = Path::new(&path)

@@ -126,6 +126,11 @@ pub enum RunError {
     KeepId(#[from] super::keep_id::KeepIdError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Usage(String),
 }
@@ -140,6 +145,12 @@ impl RunError {
         }
         .unwrap_or(125)
     }
+}
+
+/// Wraps an I/O error with what `run` was doing, for `map_err`.
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
 }
 
 fn usage(s: impl Into<String>) -> RunError {
@@ -201,10 +212,7 @@ fn write_etc_files(
     o: &RunOptions,
 ) -> Result<Vec<(String, PathBuf)>, RunError> {
     let w = |p: &Path, s: &str| {
-        std::fs::write(p, s).map_err(crate::image::store::io_err(format!(
-            "writing {}",
-            p.display()
-        )))
+        std::fs::write(p, s).map_err(io_err(format!("writing {}", p.display())))
     };
     let hosts = dir.join("hosts");
     if network_host {
@@ -510,10 +518,7 @@ pub fn run(
     let id = random_id();
     let name = containers.claim(&id, o.name.as_deref())?;
     if let Some(p) = &o.cidfile {
-        std::fs::write(p, &id).map_err(crate::image::store::io_err(format!(
-            "writing --cidfile {}",
-            p.display()
-        )))?;
+        std::fs::write(p, &id).map_err(io_err(format!("writing --cidfile {}", p.display())))?;
     }
     let dir = containers.dir(&id);
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
@@ -603,26 +608,20 @@ pub fn run(
         let userdata = dir.join("userdata");
         let rootfs = dir.join("rootfs");
         for d in [&userdata, &rootfs] {
-            std::fs::create_dir_all(d).map_err(crate::image::store::io_err(format!(
-                "creating {}",
-                d.display()
-            )))?;
+            std::fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
         let overlay = if o.rootfs {
             None
         } else {
             let (upper, work) = (dir.join("upper"), dir.join("work"));
             for d in [&upper, &work] {
-                std::fs::create_dir_all(d).map_err(crate::image::store::io_err(format!(
-                    "creating {}",
-                    d.display()
-                )))?;
+                std::fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
             }
             if let Some(k) = &keep_id {
                 // The overlay's root shows the upper dir's owner: root's.
                 let (uid, gid) = k.owner(0, 0);
                 std::os::unix::fs::lchown(&upper, Some(uid), Some(gid))
-                    .map_err(crate::image::store::io_err("preparing the upper dir"))?;
+                    .map_err(io_err("preparing the upper dir"))?;
             }
             let lower = lowers
                 .iter()
@@ -649,7 +648,7 @@ pub fn run(
         )?;
         if let Some(text) = &keep_id_passwd {
             let p = userdata.join("passwd");
-            std::fs::write(&p, text).map_err(crate::image::store::io_err("writing passwd"))?;
+            std::fs::write(&p, text).map_err(io_err("writing passwd"))?;
             etc_files.push(("/etc/passwd".into(), p));
         }
         let network_path = super::netsetup::joined_netns(&containers, &net.mode)?;
@@ -709,7 +708,7 @@ pub fn run(
         })?;
         let spec_json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
         std::fs::write(userdata.join("config.json"), spec_json)
-            .map_err(crate::image::store::io_err("writing config.json"))?;
+            .map_err(io_err("writing config.json"))?;
 
         if o.detach || o.create_only {
             if o.log_driver.as_deref() == Some("passthrough") {
@@ -720,9 +719,8 @@ pub fn run(
                 let now = containers.find(&id)?;
                 let write = |p: &Option<PathBuf>, v: Option<i32>| -> Result<(), RunError> {
                     if let (Some(p), Some(v)) = (p, v) {
-                        std::fs::write(p, v.to_string()).map_err(crate::image::store::io_err(
-                            format!("writing {}", p.display()),
-                        ))?;
+                        std::fs::write(p, v.to_string())
+                            .map_err(io_err(format!("writing {}", p.display())))?;
                     }
                     Ok(())
                 };
@@ -747,7 +745,7 @@ pub fn run(
                     &super::detached::log_path(&containers, &id),
                     o.log_max_size.map(|m| m as u64),
                 )
-                .map_err(crate::image::store::io_err("opening the container log"))?,
+                .map_err(io_err("opening the container log"))?,
             ),
         };
         // Running from here, with its process for `stop`, `kill`, `exec`
