@@ -76,7 +76,7 @@ pub(super) fn print_entries(entries: &[crate::monitor::logfile::Entry], timestam
 pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     let c = cs.find(&a.container)?;
-    let path = crate::engine::detached::log_path(&cs, &c.id);
+    let path = cs.log_path(&c.id);
     let since = a.since.as_deref().map(parse_time).transpose()?;
     let until = a.until.as_deref().map(parse_time).transpose()?;
     let in_window = |e: &crate::monitor::logfile::Entry| {

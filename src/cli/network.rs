@@ -335,49 +335,13 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                     .map(|i| i.parse().map_err(|_| fail(format!("invalid --ip {i:?}"))))
                     .transpose()?,
             };
-            // Under the container's lock: its monitor records an exit or
-            // a restart after this, never over it.
-            cs.try_update(&c.id, |c| -> Result<(), Failure> {
-                if c.net.mode != "bridge" {
-                    return Err(fail(format!(
-                        "{} uses --network {}: only containers on bridge networks can join more",
-                        c.name, c.net.mode
-                    )));
-                }
-                if c.net.networks.iter().any(|n| n.name == a.network) {
-                    return Err(fail(format!(
-                        "{} is already connected to {}",
-                        c.name, a.network
-                    )));
-                }
-                if c.is_running() {
-                    let ip = netsetup::connect_running(engine.store.root(), &cs, c, &req)
-                        .map_err(fail)?;
-                    c.net.addresses.push((a.network.clone(), ip));
-                }
-                c.net.networks.push(req);
-                Ok(())
-            })?;
+            netsetup::connect(engine.store.root(), &cs, &c.id, req)?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
             rootless_refusal(engine)?;
             let c = cs.find(&a.container)?;
-            cs.try_update(&c.id, |c| -> Result<(), Failure> {
-                if !c.net.networks.iter().any(|n| n.name == a.network) {
-                    return Err(fail(format!(
-                        "{} is not connected to network {}",
-                        c.name, a.network
-                    )));
-                }
-                if c.is_running() {
-                    netsetup::disconnect_running(engine.store.root(), c, &a.network)
-                        .map_err(fail)?;
-                }
-                c.net.networks.retain(|n| n.name != a.network);
-                c.net.addresses.retain(|(n, _)| n != &a.network);
-                Ok(())
-            })?;
+            netsetup::disconnect(engine.store.root(), &cs, &c.id, &a.network)?;
             Ok(0)
         }
         NetworkCommand::Exists(a) => Ok(if nets.get(&a.name).is_ok() { 0 } else { 1 }),

@@ -104,6 +104,11 @@ impl Containers {
         self.dir.join(id)
     }
 
+    /// Where a container's log lives.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("userdata/ctr.log")
+    }
+
     /// Reserves a name (given or generated) for a new id. Exactly one of
     /// two racing callers gets a given name.
     pub fn claim(&self, id: &str, name: Option<&str>) -> Result<String, ContainerError> {

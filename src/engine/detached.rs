@@ -4,9 +4,8 @@
 //! writes its log, and records how it ended.
 
 use super::container::{ContainerError, Containers};
-use super::record::{ContainerRecord, ProcessId, State};
+use super::supervisor::{record_exit, AfterExit, Supervisor};
 use super::Engine;
-use crate::cgroups::{self, Cgroup};
 use crate::monitor::attach::AttachServer;
 use crate::monitor::detached::{signal_fd, watch, ContainerIo};
 use crate::monitor::logfile::LogWriter;
@@ -14,7 +13,6 @@ use crate::runtime::{self, Launch, Stdio};
 use std::io::{BufRead, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 
 /// Why a container's monitor could not start it.
 #[derive(Debug, thiserror::Error)]
@@ -47,15 +45,6 @@ impl MonitorError {
 
 /// The environment variable that tells the monitor where to report.
 const READY_FD: &str = "BERTH_READY_FD";
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Where a container's log lives.
-pub fn log_path(containers: &Containers, id: &str) -> PathBuf {
-    containers.dir(id).join("userdata/ctr.log")
-}
 
 /// Asks the monitor to wait for the starter to attach before the container
 /// starts, so `start -a` sees all of its output.
@@ -144,33 +133,6 @@ const NOTE: &str = "note ";
 /// What the monitor says when its attach socket is ready for the starter.
 const LISTENING: &str = "listening";
 
-/// Records how the container ended (under its lock, so what other
-/// commands changed meanwhile stays), then removes a `--rm` container.
-fn finish(containers: &Containers, record: &ContainerRecord, code: i32, oom: bool) {
-    let ended = |r: &mut ContainerRecord| {
-        r.state = State::Exited;
-        r.exit_code = Some(code);
-        r.oom_killed = oom;
-        r.finished_at = Some(now());
-        r.pid = None;
-        r.net.published.clear();
-        r.net.addresses.clear();
-    };
-    if record.remove {
-        let _ = containers.remove(&record.id, &record.name);
-        let vols = super::volumes::Volumes::new(&containers.store_root());
-        super::volumes::remove_anonymous(&vols, containers, &record.anonymous_volumes);
-    } else if let Err(ContainerError::Io { .. }) = containers.update(&record.id, ended) {
-        // A full disk (the log filled it): the exit status matters more
-        // than the log, so give the log's space back and record it.
-        let log = log_path(containers, &record.id);
-        for p in [log.with_extension("log.1"), log.clone()] {
-            let _ = std::fs::write(&p, b"");
-        }
-        let _ = containers.update(&record.id, ended);
-    }
-}
-
 /// The monitor process: starts the container, reports, watches, records.
 /// Returns its own exit code.
 /// The monitor's process name, as `ps` and `top` show it.
@@ -179,7 +141,7 @@ pub const MONITOR_NAME: &str = "berth-monitor";
 pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
     // SAFETY: prctl with a NUL-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr()) };
-    let ready: Option<std::fs::File> = std::env::var(READY_FD)
+    let mut ready: Option<std::fs::File> = std::env::var(READY_FD)
         .ok()
         .and_then(|v| v.parse::<i32>().ok())
         // SAFETY: the fd was passed to us by the starter for this purpose.
@@ -190,204 +152,97 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         }
     };
     let containers = Containers::new(engine.store.root());
-    let Ok(record) = containers.find(id) else {
-        report(ready, "err 125 no such container");
-        return 125;
-    };
-    let dir = containers.dir(id);
-    let mut spec: oci_spec::runtime::Spec = match std::fs::read(dir.join("userdata/config.json"))
-        .ok()
-        .and_then(|d| serde_json::from_slice(&d).ok())
-    {
-        Some(s) => s,
-        None => {
-            report(
-                ready,
-                "err 125 the container's config.json is missing or damaged",
-            );
+    let mut sup = match Supervisor::prepare(engine, id) {
+        Ok(s) => s,
+        Err(e) => {
+            // Recorded before the starter hears of it, so what it reads
+            // next is final (and a --rm container is already gone).
+            if let Ok(r) = containers.find(id) {
+                record_exit(&containers, &r, 125, false);
+            }
+            report(ready, &format!("err 125 {e}"));
             return 125;
         }
+    };
+    let fail = |sup: Supervisor, ready: Option<std::fs::File>, code: i32, msg: String| {
+        sup.finish(code, false);
+        report(ready, &format!("err {code} {msg}"));
+        code
     };
     let sfd = match signal_fd() {
         Ok(s) => s,
-        Err(e) => {
-            report(ready, &format!("err 125 signalfd: {e}"));
-            return 125;
-        }
+        Err(e) => return fail(sup, ready, 125, format!("signalfd: {e}")),
     };
-    let cgroup: Option<Box<dyn Cgroup>> = match &record.cgroup {
-        Some((parent, name)) => {
-            match cgroups::create(parent, name, &record.resources.clone().unwrap_or_default()) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    finish(&containers, &record, 125, false);
-                    report(ready, &format!("err 125 {e}"));
-                    return 125;
-                }
-            }
-        }
-        None => None,
-    };
-    let opened = if record.log_driver.as_deref() == Some("none") {
+    let opened = if sup.record.log_driver.as_deref() == Some("none") {
         Ok(LogWriter::discard())
     } else {
-        LogWriter::with_limit(&log_path(&containers, id), record.log_max_size)
+        LogWriter::with_limit(&containers.log_path(id), sup.record.log_max_size)
     };
     let mut log = match opened {
         Ok(l) => l,
-        Err(e) => {
-            report(ready, &format!("err 125 opening the log: {e}"));
-            return 125;
-        }
+        Err(e) => return fail(sup, ready, 125, format!("opening the log: {e}")),
     };
-    let mut ready = ready;
-    let mut attach = match AttachServer::bind(&dir.join("userdata")) {
+    let mut attach = match AttachServer::bind(&containers.dir(id).join("userdata")) {
         Ok(a) => a,
-        Err(e) => {
-            report(ready, &format!("err 125 creating the attach socket: {e}"));
-            return 125;
-        }
+        Err(e) => return fail(sup, ready, 125, format!("creating the attach socket: {e}")),
     };
     if std::env::var_os(ATTACH_FIRST).is_some() {
         if let Some(f) = ready.as_mut() {
             let _ = writeln!(f, "{LISTENING}");
         }
         if !attach.accept_first(10_000) {
-            report(ready, "err 125 the attaching berth went away");
-            return 125;
+            return fail(sup, ready, 125, "the attaching berth went away".into());
         }
     }
-    let mut session = match super::netsetup::NetSession::prepare(
-        engine.store.root(),
-        &record,
-        &dir.join("userdata"),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(c) = &cgroup {
-                c.destroy();
-            }
-            finish(&containers, &record, 125, false);
-            report(ready, &format!("err 125 {e}"));
-            return 125;
-        }
-    };
-    let mut restarts: u32 = 0;
     loop {
-        let (stdio, io) = match container_stdio(record.tty, record.interactive) {
+        let (stdio, io) = match container_stdio(sup.record.tty, sup.record.interactive) {
             Ok(x) => x,
-            Err(e) => {
-                report(ready.take(), &format!("err 125 {e}"));
-                return 125;
-            }
+            Err(e) => return fail(sup, ready.take(), 125, e.to_string()),
         };
         // `container:NAME` follows that container's current process.
-        match super::netsetup::joined_netns(&containers, &record.net.mode) {
-            Ok(Some(path)) => super::netsetup::point_spec_at(&mut spec, &path),
-            Ok(None) => {}
-            Err(e) => {
-                finish(&containers, &record, 125, false);
-                report(ready.take(), &format!("err 125 {e}"));
-                return 125;
-            }
+        if let Err(e) = sup.follow_joined_netns() {
+            return fail(sup, ready.take(), 125, e.to_string());
         }
-        let hook = |pid| session.hook(pid).map_err(runtime::HookError::from);
+        let hook = |pid| sup.prestart(pid);
         let launch = Launch {
-            spec: &spec,
-            rootfs: PathBuf::from(record.rootfs_mount.clone().unwrap_or_default()),
+            spec: &sup.spec,
+            rootfs: sup.rootfs(),
             stdio,
             userns: engine.paths.rootless,
             cache: Some(engine.paths.runroot.join("seccomp")),
             prestart: Some(&hook),
         };
-        let started = runtime::start(&launch, cgroup.as_deref());
+        let started = runtime::start(&launch, sup.cgroup());
         drop(launch);
         let pid = match started {
             Ok(p) => p,
             Err(e) => {
                 let code = e.container_code().unwrap_or(125);
-                if let Some(c) = &cgroup {
-                    c.destroy();
-                }
-                // Recorded before the starter hears of it, so what it reads
-                // next is final (and a --rm container is already gone).
-                finish(&containers, &record, code, false);
-                report(
-                    ready.take(),
-                    &format!("err {code} {}", e.to_string().replace('\n', " ")),
-                );
-                return code;
+                return fail(sup, ready.take(), code, e.to_string());
             }
         };
-        let (published, addresses) = session.given();
-        let recorded = containers.update(id, |r| {
-            // A `stop` that came while it started keeps its word.
-            if !matches!(r.state, State::Stopping | State::Removing) {
-                r.state = State::Running;
-            }
-            r.pid = Some(pid.as_raw());
-            r.started_at = Some(now());
-            r.monitor = ProcessId::current();
-            r.restart_count = restarts;
-            r.net.published = published;
-            r.net.addresses = addresses;
-        });
-        if let Err(e) = recorded {
-            // Removed while it started (`rm -f`): it must not run unseen.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = watch(pid, &sfd, io, &mut log, None);
-            if let Some(c) = &cgroup {
-                c.destroy();
-            }
-            report(ready.take(), &format!("err 125 {e}"));
-            return 125;
-        }
         if let Some(f) = ready.as_mut() {
-            for note in session.notes() {
+            for note in sup.notes() {
                 let _ = writeln!(f, "{NOTE}{}", note.replace('\n', " "));
             }
         }
         report(ready.take(), "ok");
         crate::monitor::detached::shed_memory();
         let code = watch(pid, &sfd, io, &mut log, Some(&mut attach));
-        session.teardown();
-        let oom = cgroup.as_ref().is_some_and(|c| c.oom_killed());
-        let code = if oom && code == 128 + libc::SIGKILL {
-            137
-        } else {
-            code
-        };
         // Restart unless `stop` or `rm` asked for the end; the record
         // keeps saying it runs meanwhile, so a `stop` now is heard.
-        let again = containers.update(id, |r| {
-            let asked_to_end = matches!(r.state, State::Stopping | State::Removing);
-            let again = !asked_to_end && should_restart(r.restart.as_deref(), code, restarts);
-            if again {
-                r.exit_code = Some(code);
-                r.pid = None;
-                r.net.published.clear();
-                r.net.addresses.clear();
-            }
-            again.then(|| r.net.networks.clone())
-        });
-        if let Ok(Some(networks)) = again {
-            restarts += 1;
+        let (after, code, oom) = sup.exited(code, true);
+        if let AfterExit::Restart = after {
             attach.exited(code);
             // Back off a little, as podman does, so a crash loop does not spin.
             std::thread::sleep(std::time::Duration::from_millis(
-                100 * u64::from(restarts.min(10)),
+                100 * u64::from(sup.restarts().min(10)),
             ));
-            let still = containers.find(id).is_ok_and(|r| r.state == State::Running);
-            if still {
-                // Networks joined meanwhile (`network connect`) are kept.
-                session.set_networks(networks);
+            if sup.still_wanted() {
                 continue;
             }
         }
-        if let Some(c) = &cgroup {
-            c.destroy();
-        }
-        finish(&containers, &record, code, oom);
+        sup.finish(code, oom);
         attach.exited(code);
         return 0;
     }
@@ -450,39 +305,4 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
         tty: false,
     };
     Ok((stdio, io))
-}
-
-/// `--restart` policies: no, on-failure[:N], always, unless-stopped.
-pub fn should_restart(policy: Option<&str>, code: i32, restarts: u32) -> bool {
-    match policy.unwrap_or("no") {
-        "always" | "unless-stopped" => true,
-        p if p == "on-failure" || p.starts_with("on-failure:") => {
-            let max: Option<u32> = p.strip_prefix("on-failure:").and_then(|n| n.parse().ok());
-            code != 0 && max.is_none_or(|m| restarts < m)
-        }
-        _ => false,
-    }
-}
-
-/// Checks a `--restart` value.
-pub fn valid_restart(p: &str) -> bool {
-    matches!(p, "no" | "always" | "unless-stopped" | "on-failure")
-        || p.strip_prefix("on-failure:")
-            .is_some_and(|n| n.parse::<u32>().is_ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restart_policies() {
-        assert!(!should_restart(None, 1, 0));
-        assert!(should_restart(Some("always"), 0, 50));
-        assert!(should_restart(Some("on-failure"), 1, 7));
-        assert!(!should_restart(Some("on-failure"), 0, 0));
-        assert!(should_restart(Some("on-failure:2"), 1, 1));
-        assert!(!should_restart(Some("on-failure:2"), 1, 2));
-        assert!(valid_restart("on-failure:3") && !valid_restart("sometimes"));
-    }
 }

@@ -14,6 +14,7 @@ pub mod record;
 pub mod run;
 pub mod seccomp_profile;
 pub mod spec;
+pub mod supervisor;
 pub mod top;
 pub mod user;
 pub mod volumes;

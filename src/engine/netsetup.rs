@@ -44,6 +44,12 @@ pub enum NetSetupError {
     OtherNotRunning(String, String),
     #[error("{0} has no process: it is not running")]
     NoProcess(String),
+    #[error("{0} uses --network {1}: only containers on bridge networks can join more")]
+    NotOnBridge(String, String),
+    #[error("{0} is already connected to {1}")]
+    AlreadyConnected(String, String),
+    #[error("{0} is not connected to network {1}")]
+    NotConnected(String, String),
 }
 
 /// What the user typed, for `parse`.
@@ -390,9 +396,63 @@ pub fn point_spec_at(spec: &mut oci_spec::runtime::Spec, path: &str) {
     }
 }
 
-/// `network connect`: joins a running container to one more network, with
-/// its monitor as the holder (the attachment lives as long as it does).
-pub fn connect_running(
+/// `network connect`: adds a network to a container's record, and joins it
+/// now if it runs. Under the container's lock, so its monitor records an
+/// exit or a restart after this, never over it.
+pub fn connect(
+    store_root: &std::path::Path,
+    containers: &Containers,
+    id: &str,
+    req: NetworkRequest,
+) -> Result<(), NetSetupError> {
+    containers.try_update(id, |c| {
+        if c.net.mode != "bridge" {
+            return Err(NetSetupError::NotOnBridge(
+                c.name.clone(),
+                c.net.mode.clone(),
+            ));
+        }
+        if c.net.networks.iter().any(|n| n.name == req.name) {
+            return Err(NetSetupError::AlreadyConnected(
+                c.name.clone(),
+                req.name.clone(),
+            ));
+        }
+        if c.is_running() {
+            let ip = connect_running(store_root, containers, c, &req)?;
+            c.net.addresses.push((req.name.clone(), ip));
+        }
+        c.net.networks.push(req);
+        Ok(())
+    })
+}
+
+/// `network disconnect`: the other way, under the same lock.
+pub fn disconnect(
+    store_root: &std::path::Path,
+    containers: &Containers,
+    id: &str,
+    network: &str,
+) -> Result<(), NetSetupError> {
+    containers.try_update(id, |c| {
+        if !c.net.networks.iter().any(|n| n.name == network) {
+            return Err(NetSetupError::NotConnected(
+                c.name.clone(),
+                network.to_string(),
+            ));
+        }
+        if c.is_running() {
+            disconnect_running(store_root, c, network)?;
+        }
+        c.net.networks.retain(|n| n.name != network);
+        c.net.addresses.retain(|(n, _)| n != network);
+        Ok(())
+    })
+}
+
+/// Joins a running container to one more network, with its monitor as
+/// the holder (the attachment lives as long as it does).
+fn connect_running(
     store_root: &std::path::Path,
     containers: &Containers,
     record: &ContainerRecord,
@@ -422,8 +482,8 @@ pub fn connect_running(
     Ok(made.first().map(|a| a.ip).unwrap_or(Ipv4Addr::UNSPECIFIED))
 }
 
-/// `network disconnect` of a running container.
-pub fn disconnect_running(
+/// Leaves a network while the container runs.
+fn disconnect_running(
     store_root: &std::path::Path,
     record: &ContainerRecord,
     network: &str,

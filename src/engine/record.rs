@@ -266,9 +266,39 @@ impl ContainerRecord {
     }
 }
 
+/// `--restart` policies: no, on-failure[:N], always, unless-stopped.
+pub fn should_restart(policy: Option<&str>, code: i32, restarts: u32) -> bool {
+    match policy.unwrap_or("no") {
+        "always" | "unless-stopped" => true,
+        p if p == "on-failure" || p.starts_with("on-failure:") => {
+            let max: Option<u32> = p.strip_prefix("on-failure:").and_then(|n| n.parse().ok());
+            code != 0 && max.is_none_or(|m| restarts < m)
+        }
+        _ => false,
+    }
+}
+
+/// Checks a `--restart` value.
+pub fn valid_restart(p: &str) -> bool {
+    matches!(p, "no" | "always" | "unless-stopped" | "on-failure")
+        || p.strip_prefix("on-failure:")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_policies() {
+        assert!(!should_restart(None, 1, 0));
+        assert!(should_restart(Some("always"), 0, 50));
+        assert!(should_restart(Some("on-failure"), 1, 7));
+        assert!(!should_restart(Some("on-failure"), 0, 0));
+        assert!(should_restart(Some("on-failure:2"), 1, 1));
+        assert!(!should_restart(Some("on-failure:2"), 1, 2));
+        assert!(valid_restart("on-failure:3") && !valid_restart("sometimes"));
+    }
 
     #[test]
     fn moves_each_state_allows() {

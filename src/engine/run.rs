@@ -7,9 +7,10 @@ use super::container::{random_id, ContainerError, Containers};
 use super::record::UserMount;
 use super::record::{ContainerRecord, State};
 use super::spec::{self, SpecError, SpecInput};
+use super::supervisor::Supervisor;
 use super::user;
 use super::Engine;
-use crate::cgroups::{self, Cgroup, Resources};
+use crate::cgroups::{self, Resources};
 use crate::image::progress::Progress;
 use crate::image::pull::{PullError, PullOptions};
 use crate::image::store::{ImageRecord, StoreError};
@@ -124,6 +125,8 @@ pub enum RunError {
     Net(#[from] super::netsetup::NetSetupError),
     #[error(transparent)]
     KeepId(#[from] super::keep_id::KeepIdError),
+    #[error(transparent)]
+    Supervise(#[from] super::supervisor::SuperviseError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
     #[error("{what}: {source}")]
@@ -323,6 +326,43 @@ fn cgroup_parent(o: &RunOptions, rootless: bool, res: &Resources) -> Option<Stri
     parent.map(|p| p.trim_matches('/').to_string())
 }
 
+/// Runs a created container in this process with the caller's stdio
+/// until it ends; returns its exit code (125-127 when it could not start).
+fn supervise_here(
+    engine: &Engine,
+    mut sup: Supervisor,
+    o: &RunOptions,
+    log: Option<&mut LogWriter>,
+) -> Result<i32, RunError> {
+    let hook = |pid| sup.prestart(pid);
+    let outcome = foreground::run(
+        foreground::Foreground {
+            spec: &sup.spec,
+            rootfs: sup.rootfs(),
+            userns: engine.paths.rootless,
+            cache: Some(engine.paths.runroot.join("seccomp")),
+            prestart: Some(&hook),
+        },
+        IoMode {
+            tty: o.tty,
+            interactive: o.interactive,
+        },
+        sup.cgroup(),
+        log,
+    );
+    match outcome {
+        Ok(done) => {
+            let (_, code, oom) = sup.exited(done.exit_code, false);
+            sup.finish(code, oom);
+            Ok(code)
+        }
+        Err(e) => {
+            sup.finish(e.container_code().unwrap_or(125), false);
+            Err(e.into())
+        }
+    }
+}
+
 /// Runs a container in the foreground and returns its exit code.
 pub fn run(
     engine: &Engine,
@@ -384,7 +424,7 @@ pub fn run(
         }
     }
     if let Some(r) = &o.restart {
-        if !super::detached::valid_restart(r) {
+        if !super::record::valid_restart(r) {
             return Err(usage(format!(
                 "invalid --restart {r:?}: use no, on-failure[:N], always or unless-stopped"
             )));
@@ -729,63 +769,19 @@ pub fn run(
             }
             return Ok(None);
         }
-        let cgroup: Option<Box<dyn Cgroup>> = match &cgroup_target {
-            None => None,
-            Some((parent, name)) => Some(cgroups::create(parent, name, &res)?),
-        };
-        let session =
-            super::netsetup::NetSession::prepare(engine.store.root(), &record, &userdata)?;
-        record.net.published = session.given().0;
-        record.state = State::Running;
         // podman logs a foreground container too, unless told not to.
         let mut log = match o.log_driver.as_deref() {
             Some("passthrough") | Some("none") => None,
             _ => Some(
-                LogWriter::with_limit(
-                    &super::detached::log_path(&containers, &id),
-                    o.log_max_size.map(|m| m as u64),
-                )
-                .map_err(io_err("opening the container log"))?,
+                LogWriter::with_limit(&containers.log_path(&id), o.log_max_size.map(|m| m as u64))
+                    .map_err(io_err("opening the container log"))?,
             ),
         };
-        // Running from here, with its process for `stop`, `kill`, `exec`
-        // and `top` from elsewhere (one write: each is an fsync).
-        let hook = |pid: nix::unistd::Pid| {
-            session.hook(pid)?;
-            let (published, addresses) = session.given();
-            containers.update(&id, |r| {
-                r.state = State::Running;
-                r.started_at = Some(now());
-                r.pid = Some(pid.as_raw());
-                r.net.published = published;
-                r.net.addresses = addresses;
-            })?;
-            Ok::<(), crate::runtime::HookError>(())
-        };
-        let outcome = foreground::run(
-            foreground::Foreground {
-                spec: &spec,
-                rootfs: rootfs_mount,
-                userns: engine.paths.rootless,
-                cache: Some(engine.paths.runroot.join("seccomp")),
-                prestart: Some(&hook),
-            },
-            IoMode {
-                tty: o.tty,
-                interactive: o.interactive,
-            },
-            cgroup.as_deref(),
-            log.as_mut(),
-        );
-        session.teardown();
-        record.net.published.clear();
-        if let Some(cg) = &cgroup {
-            cg.destroy();
-        }
-        let outcome = outcome?;
-        record.exit_code = Some(outcome.exit_code);
-        record.oom_killed = outcome.oom_killed;
-        Ok(Some(outcome.exit_code))
+        // From here it runs under the same supervisor as a detached
+        // container's monitor, in this process, on the caller's terminal.
+        let sup = Supervisor::prepare(engine, &id)?;
+        record.state = State::Running;
+        supervise_here(engine, sup, &o, log.as_mut()).map(Some)
     })();
     if let Ok(None) = result {
         return Ok(RunOutcome::Detached(id));
@@ -806,24 +802,6 @@ pub fn run(
         super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
         return result.map(|_| RunOutcome::Exited(0));
     }
-    if let Err(e) = &result {
-        record.exit_code = Some(e.exit_code());
-    }
-    if o.remove {
-        containers.remove(&id, &name)?;
-        super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
-    } else {
-        // Under the lock: a `network connect` or `rename` made while it
-        // ran stays.
-        containers.update(&id, |r| {
-            r.state = State::Exited;
-            r.finished_at = Some(now());
-            r.exit_code = record.exit_code;
-            r.oom_killed = record.oom_killed;
-            r.pid = None;
-            r.net.published.clear();
-            r.net.addresses.clear();
-        })?;
-    }
+    // Otherwise the supervisor recorded how it ended (or removed it, --rm).
     result.map(|c| RunOutcome::Exited(c.unwrap_or(0)))
 }

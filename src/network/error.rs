@@ -3,7 +3,22 @@
 
 use super::config::ConfigError;
 use super::netlink::NetlinkError;
-use super::state::StateError;
+use std::net::Ipv4Addr;
+
+/// Why an address could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("network {0:?} has no free address left")]
+    Full(String),
+    #[error("--ip {0} is not in network {1:?} ({2})")]
+    OutOfSubnet(Ipv4Addr, String, String),
+    #[error("--ip {0} is already used by container {1} on network {2:?}")]
+    Taken(Ipv4Addr, String, String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
 
 /// Why networking could not be set up or taken down.
 #[derive(Debug, thiserror::Error)]

@@ -33,20 +33,7 @@ pub struct Attachment {
     pub host_interface: String,
 }
 
-/// Why an address could not be had.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("network {0:?} has no free address left")]
-    Full(String),
-    #[error("--ip {0} is not in network {1:?} ({2})")]
-    OutOfSubnet(Ipv4Addr, String, String),
-    #[error("--ip {0} is already used by container {1} on network {2:?}")]
-    Taken(Ipv4Addr, String, String),
-    #[error("{0}: {1}")]
-    Io(String, std::io::Error),
-    #[error(transparent)]
-    Config(#[from] super::config::ConfigError),
-}
+pub use super::error::StateError;
 
 /// The lock that serialises every change to networks' state.
 pub fn lock(nets: &Networks) -> Result<FileLock, StateError> {

@@ -1,0 +1,231 @@
+//! One supervisor for a container's run, whoever watches it: the
+//! foreground `run` (its own terminal) and the detached monitor (pipes,
+//! log, attach socket, restart policy). It reads the container's record
+//! and spec, makes its cgroup and network session, records the start
+//! (from the runtime's prestart hook, with the pid) and the end, and
+//! undoes what it made. Every record change is an `update` under the
+//! container's lock.
+
+use super::container::{ContainerError, Containers};
+use super::netsetup::{self, NetSession, NetSetupError};
+use super::record::{ContainerRecord, ProcessId, State};
+use super::Engine;
+use crate::cgroups::{self, Cgroup, CgroupError};
+use crate::runtime::HookError;
+use nix::unistd::Pid;
+use std::path::PathBuf;
+
+/// Why a container could not be supervised.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("the container's config.json is missing or damaged")]
+    Spec,
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Net(#[from] NetSetupError),
+}
+
+/// What happens after the container's process ended.
+pub enum AfterExit {
+    /// Start it again (its restart policy; nobody asked it to stop).
+    Restart,
+    /// It is over: recorded as exited (or removed, with `--rm`).
+    Finished,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A container being run, and what was made for it.
+pub struct Supervisor {
+    containers: Containers,
+    /// The record as it was read when supervision began.
+    pub record: ContainerRecord,
+    /// The runtime spec (its network namespace path follows
+    /// `container:NAME` at each start).
+    pub spec: oci_spec::runtime::Spec,
+    cgroup: Option<Box<dyn Cgroup>>,
+    session: NetSession,
+    restarts: u32,
+}
+
+impl Supervisor {
+    /// Reads the container and makes its cgroup and network session.
+    pub fn prepare(engine: &Engine, id: &str) -> Result<Supervisor, SuperviseError> {
+        let containers = Containers::new(engine.store.root());
+        let record = containers.find(id)?;
+        let dir = containers.dir(id);
+        let spec = std::fs::read(dir.join("userdata/config.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .ok_or(SuperviseError::Spec)?;
+        let cgroup = match &record.cgroup {
+            Some((parent, name)) => Some(cgroups::create(
+                parent,
+                name,
+                &record.resources.clone().unwrap_or_default(),
+            )?),
+            None => None,
+        };
+        let session = match NetSession::prepare(engine.store.root(), &record, &dir.join("userdata"))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(c) = &cgroup {
+                    c.destroy();
+                }
+                return Err(e.into());
+            }
+        };
+        Ok(Supervisor {
+            containers,
+            record,
+            spec,
+            cgroup,
+            session,
+            restarts: 0,
+        })
+    }
+
+    /// The container's cgroup, for the runtime to put its process in.
+    pub fn cgroup(&self) -> Option<&dyn Cgroup> {
+        self.cgroup.as_deref()
+    }
+
+    /// Where its root filesystem is mounted.
+    pub fn rootfs(&self) -> PathBuf {
+        PathBuf::from(self.record.rootfs_mount.clone().unwrap_or_default())
+    }
+
+    /// Points the spec at the namespace a `container:NAME` network joins
+    /// now (that container may have restarted). Call before each start.
+    pub fn follow_joined_netns(&mut self) -> Result<(), NetSetupError> {
+        if let Some(path) = netsetup::joined_netns(&self.containers, &self.record.net.mode)? {
+            netsetup::point_spec_at(&mut self.spec, &path);
+        }
+        Ok(())
+    }
+
+    /// The runtime's prestart hook: wires the network of the new process
+    /// and records it as running, with its pid (so `stop`, `kill`, `exec`
+    /// and `top` reach it from now on).
+    pub fn prestart(&self, pid: Pid) -> Result<(), HookError> {
+        self.session.hook(pid)?;
+        let (published, addresses) = self.session.given();
+        let restarts = self.restarts;
+        self.containers.update(&self.record.id, |r| {
+            // A `stop` that came while it started keeps its word.
+            if !matches!(r.state, State::Stopping | State::Removing) {
+                r.state = State::Running;
+            }
+            r.pid = Some(pid.as_raw());
+            r.started_at = Some(now());
+            r.monitor = ProcessId::current();
+            r.restart_count = restarts;
+            r.net.published = published;
+            r.net.addresses = addresses;
+        })?;
+        Ok(())
+    }
+
+    /// What the network set-up had to say to the user (a fallback taken).
+    pub fn notes(&self) -> Vec<String> {
+        self.session.notes()
+    }
+
+    /// The process ended with `code`: undoes its network, and decides
+    /// (under the lock) whether its restart policy starts it again.
+    /// `policy` is false for a foreground run, which never restarts.
+    pub fn exited(&mut self, code: i32, policy: bool) -> (AfterExit, i32, bool) {
+        self.session.teardown();
+        let oom = self.cgroup.as_ref().is_some_and(|c| c.oom_killed());
+        let code = if oom && code == 128 + libc::SIGKILL {
+            137
+        } else {
+            code
+        };
+        let restarts = self.restarts;
+        let again = policy
+            && self
+                .containers
+                .update(&self.record.id, |r| {
+                    let asked_to_end = matches!(r.state, State::Stopping | State::Removing);
+                    let again = !asked_to_end
+                        && super::record::should_restart(r.restart.as_deref(), code, restarts);
+                    if again {
+                        r.exit_code = Some(code);
+                        r.pid = None;
+                        r.net.published.clear();
+                        r.net.addresses.clear();
+                    }
+                    again.then(|| r.net.networks.clone())
+                })
+                .ok()
+                .flatten()
+                .map(|networks| {
+                    // Networks joined meanwhile (`network connect`) are kept.
+                    self.session.set_networks(networks);
+                })
+                .is_some();
+        if again {
+            self.restarts += 1;
+            (AfterExit::Restart, code, oom)
+        } else {
+            (AfterExit::Finished, code, oom)
+        }
+    }
+
+    /// Whether a container waiting to restart should still be started
+    /// (nobody stopped or removed it during the back-off).
+    pub fn still_wanted(&self) -> bool {
+        self.containers
+            .find(&self.record.id)
+            .is_ok_and(|r| r.state == State::Running)
+    }
+
+    /// How many times its policy restarted it.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Ends supervision: removes its cgroup, records how it ended (under
+    /// the lock, so what other commands changed meanwhile stays) or removes
+    /// a `--rm` container.
+    pub fn finish(self, code: i32, oom: bool) {
+        self.session.teardown();
+        if let Some(c) = &self.cgroup {
+            c.destroy();
+        }
+        record_exit(&self.containers, &self.record, code, oom);
+    }
+}
+
+/// Records that a container ended (or removes a `--rm` one). A full disk
+/// (the log filled it) must not lose the exit status: the log's space is
+/// given back and the record written again.
+pub fn record_exit(containers: &Containers, record: &ContainerRecord, code: i32, oom: bool) {
+    let ended = |r: &mut ContainerRecord| {
+        r.state = State::Exited;
+        r.exit_code = Some(code);
+        r.oom_killed = oom;
+        r.finished_at = Some(now());
+        r.pid = None;
+        r.net.published.clear();
+        r.net.addresses.clear();
+    };
+    if record.remove {
+        let _ = containers.remove(&record.id, &record.name);
+        let vols = super::volumes::Volumes::new(&containers.store_root());
+        super::volumes::remove_anonymous(&vols, containers, &record.anonymous_volumes);
+    } else if let Err(ContainerError::Io { .. }) = containers.update(&record.id, ended) {
+        let log = containers.log_path(&record.id);
+        for p in [log.with_extension("log.1"), log.clone()] {
+            let _ = std::fs::write(&p, b"");
+        }
+        let _ = containers.update(&record.id, ended);
+    }
+}
