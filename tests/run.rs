@@ -828,4 +828,35 @@ fn bad_flags_are_refused_before_anything_is_pulled() {
     ]);
     r.fails(125, "bad host port");
     assert!(!r.stderr.contains("Trying to pull"), "{}", r.stderr);
+    // Every flag is checked before the image is looked for.
+    for (flags, why) in [
+        (&["--add-host", "db"][..], "invalid --add-host"),
+        (
+            &["--network", "none", "-p", "8080:80"][..],
+            "-p/-P need a network",
+        ),
+        (
+            &["--network", "host", "--ip", "10.0.0.9"][..],
+            "need a bridge network",
+        ),
+        (&["--restart", "sometimes"][..], "invalid --restart"),
+        (&["--device", "/dev/null:/dev/x:rwz"][..], "device"),
+        (&["--memory", "lots"][..], "invalid size"),
+        (
+            &["--security-opt", "seccomp=/nonexistent.json"][..],
+            "seccomp profile",
+        ),
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend(["127.0.0.1:1/nothing/here:1", "true"]);
+        let r = env.berth(&args);
+        r.fails(125, why);
+        assert!(
+            !r.stderr.contains("Trying to pull"),
+            "{flags:?}: {}",
+            r.stderr
+        );
+    }
+    assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
 }

@@ -299,14 +299,7 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                     continue;
                 }
                 for c in using {
-                    crate::engine::lifecycle::remove(
-                        &cs,
-                        &c.id,
-                        crate::engine::lifecycle::RemoveOptions {
-                            force: true,
-                            ..Default::default()
-                        },
-                    )?;
+                    crate::engine::lifecycle::remove_forced(&cs, &c.id)?;
                 }
                 remove_network(&nets, name).map_err(fail)?;
                 println!("{name}");

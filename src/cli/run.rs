@@ -2,7 +2,7 @@
 
 use super::{progress, CliResult, Failure};
 use crate::engine::lifecycle::parse_signal;
-use crate::engine::run::RunOptions;
+use crate::engine::request::RunOptions;
 use crate::engine::Engine;
 use clap::Args;
 use std::path::PathBuf;

@@ -232,14 +232,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                 if a.force && vols.get(&n).is_ok() {
                     for user in vols.users(&cs, &n) {
                         if let Ok(c) = cs.find(&user) {
-                            crate::engine::lifecycle::remove(
-                                &cs,
-                                &c.id,
-                                crate::engine::lifecycle::RemoveOptions {
-                                    force: true,
-                                    ..Default::default()
-                                },
-                            )?;
+                            crate::engine::lifecycle::remove_forced(&cs, &c.id)?;
                         }
                     }
                 }

@@ -239,6 +239,13 @@ impl Containers {
                 return Ok(r);
             }
         }
+        // A full id is its directory's name: one read, not a scan (the
+        // start path looks containers up by id).
+        if q.len() == 64 && q.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if let Some(r) = self.read(q) {
+                return Ok(r);
+            }
+        }
         let hits: Vec<ContainerRecord> = self
             .list()
             .into_iter()

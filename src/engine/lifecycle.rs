@@ -197,6 +197,19 @@ pub fn remove(
     Ok(c)
 }
 
+/// `rm -f` of one container: for `run --replace`, `network rm -f` and
+/// `volume rm -f`.
+pub fn remove_forced(
+    containers: &Containers,
+    query: &str,
+) -> Result<ContainerRecord, LifecycleError> {
+    let force = RemoveOptions {
+        force: true,
+        ..Default::default()
+    };
+    remove(containers, query, force)
+}
+
 /// Waits until the container no longer runs and returns its record (None
 /// once it is removed, by `--rm`), or the running record at the deadline.
 pub fn wait(containers: &Containers, id: &str, timeout: Duration) -> Option<ContainerRecord> {

@@ -4,6 +4,7 @@
 pub mod container;
 pub mod copy;
 pub mod detached;
+pub mod etc_files;
 pub mod exec;
 pub mod images;
 pub mod inspect;
@@ -11,6 +12,7 @@ pub mod keep_id;
 pub mod lifecycle;
 pub mod netsetup;
 pub mod record;
+pub mod request;
 pub mod run;
 pub mod seccomp_profile;
 pub mod spec;

@@ -4,92 +4,19 @@
 //! monitor, and cleans up.
 
 use super::container::{random_id, ContainerError, Containers};
-use super::record::UserMount;
 use super::record::{ContainerRecord, State};
+use super::request::{CreateRequest, RequestError, RunOptions};
 use super::spec::{self, SpecError, SpecInput};
 use super::supervisor::Supervisor;
 use super::user;
 use super::Engine;
 use crate::cgroups::{self, Resources};
 use crate::image::progress::Progress;
-use crate::image::pull::{PullError, PullOptions};
+use crate::image::pull::PullError;
 use crate::image::store::{ImageRecord, StoreError};
 use crate::monitor::foreground::{self, IoMode};
 use crate::monitor::logfile::LogWriter;
 use std::path::{Path, PathBuf};
-
-/// What `berth run` was asked to do (flags already split, not yet checked).
-#[derive(Debug, Default, Clone)]
-pub struct RunOptions {
-    pub image: String,
-    pub command: Vec<String>,
-    pub entrypoint: Option<String>,
-    pub env: Vec<String>,
-    pub env_files: Vec<PathBuf>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub hostname: Option<String>,
-    pub name: Option<String>,
-    pub remove: bool,
-    pub interactive: bool,
-    pub tty: bool,
-    pub init: bool,
-    pub read_only: bool,
-    pub volumes: Vec<String>,
-    /// `--volumes-from CONTAINER[:ro|rw]`
-    pub volumes_from: Vec<String>,
-    pub mounts: Vec<String>,
-    pub tmpfs: Vec<String>,
-    pub memory: Option<String>,
-    pub cpus: Option<String>,
-    pub pids_limit: Option<i64>,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub privileged: bool,
-    /// `--device HOST[:CONTAINER][:PERMISSIONS]`
-    pub devices: Vec<String>,
-    /// `--device-cgroup-rule 'c 1:11 rw'`
-    pub device_cgroup_rules: Vec<String>,
-    pub security_opt: Vec<String>,
-    pub network: Option<String>,
-    pub network_alias: Vec<String>,
-    pub ip: Option<String>,
-    pub publish: Vec<String>,
-    pub publish_all: bool,
-    pub dns: Vec<String>,
-    pub dns_search: Vec<String>,
-    pub add_host: Vec<String>,
-    pub userns: Option<String>,
-    /// IMAGE is a directory to use as the rootfs.
-    pub rootfs: bool,
-    pub cgroup_parent: Option<String>,
-    pub cgroups: Option<String>,
-    pub pull: PullOptions,
-    /// Run in the background under a monitor (`-d`).
-    pub detach: bool,
-    /// Only create the container (`berth create`); `start` runs it.
-    pub create_only: bool,
-    /// `--restart` policy (detached containers).
-    pub restart: Option<String>,
-    /// `--stop-signal`
-    pub stop_signal: Option<String>,
-    /// Write the container id here (`--cidfile`).
-    pub cidfile: Option<PathBuf>,
-    /// Write the container's pid here once it runs (detached).
-    pub pidfile: Option<PathBuf>,
-    /// Write the monitor's pid here once the container runs (detached).
-    pub conmon_pidfile: Option<PathBuf>,
-    /// Remove a container that has the requested name first.
-    pub replace: bool,
-    /// k8s-file, none or passthrough.
-    pub log_driver: Option<String>,
-    /// `--log-opt max-size=SIZE`
-    pub log_max_size: Option<i64>,
-    /// `--stop-timeout`
-    pub stop_timeout: Option<u64>,
-    /// `--label KEY=VALUE`
-    pub labels: Vec<String>,
-}
 
 /// How `run` ended for the caller.
 #[derive(Debug)]
@@ -103,6 +30,8 @@ pub enum RunOutcome {
 /// Why `run` failed before the command ran, with podman's exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(transparent)]
@@ -158,153 +87,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
 
 fn usage(s: impl Into<String>) -> RunError {
     RunError::Usage(s.into())
-}
-
-/// The env the container gets: PATH default, image Env, --env-file, -e, HOSTNAME, TERM.
-fn environment(
-    img_env: &[String],
-    o: &RunOptions,
-    hostname: &str,
-) -> Result<Vec<String>, RunError> {
-    let mut env: Vec<String> = Vec::new();
-    fn set_in(env: &mut Vec<String>, kv: String) {
-        let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(kv);
-    }
-    let mut set = |kv: String| set_in(&mut env, kv);
-    set(spec::DEFAULT_PATH.into());
-    set("container=berth".into());
-    for e in img_env {
-        set(e.clone());
-    }
-    let mut user_env = Vec::new();
-    for f in &o.env_files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| usage(format!("reading --env-file {}: {e}", f.display())))?;
-        user_env.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
-    }
-    user_env.extend(o.env.iter().cloned());
-    for e in user_env {
-        if e.contains('=') {
-            set(e);
-        } else if e.is_empty() {
-            return Err(usage("invalid empty --env"));
-        } else if let Ok(v) = std::env::var(&e) {
-            set(format!("{e}={v}"));
-        }
-    }
-    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        set_in(&mut env, "TERM=xterm".into());
-    }
-    set_in(&mut env, format!("HOSTNAME={hostname}"));
-    Ok(env)
-}
-
-fn write_etc_files(
-    dir: &Path,
-    hostname: &str,
-    name: &str,
-    network_host: bool,
-    slirp: bool,
-    o: &RunOptions,
-) -> Result<Vec<(String, PathBuf)>, RunError> {
-    let w = |p: &Path, s: &str| {
-        std::fs::write(p, s).map_err(io_err(format!("writing {}", p.display())))
-    };
-    let hosts = dir.join("hosts");
-    if network_host {
-        let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-        w(&hosts, &host)?;
-    } else {
-        // With a bridge network, the own line gets the container's address at start.
-        let mut text = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname} {name}\n");
-        for h in &o.add_host {
-            if let Some((n, ip)) = h.split_once(':') {
-                text.push_str(&format!("{ip}\t{n}\n"));
-            }
-        }
-        w(&hosts, &text)?;
-    }
-    let hn = dir.join("hostname");
-    w(&hn, &format!("{hostname}\n"))?;
-    let resolv = dir.join("resolv.conf");
-    w(&resolv, &resolv_conf(o, slirp))?;
-    Ok(vec![
-        ("/etc/hosts".into(), hosts),
-        ("/etc/hostname".into(), hn),
-        ("/etc/resolv.conf".into(), resolv),
-    ])
-}
-
-/// The container's resolv.conf: --dns/--dns-search/--dns-option over the
-/// host's (whose loopback resolvers cannot be reached from a container).
-fn resolv_conf(o: &RunOptions, slirp: bool) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut servers: Vec<String> = o.dns.clone();
-    if servers.is_empty() && slirp {
-        // slirp4netns answers there with the host's resolvers.
-        servers.push("10.0.2.3".into());
-    }
-    if servers.is_empty() {
-        servers = host
-            .lines()
-            .filter_map(|l| l.strip_prefix("nameserver"))
-            .map(|s| s.trim().to_string())
-            .filter(|s| o.network.as_deref() == Some("host") || !s.starts_with("127."))
-            .collect();
-    }
-    let mut out = String::new();
-    let search: Vec<String> = if o.dns_search.is_empty() {
-        host.lines()
-            .filter_map(|l| l.strip_prefix("search"))
-            .flat_map(|s| s.split_whitespace().map(String::from))
-            .collect()
-    } else {
-        o.dns_search.iter().filter(|s| *s != ".").cloned().collect()
-    };
-    if !search.is_empty() {
-        out.push_str(&format!("search {}\n", search.join(" ")));
-    }
-    for s in servers {
-        out.push_str(&format!("nameserver {s}\n"));
-    }
-    for l in host.lines().filter(|l| l.starts_with("options")) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
-}
-
-fn seccomp(o: &RunOptions, caps: &[String]) -> Result<(Option<serde_json::Value>, bool), RunError> {
-    let mut nnp = false;
-    let mut profile = if o.privileged {
-        None
-    } else {
-        Some(super::seccomp_profile::default_profile(caps))
-    };
-    for s in &o.security_opt {
-        let (k, v) = s.split_once(['=', ':']).unwrap_or((s.as_str(), ""));
-        match (k, v) {
-            ("no-new-privileges", "" | "true") => nnp = true,
-            ("no-new-privileges", "false") => nnp = false,
-            ("seccomp", "unconfined") => profile = None,
-            ("seccomp", file) if !file.is_empty() => {
-                let text = std::fs::read_to_string(file).map_err(|e| usage(format!("reading seccomp profile {file}: {e}")))?;
-                profile = Some(super::seccomp_profile::from_docker_json(&text, caps).map_err(|e| usage(format!("seccomp profile {file}: not a seccomp profile: {e}")))?);
-            }
-            ("label", _) | ("apparmor", _) => tracing::warn!(
-                "--security-opt {s}: berth has no AppArmor or SELinux support; the option is ignored (see the README's Security section)"
-            ),
-            _ => return Err(usage(format!("unsupported --security-opt {s:?}: use no-new-privileges, seccomp=unconfined or seccomp=FILE"))),
-        }
-    }
-    Ok((profile, nnp))
 }
 
 /// Where the container's cgroup goes (relative to the hierarchy's root),
@@ -369,98 +151,8 @@ pub fn run(
     o: RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutcome, RunError> {
-    let keep_id = super::keep_id::parse(o.userns.as_deref(), engine.paths.rootless)?;
-    if o.tty && o.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        tracing::debug!("-t with a stdin that is not a terminal");
-    }
-    let caps = spec::capabilities(&o.cap_add, &o.cap_drop, o.privileged)?;
-    let (seccomp, nnp) = seccomp(&o, &caps)?;
-    let devices = o
-        .devices
-        .iter()
-        .map(|d| spec::parse_device(d))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut device_rules = spec::device_rules(
-        o.privileged,
-        engine.paths.rootless,
-        &devices,
-        &o.device_cgroup_rules,
-    )?;
-    // A FUSE mount program (fuse-overlayfs) mounts the rootfs from inside
-    // the container's cgroup: it needs /dev/fuse. The container itself has
-    // no such node (and no CAP_MKNOD by default).
-    if let (Some(rules), Some(_)) = (device_rules.as_mut(), &engine.storage.mount_program) {
-        rules.push(crate::cgroups::DeviceRule::parse("c 10:229 rwm").expect("valid rule"));
-    }
-    let init_path = match (o.init, crate::runtime::init::find()) {
-        (false, _) => None,
-        (true, Some(p)) => Some(p),
-        (true, None) => {
-            return Err(usage(
-                "--init needs catatonit on the host: install the Debian package catatonit",
-            ))
-        }
-    };
-    let memory = o.memory.as_deref().map(spec::parse_size).transpose()?;
-    let cpu_quota = match o.cpus.as_deref() {
-        Some(c) => {
-            let v: f64 = c.parse().map_err(|_| {
-                usage(format!(
-                    "invalid --cpus {c:?}: use a number such as 0.5 or 2"
-                ))
-            })?;
-            if v <= 0.0 {
-                return Err(usage(format!("invalid --cpus {c:?}: must be positive")));
-            }
-            Some((v * 100_000.0) as i64)
-        }
-        None => None,
-    };
-    if let Some(d) = &o.log_driver {
-        if !["k8s-file", "none", "passthrough"].contains(&d.as_str()) {
-            return Err(usage(format!(
-                "unsupported --log-driver {d:?}: use k8s-file, none or passthrough"
-            )));
-        }
-    }
-    if let Some(r) = &o.restart {
-        if !super::record::valid_restart(r) {
-            return Err(usage(format!(
-                "invalid --restart {r:?}: use no, on-failure[:N], always or unless-stopped"
-            )));
-        }
-    }
-    if let Some(p) = &o.cidfile {
-        if p.exists() {
-            return Err(usage(format!(
-                "--cidfile {}: the file exists already",
-                p.display()
-            )));
-        }
-    }
-    if let Some(p) = o.pids_limit {
-        if p == 0 || p < -1 {
-            return Err(usage(format!(
-                "invalid --pids-limit {p}: use a positive number, or -1 for no limit"
-            )));
-        }
-    }
-    // Flags are checked before anything is pulled: a bad port must not
-    // cost a download first.
-    for p in &o.publish {
-        crate::network::ports::parse(p)?;
-    }
-    let mut user_mounts: Vec<UserMount> = Vec::new();
-    for v in &o.volumes {
-        user_mounts.push(spec::parse_volume(v)?);
-    }
-    for m in &o.mounts {
-        user_mounts.push(spec::parse_mount(m)?);
-    }
-    for t in &o.tmpfs {
-        user_mounts.push(spec::parse_tmpfs(t)?);
-    }
-
+    let req = CreateRequest::check(o, engine)?;
+    let o = &req.o;
     // The image (or plain directory) the rootfs comes from.
     let (image, lowers): (Option<ImageRecord>, Vec<PathBuf>) = if o.rootfs {
         let dir = std::fs::canonicalize(&o.image)
@@ -506,33 +198,23 @@ pub fn run(
         engine.paths.rootless,
     )?;
     let network_host = net.mode == "host";
-    for h in &o.add_host {
-        let ok = h
-            .split_once(':')
-            .is_some_and(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok());
-        if !ok {
-            return Err(usage(format!(
-                "invalid --add-host {h:?}: use HOST:IP, e.g. db.local:10.0.0.5"
-            )));
-        }
-    }
     let args = spec::command(&cfg, o.entrypoint.as_deref(), &o.command);
     if args.is_empty() {
         return Err(usage("no command specified: the image has no Cmd or Entrypoint; give one after the image name"));
     }
-    let lowers = match (&keep_id, o.rootfs) {
+    let lowers = match (&req.keep_id, o.rootfs) {
         (Some(k), false) => k.mapped_lowers(&lowers)?,
         _ => lowers,
     };
     let lower_refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
     // keep-id runs as the user unless told otherwise, as in podman.
-    let user_spec = match (&keep_id, o.user.clone()) {
+    let user_spec = match (&req.keep_id, o.user.clone()) {
         (_, Some(u)) => u,
         (Some(k), None) => format!("{}:{}", k.uid, k.gid),
         (None, None) => cfg.user.clone().unwrap_or_default(),
     };
     let mut ids = user::resolve(&user_spec, &lower_refs)?;
-    let keep_id_passwd = match (&keep_id, &o.user) {
+    let keep_id_passwd = match (&req.keep_id, &o.user) {
         (Some(k), None) => {
             let image = user::read_first(&lower_refs, "etc/passwd");
             super::keep_id::passwd_with_user(k, &image).map(|(text, home)| {
@@ -547,11 +229,7 @@ pub fn run(
     if let (true, Some(n)) = (o.replace, o.name.as_deref()) {
         if let Ok(old) = containers.find(n) {
             if old.name == n {
-                let force = super::lifecycle::RemoveOptions {
-                    force: true,
-                    ..Default::default()
-                };
-                super::lifecycle::remove(&containers, &old.id, force)?;
+                super::lifecycle::remove_forced(&containers, &old.id)?;
             }
         }
     }
@@ -564,14 +242,14 @@ pub fn run(
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let res = Resources {
-        memory,
-        cpu_quota,
+        memory: req.memory,
+        cpu_quota: req.cpu_quota,
         cpu_period: 100_000,
         pids: o.pids_limit.filter(|p| *p > 0),
-        devices: device_rules.clone(),
+        devices: req.device_rules.clone(),
     };
-    let cgroup_target = cgroup_parent(&o, engine.paths.rootless, &res)
-        .map(|parent| (parent, format!("berth-{id}")));
+    let cgroup_target =
+        cgroup_parent(o, engine.paths.rootless, &res).map(|parent| (parent, format!("berth-{id}")));
     let rootfs_mount = if o.rootfs {
         lowers[0].clone()
     } else {
@@ -633,7 +311,7 @@ pub fn run(
         let resolved = super::volumes::resolve(
             &vols,
             &containers,
-            user_mounts.clone(),
+            req.user_mounts.clone(),
             &o.volumes_from,
             &image_volumes,
             (ids.uid, ids.gid),
@@ -657,7 +335,7 @@ pub fn run(
             for d in [&upper, &work] {
                 std::fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
             }
-            if let Some(k) = &keep_id {
+            if let Some(k) = &req.keep_id {
                 // The overlay's root shows the upper dir's owner: root's.
                 let (uid, gid) = k.owner(0, 0);
                 std::os::unix::fs::lchown(&upper, Some(uid), Some(gid))
@@ -678,14 +356,15 @@ pub fn run(
             }
             Some(opts)
         };
-        let mut etc_files = write_etc_files(
+        let mut etc_files = super::etc_files::write_etc_files(
             &userdata,
             &hostname,
             &name,
             network_host,
             net.mode == "slirp4netns",
-            &o,
-        )?;
+            o,
+        )
+        .map_err(io_err("writing the container's /etc files"))?;
         if let Some(text) = &keep_id_passwd {
             let p = userdata.join("passwd");
             std::fs::write(&p, text).map_err(io_err("writing passwd"))?;
@@ -703,7 +382,8 @@ pub fn run(
                 "invalid --workdir {cwd:?}: must be an absolute path"
             )));
         }
-        let mut env = environment(cfg.env.as_deref().unwrap_or_default(), &o, &hostname)?;
+        let mut env =
+            super::request::environment(cfg.env.as_deref().unwrap_or_default(), o, &hostname)?;
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!(
                 "HOME={}",
@@ -725,9 +405,9 @@ pub fn run(
             groups: ids.groups.clone(),
             hostname: hostname.clone(),
             tty: o.tty,
-            caps: caps.clone(),
-            no_new_privileges: nnp,
-            seccomp: seccomp.clone(),
+            caps: req.caps.clone(),
+            no_new_privileges: req.no_new_privileges,
+            seccomp: req.seccomp.clone(),
             privileged: o.privileged,
             read_only: o.read_only,
             network_host,
@@ -735,16 +415,16 @@ pub fn run(
             rootfs: &root_path,
             overlay,
             storage: &engine.storage,
-            init: init_path.clone(),
-            devices: devices.clone(),
-            device_rules: device_rules.clone(),
+            init: req.init.clone(),
+            devices: req.devices.clone(),
+            device_rules: req.device_rules.clone(),
             etc_files,
             user_mounts: user_mounts.clone(),
-            memory,
-            cpu_quota,
+            memory: req.memory,
+            cpu_quota: req.cpu_quota,
             pids: o.pids_limit.filter(|p| *p > 0),
             cgroup_v2,
-            id_maps: keep_id.map(|k| (k.uid_map(), k.gid_map())),
+            id_maps: req.keep_id.map(|k| (k.uid_map(), k.gid_map())),
         })?;
         let spec_json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
         std::fs::write(userdata.join("config.json"), spec_json)
@@ -781,7 +461,7 @@ pub fn run(
         // container's monitor, in this process, on the caller's terminal.
         let sup = Supervisor::prepare(engine, &id)?;
         record.state = State::Running;
-        supervise_here(engine, sup, &o, log.as_mut()).map(Some)
+        supervise_here(engine, sup, o, log.as_mut()).map(Some)
     })();
     if let Ok(None) = result {
         return Ok(RunOutcome::Detached(id));

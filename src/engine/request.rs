@@ -1,0 +1,339 @@
+//! A `run`/`create` request: the flags as given (`RunOptions`), and the
+//! same checked and parsed (`CreateRequest`) before anything is pulled or
+//! written, as podman's specgen: a bad port, device, size or policy costs
+//! no download and leaves nothing behind.
+
+use super::keep_id::{KeepId, KeepIdError};
+use super::netsetup::NetSetupError;
+use super::record::UserMount;
+use super::spec::{self, SpecError};
+use super::Engine;
+use crate::cgroups::DeviceRule;
+use crate::image::pull::PullOptions;
+use crate::network::NetworkError;
+use std::path::PathBuf;
+
+/// What `berth run` was asked to do (flags already split, not yet checked).
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    pub image: String,
+    pub command: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub name: Option<String>,
+    pub remove: bool,
+    pub interactive: bool,
+    pub tty: bool,
+    pub init: bool,
+    pub read_only: bool,
+    pub volumes: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|rw]`
+    pub volumes_from: Vec<String>,
+    pub mounts: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    /// `--device HOST[:CONTAINER][:PERMISSIONS]`
+    pub devices: Vec<String>,
+    /// `--device-cgroup-rule 'c 1:11 rw'`
+    pub device_cgroup_rules: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub network: Option<String>,
+    pub network_alias: Vec<String>,
+    pub ip: Option<String>,
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub add_host: Vec<String>,
+    pub userns: Option<String>,
+    /// IMAGE is a directory to use as the rootfs.
+    pub rootfs: bool,
+    pub cgroup_parent: Option<String>,
+    pub cgroups: Option<String>,
+    pub pull: PullOptions,
+    /// Run in the background under a monitor (`-d`).
+    pub detach: bool,
+    /// Only create the container (`berth create`); `start` runs it.
+    pub create_only: bool,
+    /// `--restart` policy (detached containers).
+    pub restart: Option<String>,
+    /// `--stop-signal`
+    pub stop_signal: Option<String>,
+    /// Write the container id here (`--cidfile`).
+    pub cidfile: Option<PathBuf>,
+    /// Write the container's pid here once it runs (detached).
+    pub pidfile: Option<PathBuf>,
+    /// Write the monitor's pid here once the container runs (detached).
+    pub conmon_pidfile: Option<PathBuf>,
+    /// Remove a container that has the requested name first.
+    pub replace: bool,
+    /// k8s-file, none or passthrough.
+    pub log_driver: Option<String>,
+    /// `--log-opt max-size=SIZE`
+    pub log_max_size: Option<i64>,
+    /// `--stop-timeout`
+    pub stop_timeout: Option<u64>,
+    /// `--label KEY=VALUE`
+    pub labels: Vec<String>,
+}
+
+/// A flag that cannot be used, found before anything was done.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    KeepId(#[from] KeepIdError),
+    #[error(transparent)]
+    Net(#[from] NetSetupError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+}
+
+fn invalid(s: impl Into<String>) -> RequestError {
+    RequestError::Invalid(s.into())
+}
+
+/// A request whose flags are all checked and parsed.
+pub struct CreateRequest {
+    /// The flags as given (names, env, image, ...).
+    pub o: RunOptions,
+    /// `--userns keep-id`: the id mapping.
+    pub keep_id: Option<KeepId>,
+    /// The capabilities it keeps.
+    pub caps: Vec<String>,
+    /// Its seccomp profile (None: unconfined).
+    pub seccomp: Option<serde_json::Value>,
+    pub no_new_privileges: bool,
+    /// `--device` nodes.
+    pub devices: Vec<spec::DeviceNode>,
+    /// Its device cgroup rules (None: every device, `--privileged`).
+    pub device_rules: Option<Vec<DeviceRule>>,
+    /// The init binary on the host (`--init`).
+    pub init: Option<PathBuf>,
+    /// `--memory` in bytes.
+    pub memory: Option<i64>,
+    /// `--cpus` as a quota per 100 ms period.
+    pub cpu_quota: Option<i64>,
+    /// `-v`, `--mount` and `--tmpfs`, parsed.
+    pub user_mounts: Vec<UserMount>,
+}
+
+impl CreateRequest {
+    /// Checks every flag of `o`; nothing is pulled or written.
+    pub fn check(o: RunOptions, engine: &Engine) -> Result<CreateRequest, RequestError> {
+        let keep_id = super::keep_id::parse(o.userns.as_deref(), engine.paths.rootless)?;
+        if o.tty && o.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            tracing::debug!("-t with a stdin that is not a terminal");
+        }
+        let caps = spec::capabilities(&o.cap_add, &o.cap_drop, o.privileged)?;
+        let (seccomp, nnp) = seccomp(&o, &caps)?;
+        let devices = o
+            .devices
+            .iter()
+            .map(|d| spec::parse_device(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut device_rules = spec::device_rules(
+            o.privileged,
+            engine.paths.rootless,
+            &devices,
+            &o.device_cgroup_rules,
+        )?;
+        // A FUSE mount program (fuse-overlayfs) mounts the rootfs from inside
+        // the container's cgroup: it needs /dev/fuse. The container itself has
+        // no such node (and no CAP_MKNOD by default).
+        if let (Some(rules), Some(_)) = (device_rules.as_mut(), &engine.storage.mount_program) {
+            rules.push(crate::cgroups::DeviceRule::parse("c 10:229 rwm").expect("valid rule"));
+        }
+        let init_path = match (o.init, crate::runtime::init::find()) {
+            (false, _) => None,
+            (true, Some(p)) => Some(p),
+            (true, None) => {
+                return Err(invalid(
+                    "--init needs catatonit on the host: install the Debian package catatonit",
+                ))
+            }
+        };
+        let memory = o.memory.as_deref().map(spec::parse_size).transpose()?;
+        let cpu_quota = match o.cpus.as_deref() {
+            Some(c) => {
+                let v: f64 = c.parse().map_err(|_| {
+                    invalid(format!(
+                        "invalid --cpus {c:?}: use a number such as 0.5 or 2"
+                    ))
+                })?;
+                if v <= 0.0 {
+                    return Err(invalid(format!("invalid --cpus {c:?}: must be positive")));
+                }
+                Some((v * 100_000.0) as i64)
+            }
+            None => None,
+        };
+        if let Some(d) = &o.log_driver {
+            if !["k8s-file", "none", "passthrough"].contains(&d.as_str()) {
+                return Err(invalid(format!(
+                    "unsupported --log-driver {d:?}: use k8s-file, none or passthrough"
+                )));
+            }
+        }
+        if let Some(r) = &o.restart {
+            if !super::record::valid_restart(r) {
+                return Err(invalid(format!(
+                    "invalid --restart {r:?}: use no, on-failure[:N], always or unless-stopped"
+                )));
+            }
+        }
+        if let Some(p) = &o.cidfile {
+            if p.exists() {
+                return Err(invalid(format!(
+                    "--cidfile {}: the file exists already",
+                    p.display()
+                )));
+            }
+        }
+        if let Some(p) = o.pids_limit {
+            if p == 0 || p < -1 {
+                return Err(invalid(format!(
+                    "invalid --pids-limit {p}: use a positive number, or -1 for no limit"
+                )));
+            }
+        }
+        // Flags are checked before anything is pulled: a bad port must not
+        // cost a download first.
+        for p in &o.publish {
+            crate::network::ports::parse(p)?;
+        }
+        let mut user_mounts: Vec<UserMount> = Vec::new();
+        for v in &o.volumes {
+            user_mounts.push(spec::parse_volume(v)?);
+        }
+        for m in &o.mounts {
+            user_mounts.push(spec::parse_mount(m)?);
+        }
+        for t in &o.tmpfs {
+            user_mounts.push(spec::parse_tmpfs(t)?);
+        }
+        for h in &o.add_host {
+            let ok = h
+                .split_once(':')
+                .is_some_and(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok());
+            if !ok {
+                return Err(invalid(format!(
+                    "invalid --add-host {h:?}: use HOST:IP, e.g. db.local:10.0.0.5"
+                )));
+            }
+        }
+        // --network, --ip, --network-alias and -p together (the image's
+        // exposed ports for -P are added once it is there).
+        super::netsetup::parse(
+            &super::netsetup::NetFlags {
+                network: o.network.as_deref(),
+                aliases: &o.network_alias,
+                ip: o.ip.as_deref(),
+                publish: &o.publish,
+                publish_all: false,
+                exposed: Vec::new(),
+            },
+            engine.paths.rootless,
+        )?;
+        Ok(CreateRequest {
+            o,
+            keep_id,
+            caps,
+            seccomp,
+            no_new_privileges: nnp,
+            devices,
+            device_rules,
+            init: init_path,
+            memory,
+            cpu_quota,
+            user_mounts,
+        })
+    }
+}
+
+fn seccomp(
+    o: &RunOptions,
+    caps: &[String],
+) -> Result<(Option<serde_json::Value>, bool), RequestError> {
+    let mut nnp = false;
+    let mut profile = if o.privileged {
+        None
+    } else {
+        Some(super::seccomp_profile::default_profile(caps))
+    };
+    for s in &o.security_opt {
+        let (k, v) = s.split_once(['=', ':']).unwrap_or((s.as_str(), ""));
+        match (k, v) {
+            ("no-new-privileges", "" | "true") => nnp = true,
+            ("no-new-privileges", "false") => nnp = false,
+            ("seccomp", "unconfined") => profile = None,
+            ("seccomp", file) if !file.is_empty() => {
+                let text = std::fs::read_to_string(file).map_err(|e| invalid(format!("reading seccomp profile {file}: {e}")))?;
+                profile = Some(super::seccomp_profile::from_docker_json(&text, caps).map_err(|e| invalid(format!("seccomp profile {file}: not a seccomp profile: {e}")))?);
+            }
+            ("label", _) | ("apparmor", _) => tracing::warn!(
+                "--security-opt {s}: berth has no AppArmor or SELinux support; the option is ignored (see the README's Security section)"
+            ),
+            _ => return Err(invalid(format!("unsupported --security-opt {s:?}: use no-new-privileges, seccomp=unconfined or seccomp=FILE"))),
+        }
+    }
+    Ok((profile, nnp))
+}
+
+/// The env the container gets: PATH default, image Env, --env-file, -e, HOSTNAME, TERM.
+pub(super) fn environment(
+    img_env: &[String],
+    o: &RunOptions,
+    hostname: &str,
+) -> Result<Vec<String>, RequestError> {
+    let mut env: Vec<String> = Vec::new();
+    fn set_in(env: &mut Vec<String>, kv: String) {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    let mut set = |kv: String| set_in(&mut env, kv);
+    set(spec::DEFAULT_PATH.into());
+    set("container=berth".into());
+    for e in img_env {
+        set(e.clone());
+    }
+    let mut user_env = Vec::new();
+    for f in &o.env_files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| invalid(format!("reading --env-file {}: {e}", f.display())))?;
+        user_env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    user_env.extend(o.env.iter().cloned());
+    for e in user_env {
+        if e.contains('=') {
+            set(e);
+        } else if e.is_empty() {
+            return Err(invalid("invalid empty --env"));
+        } else if let Ok(v) = std::env::var(&e) {
+            set(format!("{e}={v}"));
+        }
+    }
+    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        set_in(&mut env, "TERM=xterm".into());
+    }
+    set_in(&mut env, format!("HOSTNAME={hostname}"));
+    Ok(env)
+}
