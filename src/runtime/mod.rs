@@ -16,10 +16,11 @@ pub mod session;
 pub mod step_error;
 
 use crate::cgroups::Cgroup;
+use crate::namespaces::container::{NamespaceError, NamespacePlan};
 pub use child_error::{ChildError, Step};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::Spec;
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -35,8 +36,6 @@ pub enum SpecProblem {
     NulInArgs,
     #[error("the environment contains a NUL byte")]
     NulInEnv,
-    #[error("joining an existing {0} namespace is not supported")]
-    UnsupportedJoin(String),
 }
 
 /// Wraps an I/O error with what the runtime was doing, for `map_err`.
@@ -59,6 +58,8 @@ pub enum RuntimeError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Spec(#[from] SpecProblem),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -122,83 +123,6 @@ pub struct Launch<'a> {
     pub prestart: Option<&'a dyn Fn(Pid) -> Result<(), HookError>>,
 }
 
-fn namespace_flags(spec: &Spec) -> CloneFlags {
-    let mut flags = CloneFlags::empty();
-    let nss = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    for ns in nss {
-        if ns.path().is_some() {
-            continue;
-        }
-        flags |= match ns.typ() {
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            // A user namespace of the container's own only with id maps
-            // (`--userns keep-id`); else it runs in berth's (Launch::userns).
-            LinuxNamespaceType::User if id_maps(spec).is_some() => CloneFlags::CLONE_NEWUSER,
-            _ => CloneFlags::empty(), // cgroup: unshared after joining the cgroup
-        };
-    }
-    flags
-}
-
-/// The uid_map and gid_map texts of a spec that asks for its own user
-/// namespace.
-fn id_maps(spec: &Spec) -> Option<(String, String)> {
-    let linux = spec.linux().as_ref()?;
-    let text = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.as_ref().filter(|v| !v.is_empty()).map(|v| {
-            v.iter()
-                .map(|l| format!("{} {} {}\n", l.container_id(), l.host_id(), l.size()))
-                .collect::<String>()
-        })
-    };
-    Some((text(linux.uid_mappings())?, text(linux.gid_mappings())?))
-}
-
-/// Namespaces the spec names by path (`--network container:NAME`,
-/// `ns:PATH`): opened here, joined by the child before its setup.
-fn namespaces_to_join(spec: &Spec) -> Result<Vec<(OwnedFd, CloneFlags, String)>, RuntimeError> {
-    let nss = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for ns in nss {
-        let Some(path) = ns.path() else { continue };
-        let flag = match ns.typ() {
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            other => return Err(SpecProblem::UnsupportedJoin(format!("{other:?}")).into()),
-        };
-        let f = std::fs::File::open(path)
-            .map_err(io(format!("opening namespace {}", path.display())))?;
-        out.push((
-            OwnedFd::from(f),
-            flag,
-            format!("namespace {}", path.display()),
-        ));
-    }
-    Ok(out)
-}
-
-fn wants_cgroupns(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default()
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Sys("pipe", e))
 }
@@ -238,9 +162,10 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .as_ref()
         .and_then(|a| a.get(plan::ANNOTATION_INIT))
         .map(PathBuf::from);
-    let cgroupns = wants_cgroupns(l.spec);
-    let flags = namespace_flags(l.spec);
-    let joined = namespaces_to_join(l.spec)?;
+    let namespaces = NamespacePlan::from_spec(l.spec)?;
+    let cgroupns = namespaces.cgroupns;
+    let flags = namespaces.clone_flags;
+    let joined = namespaces.open_joins()?;
     let join: Vec<(i32, CloneFlags, String)> = joined
         .iter()
         .map(|(f, flag, what)| (f.as_raw_fd(), *flag, what.clone()))
@@ -271,7 +196,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     );
     let rootfs = l.rootfs.clone();
     let userns = l.userns;
-    let maps = id_maps(l.spec).filter(|_| flags.contains(CloneFlags::CLONE_NEWUSER));
+    let maps = namespaces.id_maps;
     let own_userns = maps.is_some();
 
     let child = move || -> isize {
@@ -295,13 +220,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         }
         if own_userns {
             // The parent wrote the maps: become the namespace's root.
-            // SAFETY: plain id syscalls.
-            let ok = unsafe {
-                libc::setresgid(0, 0, 0) == 0
-                    && libc::setgroups(0, std::ptr::null()) == 0
-                    && libc::setresuid(0, 0, 0) == 0
-            };
-            if !ok {
+            if !crate::namespaces::container::become_root() {
                 die(
                     err_wfd,
                     ChildError::new(
