@@ -148,6 +148,13 @@ pub(crate) fn child_report(err_r: OwnedFd) -> Option<ChildError> {
 /// the command has been exec'd (or setup failed). The cgroup, if any, is
 /// joined before the process does anything.
 pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, RuntimeError> {
+    create(l, cgroup)?.start()
+}
+
+/// Creates the container's first process and runs its whole setup; it
+/// then waits, before exec, until `Created::start` (runc's create and
+/// start). The cgroup, if any, is joined before the process does anything.
+pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, RuntimeError> {
     let steps = plan::build(l.spec, &l.rootfs, l.stdio.console.is_some())?;
     let process = l.spec.process().as_ref().ok_or(SpecProblem::NoProcess)?;
     let exec = process::ExecPlan::from_process(process)?;
@@ -172,6 +179,8 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .collect();
     let (sync_r, sync_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    let (start_r, start_w) = pipe()?;
+    let start_rfd = start_r.as_raw_fd();
     let devnull = if l.stdio.null_stdin {
         Some(std::fs::File::open("/dev/null").map_err(io("opening /dev/null"))?)
     } else {
@@ -188,6 +197,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .as_ref()
         .map(|(o, e)| (o.as_raw_fd(), e.as_raw_fd()));
     let input = l.stdio.input.as_ref().map(|i| i.as_raw_fd());
+    let start_wfd = start_w.as_raw_fd();
     let (sync_rfd, sync_wfd, err_rfd, err_wfd) = (
         sync_r.as_raw_fd(),
         sync_w.as_raw_fd(),
@@ -204,6 +214,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         unsafe {
             libc::close(sync_wfd);
             libc::close(err_rfd);
+            libc::close(start_wfd);
         }
         // The container dies with the berth process that watches it.
         // SAFETY: prctl with constant arguments.
@@ -289,6 +300,19 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         // stderr closes on exec (the error pipe stays usable until then).
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
         unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
+        // Created: the setup is done. Say so, and wait for `start`.
+        let mut b = [CREATED];
+        // SAFETY: one byte to and from pipes we own.
+        let started = unsafe {
+            libc::write(err_wfd, b.as_ptr().cast(), 1) == 1
+                && libc::read(start_rfd, b.as_mut_ptr().cast(), 1) == 1
+        };
+        if !started {
+            die(
+                err_wfd,
+                ChildError::new(Step::Sync, "the parent went away before start"),
+            );
+        }
         let failure = exec.exec(filter.as_deref(), init_exe.as_ref().map(|f| f.as_raw_fd()));
         die(err_wfd, failure)
     };
@@ -298,6 +322,7 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
         .map_err(|e| RuntimeError::Sys("creating the container process (clone)", e))?;
     drop(sync_r);
     drop(err_w);
+    drop(start_r);
     let fail_early = |e: RuntimeError| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -325,11 +350,56 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     nix::unistd::write(&sync_w, b"1")
         .map_err(|e| fail_early(RuntimeError::Sys("starting the container", e)))?;
     drop(sync_w);
-    if let Some(e) = child_report(err_r) {
-        let _ = nix::sys::wait::waitpid(pid, None);
-        return Err(e.into());
+    // The child sets itself up; it reports CREATED, or a failure.
+    let mut err = std::fs::File::from(err_r);
+    let mut first = [0u8; 1];
+    match err.read(&mut first) {
+        Ok(1) if first[0] == CREATED => Ok(Created {
+            pid,
+            start: start_w,
+            report: err.into(),
+        }),
+        _ => {
+            let mut rest = Vec::new();
+            let _ = err.read_to_end(&mut rest);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            let mut report = first.to_vec();
+            report.extend(rest);
+            Err(ChildError::decode(&report)
+                .unwrap_or_else(|| {
+                    ChildError::new(Step::Sync, "the container process died during its setup")
+                })
+                .into())
+        }
     }
-    Ok(pid)
+}
+
+/// What a container process says when its setup is done and it waits for
+/// `start` (no step is 0).
+const CREATED: u8 = 0;
+
+/// A container process whose setup is done, waiting to exec its command
+/// (runc's `create`; `start` lets it go).
+pub struct Created {
+    /// The container's first process.
+    pub pid: Pid,
+    start: OwnedFd,
+    report: OwnedFd,
+}
+
+impl Created {
+    /// Lets the process exec its command; returns once it did (or could
+    /// not: the command is missing, or not executable).
+    pub fn start(self) -> Result<Pid, RuntimeError> {
+        nix::unistd::write(&self.start, b"1")
+            .map_err(|e| RuntimeError::Sys("starting the container", e))?;
+        drop(self.start);
+        if let Some(e) = child_report(self.report) {
+            let _ = nix::sys::wait::waitpid(self.pid, None);
+            return Err(e.into());
+        }
+        Ok(self.pid)
+    }
 }
 
 /// In a new container process: no signal blocked and every disposition at
