@@ -417,6 +417,7 @@ pub fn run(
             storage: &engine.storage,
             init: req.init.clone(),
             devices: req.devices.clone(),
+            rootless: engine.paths.rootless,
             device_rules: req.device_rules.clone(),
             etc_files,
             user_mounts: user_mounts.clone(),

@@ -390,8 +390,10 @@ pub struct SpecInput<'a> {
     pub rootfs: &'a Path,
     pub overlay: Option<String>,
     pub storage: &'a super::StorageOptions,
-    /// `--device`: host nodes made in the container.
+    /// `--device`: host nodes made in the container (bound, rootless).
     pub devices: Vec<DeviceNode>,
+    /// berth runs rootless: no device nodes can be made.
+    pub rootless: bool,
     /// The device cgroup's allow list; None: every device (privileged,
     /// or rootless, which has no device cgroup).
     pub device_rules: Option<Vec<DeviceRule>>,
@@ -457,6 +459,13 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
     for m in user {
         mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
     }
+    // Rootless: no device nodes can be made; the host's are bound, as
+    // plain bind mounts of the spec (podman's way), not `linux.devices`.
+    if i.rootless {
+        for d in &i.devices {
+            mounts.push(json!({"destination": d.container, "type": "bind", "source": d.host, "options": ["bind", "rprivate", "nosuid", "noexec"]}));
+        }
+    }
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "mount"}),
@@ -506,7 +515,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         linux["uidMappings"] = json!(map(uids));
         linux["gidMappings"] = json!(map(gids));
     }
-    if !i.devices.is_empty() {
+    if !i.devices.is_empty() && !i.rootless {
         linux["devices"] = json!(i
             .devices
             .iter()
@@ -532,16 +541,6 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         if i.storage.copy {
             annotations.insert(crate::runtime::plan::ANNOTATION_COPY.into(), json!("true"));
         }
-    }
-    for d in &i.devices {
-        annotations.insert(
-            format!(
-                "{}{}",
-                crate::runtime::plan::ANNOTATION_DEVICE_SOURCE,
-                d.container
-            ),
-            json!(d.host),
-        );
     }
     if let Some(init) = &i.init {
         annotations.insert(crate::runtime::plan::ANNOTATION_INIT.into(), json!(init));

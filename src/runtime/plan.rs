@@ -117,13 +117,9 @@ pub const DEVICES: [(&str, u64, u64); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
-/// Annotation on a device of `linux.devices`: the host node it comes
-/// from (`--device SRC:DST`), bound when rootless.
-pub const ANNOTATION_DEVICE_SOURCE: &str = "io.berth.device-source.";
-
-/// The spec's own devices (`--device`), made after the default ones.
+/// The spec's own devices (`linux.devices`), made after the default
+/// ones (bound from the host's node of the same path in a user namespace).
 fn user_devices(spec: &Spec) -> Vec<Step> {
-    let annotations = spec.annotations().clone().unwrap_or_default();
     let devices = spec
         .linux()
         .as_ref()
@@ -140,10 +136,7 @@ fn user_devices(spec: &Spec) -> Vec<Step> {
                 _ => return None,
             };
             let dest = d.path().display().to_string();
-            let source = annotations
-                .get(&format!("{ANNOTATION_DEVICE_SOURCE}{dest}"))
-                .map(PathBuf::from)
-                .unwrap_or_else(|| d.path().clone());
+            let source = d.path().clone();
             Some(Step::Device {
                 source,
                 dest,
