@@ -225,3 +225,81 @@ pub(crate) fn remove_dir(p: &PathBuf) {
         }
     }
 }
+
+impl Resources {
+    /// The limits a runtime spec's `linux.resources` asks for. Device
+    /// rules: the allow entries after the spec's leading deny-all; no
+    /// `devices` list means no device cgroup.
+    pub fn from_oci(r: &oci_spec::runtime::LinuxResources) -> Resources {
+        let devices = r.devices().as_ref().map(|list| {
+            list.iter()
+                .filter(|d| d.allow())
+                .map(|d| DeviceRule {
+                    kind: match d.typ() {
+                        Some(oci_spec::runtime::LinuxDeviceType::B) => 'b',
+                        Some(oci_spec::runtime::LinuxDeviceType::C)
+                        | Some(oci_spec::runtime::LinuxDeviceType::U) => 'c',
+                        _ => 'a',
+                    },
+                    major: d.major().map(|m| m as u32),
+                    minor: d.minor().map(|m| m as u32),
+                    access: d.access().clone().unwrap_or_else(|| "rwm".into()),
+                })
+                .collect()
+        });
+        Resources {
+            memory: r.memory().as_ref().and_then(|m| m.limit()),
+            cpu_quota: r.cpu().as_ref().and_then(|c| c.quota()),
+            cpu_period: r.cpu().as_ref().and_then(|c| c.period()).unwrap_or(100_000),
+            pids: r.pids().as_ref().map(|p| p.limit()),
+            devices,
+        }
+    }
+}
+
+/// `linux.cgroupsPath` ("/berth/berth-ID") as (parent, name).
+pub fn split_cgroups_path(path: &str) -> Option<(String, String)> {
+    let path = path.trim_matches('/');
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    (!name.is_empty()).then(|| (parent.to_string(), name.to_string()))
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_from_a_runtime_spec() {
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864},
+            "cpu": {"quota": 50000, "period": 100000},
+            "pids": {"limit": 64},
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"}
+            ]
+        }))
+        .unwrap();
+        let res = Resources::from_oci(&r);
+        assert_eq!(res.memory, Some(64 << 20));
+        assert_eq!(
+            (res.cpu_quota, res.cpu_period, res.pids),
+            (Some(50000), 100000, Some(64))
+        );
+        assert_eq!(
+            res.devices.unwrap(),
+            [
+                DeviceRule::parse("c 1:3 rwm").unwrap(),
+                DeviceRule::parse("c 136:* rwm").unwrap()
+            ]
+        );
+        let none: oci_spec::runtime::LinuxResources = serde_json::from_str("{}").unwrap();
+        assert!(Resources::from_oci(&none).devices.is_none());
+        assert_eq!(
+            split_cgroups_path("/berth/berth-1"),
+            Some(("berth".into(), "berth-1".into()))
+        );
+        assert_eq!(split_cgroups_path("x"), Some(("".into(), "x".into())));
+    }
+}

@@ -190,9 +190,6 @@ pub struct ContainerRecord {
     /// killed before it could.
     #[serde(default)]
     pub cgroup: Option<(String, String)>,
-    /// The limits its cgroup gets (the monitor creates it for detached runs).
-    #[serde(default)]
-    pub resources: Option<crate::cgroups::Resources>,
     /// The container's first process, while it runs.
     #[serde(default)]
     pub pid: Option<i32>,

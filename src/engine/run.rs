@@ -298,7 +298,6 @@ pub fn run(
         // Known before anything exists, so a berth killed at any point
         // leaves a record that says what to clean up.
         cgroup: cgroup_target.clone(),
-        resources: cgroup_target.as_ref().map(|_| res.clone()),
         ..Default::default()
     };
     let vols = super::volumes::Volumes::new(engine.store.root());
@@ -418,6 +417,7 @@ pub fn run(
             init: req.init.clone(),
             devices: req.devices.clone(),
             rootless: engine.paths.rootless,
+            cgroup: cgroup_target.clone(),
             device_rules: req.device_rules.clone(),
             etc_files,
             user_mounts: user_mounts.clone(),

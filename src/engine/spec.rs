@@ -406,6 +406,9 @@ pub struct SpecInput<'a> {
     pub cpu_quota: Option<i64>,
     pub pids: Option<i64>,
     pub cgroup_v2: bool,
+    /// The container's cgroup as (parent, name), relative to each
+    /// hierarchy's root (`linux.cgroupsPath`); None: no cgroup.
+    pub cgroup: Option<(String, String)>,
     /// `--userns keep-id`: a user namespace of the container's own with
     /// these uid and gid maps (ids relative to the store's namespace).
     pub id_maps: Option<(
@@ -506,6 +509,9 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         namespaces.push(json!({"type": "user"}));
     }
     let mut linux = json!({"namespaces": namespaces, "resources": resources});
+    if let Some((parent, name)) = &i.cgroup {
+        linux["cgroupsPath"] = json!(format!("/{parent}/{name}").replace("//", "/"));
+    }
     if let Some((uids, gids)) = &i.id_maps {
         let map = |m: &[super::keep_id::IdMapLine]| {
             m.iter()

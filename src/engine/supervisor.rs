@@ -63,12 +63,21 @@ impl Supervisor {
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok())
             .ok_or(SuperviseError::Spec)?;
-        let cgroup = match &record.cgroup {
-            Some((parent, name)) => Some(cgroups::create(
-                parent,
-                name,
-                &record.resources.clone().unwrap_or_default(),
-            )?),
+        // The cgroup and its limits, as the spec asks (the record keeps
+        // its path only to clean up after a berth that was killed).
+        let target = crate::runtime::cgroup_of(&spec).or_else(|| {
+            // A container made before specs named their cgroup.
+            let (parent, name) = record.cgroup.clone()?;
+            let res = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .map(cgroups::Resources::from_oci)
+                .unwrap_or_default();
+            Some((parent, name, res))
+        });
+        let cgroup = match target {
+            Some((parent, name, res)) => Some(cgroups::create(&parent, &name, &res)?),
             None => None,
         };
         let session = match NetSession::prepare(engine.store.root(), &record, &dir.join("userdata"))

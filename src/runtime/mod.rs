@@ -127,6 +127,20 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Sys("pipe", e))
 }
 
+/// The cgroup a spec asks for: `linux.cgroupsPath` as (parent, name),
+/// and the limits of `linux.resources`.
+pub fn cgroup_of(spec: &Spec) -> Option<(String, String, crate::cgroups::Resources)> {
+    let linux = spec.linux().as_ref()?;
+    let (parent, name) =
+        crate::cgroups::split_cgroups_path(&linux.cgroups_path().as_ref()?.display().to_string())?;
+    let res = linux
+        .resources()
+        .as_ref()
+        .map(crate::cgroups::Resources::from_oci)
+        .unwrap_or_default();
+    Some((parent, name, res))
+}
+
 /// Reports a failure to the parent and exits; used only in the child.
 pub(crate) fn die(err_fd: RawFd, err: ChildError) -> ! {
     let bytes = err.encode();
