@@ -161,3 +161,41 @@ fn a_foreground_container_is_stopped_from_another_command() {
     env.berth(&["rm", "fg", "made"]).ok();
     env.assert_consistent();
 }
+
+#[test]
+fn a_killed_container_stays_down_whatever_its_restart_policy() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "k",
+        "--restart",
+        "always",
+        img,
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; echo READY; while :; do sleep 0.2; done",
+    ])
+    .ok();
+    wait_for("the trap", 20, || {
+        env.berth(&["logs", "k"]).stdout.contains("READY")
+    });
+    env.berth(&["kill", "-s", "TERM", "k"]).ok();
+    assert_eq!(env.berth(&["wait", "k"]).ok().trim(), "42");
+    // Its monitor would have restarted it within a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        field(
+            &env,
+            "k",
+            "{{.State.Status}} {{.RestartCount}} {{.State.StoppedByUser}}"
+        ),
+        "exited 0 true"
+    );
+    // Started again by hand, its policy holds again.
+    env.berth(&["start", "k"]).ok();
+    assert_eq!(field(&env, "k", "{{.State.StoppedByUser}}"), "false");
+    env.berth(&["rm", "-f", "k"]).ok();
+}

@@ -123,6 +123,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
             "Running": running,
             "Paused": r.status() == super::record::State::Paused,
             "Restarting": false,
+            "StoppedByUser": r.stopped_by_user,
             "OOMKilled": r.oom_killed,
             "Dead": false,
             "Pid": if running { r.pid.unwrap_or(0) } else { 0 },

@@ -92,9 +92,14 @@ pub fn start(
 }
 
 /// Sends `sig` to a container's first process (`kill`).
+/// A killed container is not restarted by its policy, as in podman.
 pub fn kill(containers: &Containers, query: &str, sig: i32) -> Result<(), LifecycleError> {
     let c = containers.find(query)?;
-    c.allows(Action::Kill)?;
+    containers.try_update(&c.id, |r| -> Result<(), LifecycleError> {
+        r.allows(Action::Kill)?;
+        r.stopped_by_user = true;
+        Ok(())
+    })?;
     signal(containers, &c, sig)
 }
 
@@ -106,6 +111,9 @@ pub fn stop(containers: &Containers, query: &str, timeout: u64) -> Result<(), Li
     let c = containers.find(query)?;
     let stopping = containers.try_update(&c.id, |r| -> Result<bool, LifecycleError> {
         r.allows(Action::Stop)?;
+        // Also when it is not running now: one waiting for its restart
+        // stays down.
+        r.stopped_by_user = true;
         if !r.is_running() {
             return Ok(false);
         }

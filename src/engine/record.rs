@@ -207,6 +207,10 @@ pub struct ContainerRecord {
     pub restart: Option<String>,
     #[serde(default)]
     pub restart_count: u32,
+    /// `stop` or `kill` ended it on purpose: its restart policy leaves it
+    /// down until it is started again (podman's StoppedByUser).
+    #[serde(default)]
+    pub stopped_by_user: bool,
     /// k8s-file (default) or none.
     #[serde(default)]
     pub log_driver: Option<String>,

@@ -131,6 +131,11 @@ impl Supervisor {
             if !matches!(r.state, State::Stopping | State::Removing) {
                 r.state = State::Running;
             }
+            // Started by a user (not by its policy): a later exit follows
+            // the policy again.
+            if restarts == 0 {
+                r.stopped_by_user = false;
+            }
             r.pid = Some(pid.as_raw());
             r.started_at = Some(now());
             r.monitor = ProcessId::current();
@@ -162,7 +167,8 @@ impl Supervisor {
             && self
                 .containers
                 .update(&self.record.id, |r| {
-                    let asked_to_end = matches!(r.state, State::Stopping | State::Removing);
+                    let asked_to_end =
+                        r.stopped_by_user || matches!(r.state, State::Stopping | State::Removing);
                     let again = !asked_to_end
                         && super::record::should_restart(r.restart.as_deref(), code, restarts);
                     if again {
@@ -193,7 +199,7 @@ impl Supervisor {
     pub fn still_wanted(&self) -> bool {
         self.containers
             .find(&self.record.id)
-            .is_ok_and(|r| r.state == State::Running)
+            .is_ok_and(|r| r.state == State::Running && !r.stopped_by_user)
     }
 
     /// How many times its policy restarted it.
