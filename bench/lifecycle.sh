@@ -47,13 +47,13 @@ t_ppar=""; $have_podman && t_ppar=$(ms par "${p[@]}")
 
 rss() { grep VmRSS "/proc/$1/status" | awk '{print $2}'; }
 "${b[@]}" run -d --network none --name m busybox sleep 100 >/dev/null
-sleep 1
+sleep 2
 r_mon=$(rss "$("${b[@]}" inspect --format '{{.State.ConmonPid}}' m)")
 "${b[@]}" rm -f m >/dev/null
 r_conmon=""
 if $have_podman; then
 	"${p[@]}" run -d --network none --name m localhost/busybox sleep 100 >/dev/null 2>&1
-	sleep 1
+	sleep 2
 	r_conmon=$(rss "$("${p[@]}" inspect --format '{{.State.ConmonPid}}' m)")
 	"${p[@]}" rm -f -t 0 m >/dev/null 2>&1
 fi

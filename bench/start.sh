@@ -35,6 +35,20 @@ if command -v crun >/dev/null; then
 	mkdir -p "$work/bundle" && cp -a "$work/rootfs" "$work/bundle/rootfs"
 	(cd "$work/bundle" && crun spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
 	cmds+=(-n crun "crun --root $work/crun-state run --bundle $work/bundle bench")
+	# The same container as berth's: berth's own runtime spec (seccomp
+	# filter, capabilities, masked paths, device cgroup, /etc files),
+	# with the plain rootfs for root.path and no berth annotations.
+	id=$("$berth" --root "$work/berth" --runroot "$work/berth-run" create --network none busybox true)
+	mkdir -p "$work/bundle-berth" && cp -a "$work/rootfs" "$work/bundle-berth/rootfs"
+	python3 - "$work/berth/containers/$id/userdata/config.json" "$work/bundle-berth" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["root"]["path"] = sys.argv[2] + "/rootfs"
+spec.pop("annotations", None)
+spec["linux"]["cgroupsPath"] = "/bench-crun"
+json.dump(spec, open(sys.argv[2] + "/config.json", "w"))
+PY
+	cmds+=(-n crun-same-spec "crun --root $work/crun-state run --bundle $work/bundle-berth bench2")
 fi
 if command -v podman >/dev/null; then
 	podman_conf "$work"
@@ -49,9 +63,9 @@ hyperfine -N --style basic --warmup 3 --runs "$n" --export-json "$work/start.jso
 python3 - "$work/start.json" "$n" <<'EOF'
 import json, sys
 runs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-b = runs["berth"]["mean"]
-print(f"\nstart of a container running `true`, hyperfine -N, {sys.argv[2]} runs each, one private mount namespace:")
+b = runs["berth"]["median"]
+print(f"\nstart of a container running `true`, hyperfine -N, {sys.argv[2]} runs each, one private mount namespace (ratios of medians):")
 for name, r in runs.items():
-    ratio = "" if name == "berth" else f"   berth/{name} = {b / r['mean']:.2f}"
-    print(f"  {name:8} {r['mean']*1000:6.1f} ms ± {r['stddev']*1000:4.1f}{ratio}")
+    ratio = "" if name == "berth" else f"   berth/{name} = {b / r['median']:.2f}"
+    print(f"  {name:14} median {r['median']*1000:6.1f} ms   mean {r['mean']*1000:6.1f} ± {r['stddev']*1000:4.1f}{ratio}")
 EOF
