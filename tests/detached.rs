@@ -518,6 +518,8 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
         .fails(125, "can only stop created or running containers");
     env.berth(&["rm", "web"])
         .fails(2, "cannot remove container web as it is paused");
+    env.berth(&["start", "web"])
+        .fails(125, "must be in Created or Stopped state to be started");
     assert_eq!(
         env.berth(&["ps", "--format", "{{.Names}} {{.State}}"])
             .ok()

@@ -179,7 +179,7 @@ pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
     let keys = super::attach::detach_keys(&a.detach_keys)?;
     for t in &a.containers {
         let c = cs.find(t)?;
-        if c.is_running() {
+        if c.is_running() && c.status() != crate::engine::record::State::Paused {
             if a.attach {
                 return Err(Failure::with_code(
                     format!(

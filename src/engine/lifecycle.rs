@@ -84,7 +84,9 @@ pub fn start(
     attach: bool,
 ) -> Result<Option<OwnedFd>, LifecycleError> {
     let c = containers.find(query)?;
-    if c.is_running() && !attach {
+    // Running already: nothing to do (podman's `start` says its name).
+    // Paused or being removed: refused below.
+    if matches!(c.status(), State::Running | State::Stopping) && !attach {
         return Ok(None);
     }
     c.allows(Action::Start)?;
