@@ -301,3 +301,61 @@ impl ExecPlan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(v: serde_json::Value) -> Process {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_exec_plan_is_read_from_the_spec() {
+        let p = process(serde_json::json!({
+            "user": {"uid": 1000, "gid": 100, "additionalGids": [10, 20]},
+            "args": ["sh", "-c", "true"],
+            "env": ["PATH=/opt/bin::/bin", "A=1"],
+            "cwd": "/srv",
+            "capabilities": {
+                "bounding": ["CAP_CHOWN", "CAP_KILL"],
+                "effective": ["CAP_KILL"],
+                "permitted": ["CAP_CHOWN", "CAP_KILL"],
+                "inheritable": [],
+                "ambient": []
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}],
+            "noNewPrivileges": true
+        }));
+        let plan = ExecPlan::from_process(&p).unwrap();
+        assert_eq!(plan.args.len(), 3);
+        assert_eq!(plan.path_dirs, ["/opt/bin", "/bin"]);
+        assert_eq!(
+            (plan.uid, plan.gid, plan.groups.clone()),
+            (1000, 100, vec![10, 20])
+        );
+        assert_eq!(plan.cwd, "/srv");
+        assert!(plan.bounding.contains(&Capability::CAP_CHOWN));
+        assert_eq!(plan.effective.len(), 1);
+        assert!(plan.ambient.is_empty() && plan.no_new_privileges);
+        assert_eq!(plan.rlimits, vec![(libc::RLIMIT_NOFILE, 1024, 4096)]);
+    }
+
+    #[test]
+    fn a_spec_that_cannot_run_is_refused_before_fork() {
+        let no_args = process(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": []
+        }));
+        assert!(matches!(
+            ExecPlan::from_process(&no_args),
+            Err(SpecProblem::NoCommand)
+        ));
+        let nul = process(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["a\u{0}b"]
+        }));
+        assert!(matches!(
+            ExecPlan::from_process(&nul),
+            Err(SpecProblem::NulInArgs)
+        ));
+    }
+}
