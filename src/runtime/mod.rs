@@ -3,6 +3,7 @@
 //! the setup plan in it. Knows nothing of images or registries (the engine
 //! prepares the spec) and nothing of terminals or logs (the monitor does).
 
+mod child;
 pub mod child_error;
 pub mod copyup;
 pub mod exec;
@@ -18,11 +19,10 @@ pub mod step_error;
 use crate::cgroups::Cgroup;
 use crate::namespaces::container::{NamespaceError, NamespacePlan};
 pub use child_error::{ChildError, Step};
-use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// A runtime spec berth cannot run.
@@ -184,152 +184,51 @@ pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, Ru
         .and_then(|a| a.get(plan::ANNOTATION_INIT))
         .map(PathBuf::from);
     let namespaces = NamespacePlan::from_spec(l.spec)?;
-    let cgroupns = namespaces.cgroupns;
     let flags = namespaces.clone_flags;
     let joined = namespaces.open_joins()?;
-    let join: Vec<(i32, CloneFlags, String)> = joined
-        .iter()
-        .map(|(f, flag, what)| (f.as_raw_fd(), *flag, what.clone()))
-        .collect();
     let (sync_r, sync_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (start_r, start_w) = pipe()?;
-    let start_rfd = start_r.as_raw_fd();
     let devnull = if l.stdio.null_stdin {
         Some(std::fs::File::open("/dev/null").map_err(io("opening /dev/null"))?)
     } else {
         None
     };
-    let console = l
-        .stdio
-        .console
-        .as_ref()
-        .map(|(fd, path)| (fd.as_raw_fd(), path.clone()));
-    let output = l
-        .stdio
-        .output
-        .as_ref()
-        .map(|(o, e)| (o.as_raw_fd(), e.as_raw_fd()));
-    let input = l.stdio.input.as_ref().map(|i| i.as_raw_fd());
-    let start_wfd = start_w.as_raw_fd();
-    let (sync_rfd, sync_wfd, err_rfd, err_wfd) = (
-        sync_r.as_raw_fd(),
-        sync_w.as_raw_fd(),
-        err_r.as_raw_fd(),
-        err_w.as_raw_fd(),
-    );
-    let rootfs = l.rootfs.clone();
-    let userns = l.userns;
+    let output = l.stdio.output.as_ref();
     let maps = namespaces.id_maps;
-    let own_userns = maps.is_some();
-
-    let child = move || -> isize {
-        // SAFETY: closing the parent's ends of the pipes in the child.
-        unsafe {
-            libc::close(sync_wfd);
-            libc::close(err_rfd);
-            libc::close(start_wfd);
-        }
-        // The container dies with the berth process that watches it.
-        // SAFETY: prctl with constant arguments.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-        // Undo what the parent set up for itself: blocked signals, SIGPIPE ignored.
-        reset_signals();
-        let mut b = [0u8; 1];
-        // SAFETY: reading one byte from our pipe.
-        if unsafe { libc::read(sync_rfd, b.as_mut_ptr().cast(), 1) } != 1 {
-            die(
-                err_wfd,
-                ChildError::new(Step::Sync, "the parent went away before setup"),
-            );
-        }
-        if own_userns {
-            // The parent wrote the maps: become the namespace's root.
-            if !crate::namespaces::container::become_root() {
-                die(
-                    err_wfd,
-                    ChildError::new(
-                        Step::UserNamespace,
-                        "becoming root in the container's user namespace failed",
-                    ),
-                );
-            }
-        }
-        for (fd, flag, what) in &join {
-            // SAFETY: the fd is an open namespace file inherited from the parent.
-            if let Err(e) = nix::sched::setns(unsafe { BorrowedFd::borrow_raw(*fd) }, *flag) {
-                die(
-                    err_wfd,
-                    ChildError::new(Step::JoinNamespace, format!("joining {what}: {e}")),
-                );
-            }
-        }
-        if cgroupns {
-            if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-                die(
-                    err_wfd,
-                    ChildError::new(
-                        Step::CgroupNamespace,
-                        format!("creating the cgroup namespace: {e}"),
-                    ),
-                );
-            }
-        }
-        let fds = session::StdFds {
-            console: console.as_ref().map(|(fd, _)| *fd),
-            stdin: input.or(devnull.as_ref().map(|n| n.as_raw_fd())),
-            stdout: output.map(|(o, _)| o),
-            stderr: output.map(|(_, e)| e),
-        };
-        if let Err(msg) = session::begin(fds) {
-            die(err_wfd, ChildError::new(Step::Session, msg.to_string()));
-        }
-        // --init: the init binary, opened read-only while the host's
-        // mounts are still in this mount namespace.
-        let init_exe = match init.as_deref().map(init::sealed_exe).transpose() {
-            Ok(fd) => fd,
-            Err(e) => die(
-                err_wfd,
-                ChildError::new(Step::Init, format!("preparing the init: {e}")),
-            ),
-        };
-        let mut ctx = mounts::MountCtx {
-            rootfs: rootfs.clone(),
-            rootfs_fd: None,
-            userns,
-            console: console.as_ref().map(|(_, p)| p.clone()),
-        };
-        for step in &steps {
-            if let Err(msg) = mounts::run_step(step, &mut ctx) {
-                die(err_wfd, ChildError::new(Step::Mount, msg.to_string()));
-            }
-        }
-        if let Some((fd, _)) = &console {
-            if *fd > 2 {
-                // SAFETY: the slave is now 0-2.
-                unsafe { libc::close(*fd) };
-            }
-        }
-        // Nothing of berth's leaks into the container: every fd above
-        // stderr closes on exec (the error pipe stays usable until then).
-        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
-        // Created: the setup is done. Say so, and wait for `start`.
-        let mut b = [CREATED];
-        // SAFETY: one byte to and from pipes we own.
-        let started = unsafe {
-            libc::write(err_wfd, b.as_ptr().cast(), 1) == 1
-                && libc::read(start_rfd, b.as_mut_ptr().cast(), 1) == 1
-        };
-        if !started {
-            die(
-                err_wfd,
-                ChildError::new(Step::Sync, "the parent went away before start"),
-            );
-        }
-        let failure = exec.exec(filter.as_deref(), init_exe.as_ref().map(|f| f.as_raw_fd()));
-        die(err_wfd, failure)
+    let plan = child::ChildPlan {
+        own_userns: maps.is_some(),
+        joins: joined
+            .iter()
+            .map(|(f, flag, what)| (f.as_raw_fd(), *flag, what.clone()))
+            .collect(),
+        cgroupns: namespaces.cgroupns,
+        stdio: session::StdFds {
+            console: l.stdio.console.as_ref().map(|(fd, _)| fd.as_raw_fd()),
+            stdin: l
+                .stdio
+                .input
+                .as_ref()
+                .map(|i| i.as_raw_fd())
+                .or(devnull.as_ref().map(|n| n.as_raw_fd())),
+            stdout: output.map(|(o, _)| o.as_raw_fd()),
+            stderr: output.map(|(_, e)| e.as_raw_fd()),
+        },
+        console_path: l.stdio.console.as_ref().map(|(_, p)| p.clone()),
+        init,
+        rootfs: l.rootfs.clone(),
+        userns: l.userns,
+        mounts: steps,
+        exec,
+        seccomp: filter,
     };
+    let pipes = child::ChildPipes {
+        parent_ends: [sync_w.as_raw_fd(), err_r.as_raw_fd(), start_w.as_raw_fd()],
+        sync: sync_r.as_raw_fd(),
+        report: err_w.as_raw_fd(),
+        start: start_r.as_raw_fd(),
+    };
+    let child = move || -> isize { plan.run(&pipes) };
     let mut stack = vec![0u8; 1 << 20];
     // SAFETY: the child runs `child` on its own stack; the parent is single-threaded here.
     let pid = unsafe { nix::sched::clone(Box::new(child), &mut stack, flags, Some(libc::SIGCHLD)) }
@@ -368,7 +267,7 @@ pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, Ru
     let mut err = std::fs::File::from(err_r);
     let mut first = [0u8; 1];
     match err.read(&mut first) {
-        Ok(1) if first[0] == CREATED => Ok(Created {
+        Ok(1) if first[0] == child::CREATED => Ok(Created {
             pid,
             start: start_w,
             report: err.into(),
@@ -387,10 +286,6 @@ pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, Ru
         }
     }
 }
-
-/// What a container process says when its setup is done and it waits for
-/// `start` (no step is 0).
-const CREATED: u8 = 0;
 
 /// A container process whose setup is done, waiting to exec its command
 /// (runc's `create`; `start` lets it go).
