@@ -460,7 +460,7 @@ pub fn run(
         };
         // From here it runs under the same supervisor as a detached
         // container's monitor, in this process, on the caller's terminal.
-        let sup = Supervisor::prepare(engine, &id)?;
+        let sup = Supervisor::prepare_with(engine, record.clone(), spec)?;
         record.state = State::Running;
         supervise_here(engine, sup, o, log.as_mut()).map(Some)
     })();

@@ -58,11 +58,22 @@ impl Supervisor {
     pub fn prepare(engine: &Engine, id: &str) -> Result<Supervisor, SuperviseError> {
         let containers = Containers::new(engine.store.root());
         let record = containers.find(id)?;
-        let dir = containers.dir(id);
-        let spec = std::fs::read(dir.join("userdata/config.json"))
+        let spec = std::fs::read(containers.dir(id).join("userdata/config.json"))
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok())
             .ok_or(SuperviseError::Spec)?;
+        Supervisor::prepare_with(engine, record, spec)
+    }
+
+    /// Like `prepare`, with the record and spec its caller has just
+    /// written (a foreground `run`: nothing is read back).
+    pub fn prepare_with(
+        engine: &Engine,
+        record: ContainerRecord,
+        spec: oci_spec::runtime::Spec,
+    ) -> Result<Supervisor, SuperviseError> {
+        let containers = Containers::new(engine.store.root());
+        let dir = containers.dir(&record.id);
         // The cgroup and its limits, as the spec asks (the record keeps
         // its path only to clean up after a berth that was killed).
         let target = crate::runtime::cgroup_of(&spec).or_else(|| {
