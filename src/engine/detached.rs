@@ -1,7 +1,8 @@
 //! Detached containers: `start` re-executes berth as the container's
 //! monitor (podman's conmon, built in) in a session of its own and waits
-//! only until the container runs; the monitor then owns the container,
-//! writes its log, and records how it ended.
+//! only until the container runs. The monitor supervises the container
+//! (`supervisor.rs`) with pipes or a pty, its log and attach socket, and
+//! its restart policy.
 
 use super::container::{ContainerError, Containers};
 use super::supervisor::{record_exit, AfterExit, Supervisor};

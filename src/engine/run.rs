@@ -1,7 +1,8 @@
-//! `run`: from an image name and flags to a finished container. Finds (or
-//! pulls) the image, records the container, writes its /etc files, builds
-//! the runtime spec, sets up the cgroup, hands over to the foreground
-//! monitor, and cleans up.
+//! `run` and `create`: a checked request (`request.rs`) becomes a
+//! container: the image is found (or pulled), the container recorded, its
+//! volumes, overlay dirs, /etc files and runtime spec written; then it is
+//! started under its monitor (`-d`), left created (`create`), or
+//! supervised in this process on the caller's terminal.
 
 use super::container::{random_id, ContainerError, Containers};
 use super::record::{ContainerRecord, State};
