@@ -418,6 +418,8 @@ fn exit_codes_follow_podman() {
         .fails(125, "cannot change to working directory /etc/passwd");
     env.berth(&["run", "--rm", "-v", "/etc/hostname:/etc", img, "true"])
         .fails(125, "binding /etc/hostname to /etc");
+    env.berth(&["run", "--rm", "--network", "ns:/etc/hostname", img, "true"])
+        .fails(125, "joining namespace /etc/hostname");
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
     let missing = format!("{}/no-such-image-here", shared(Auth::None).host());
     env.berth(&["run", "--rm", &missing])
