@@ -4,19 +4,11 @@
 mod common;
 
 use common::pty::PtySession;
-use common::{busybox_image, cgroups_left, mounts_under, Env};
+use common::{busybox_image, cgroups_left, mounts_under, wait_for, Env};
 use std::time::{Duration, Instant};
 
 const TICKER: &str =
     "i=0; while true; do echo tick $i; echo err $i >&2; i=$((i+1)); sleep 0.2; done";
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn lifecycle(env: &Env, cg: Option<&str>) {
     let img = busybox_image(env);

@@ -5,16 +5,8 @@
 
 mod common;
 
-use common::{busybox_image, As, Env, Run};
-use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{busybox_image, wait_for, As, Env, Run};
+use std::time::Duration;
 
 /// The networks a container's record lists, as `inspect` shows them.
 fn networks(env: &Env, name: &str) -> Vec<String> {
