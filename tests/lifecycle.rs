@@ -191,3 +191,83 @@ fn a_killed_container_stays_down_whatever_its_restart_policy() {
     assert_eq!(field(&env, "k", "{{.State.StoppedByUser}}"), "false");
     env.berth(&["rm", "-f", "k"]).ok();
 }
+
+fn commit_checks(env: &Env) {
+    let img = busybox_image(env);
+    // New files, and a deleted one (a whiteout in the layer).
+    env.berth(&[
+        "run",
+        "--name",
+        "c",
+        img,
+        "sh",
+        "-c",
+        "echo made > /made && mkdir /data && echo a > /data/a && echo b > /data/b && rm /bin/true",
+    ])
+    .ok();
+    let id = env.berth(&[
+        "commit",
+        "-a",
+        "me",
+        "-m",
+        "first",
+        "-c",
+        "CMD [\"cat\", \"/made\"]",
+        "c",
+        "snap",
+    ]);
+    assert_eq!(id.ok().trim().len(), 64, "{}", id.stdout);
+    assert_eq!(env.berth(&["run", "--rm", "snap"]).ok(), "made\n");
+    assert_eq!(
+        env.berth(&["run", "--rm", "snap", "ls", "/data"]).ok(),
+        "a\nb\n"
+    );
+    let gone = env.berth(&[
+        "run",
+        "--rm",
+        "snap",
+        "sh",
+        "-c",
+        "test -e /bin/true && echo kept || echo gone",
+    ]);
+    assert_eq!(gone.ok(), "gone\n");
+    assert!(env.berth(&["images"]).ok().contains("localhost/snap"));
+    // A commit of the commit stacks one more layer; a directory replaced
+    // whole hides what the layers below had in it (an opaque directory).
+    env.berth(&[
+        "run",
+        "--name",
+        "d",
+        "snap",
+        "sh",
+        "-c",
+        "rm -rf /data && mkdir /data && echo only > /data/only && echo two > /two",
+    ])
+    .ok();
+    env.berth(&["commit", "d", "snap2"]).ok();
+    assert_eq!(
+        env.berth(&["run", "--rm", "snap2", "cat", "/made", "/two"])
+            .ok(),
+        "made\ntwo\n"
+    );
+    assert_eq!(
+        env.berth(&["run", "--rm", "snap2", "ls", "/data"]).ok(),
+        "only\n"
+    );
+    env.berth(&["commit", "nothing-here", "x"])
+        .fails(125, "no such container");
+    env.berth(&["rm", "c", "d"]).ok();
+    env.assert_consistent();
+}
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    commit_checks(&Env::root());
+}
+
+#[test]
+fn commit_rootless() {
+    if let Some(env) = Env::user("commit_rootless") {
+        commit_checks(&env);
+    }
+}

@@ -338,3 +338,44 @@ pub fn cp(engine: &Engine, a: CpArgs) -> CliResult {
         .map_err(|e| Failure::with_code(e.to_string(), 125))?;
     Ok(0)
 }
+
+/// `berth commit`
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// The container whose changes become a layer
+    pub container: String,
+    /// Name for the new image (short names go under localhost/)
+    pub image: Option<String>,
+    /// Author of the image
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Commit message (the history entry's comment)
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// A Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Makes an image of a container's changes; prints its id.
+pub fn commit(engine: &Engine, a: CommitArgs) -> CliResult {
+    let cs = Containers::new(engine.store.root());
+    let name = a
+        .image
+        .as_deref()
+        .map(super::images::local_name)
+        .transpose()?;
+    let opts = crate::image::commit::CommitOptions {
+        name,
+        changes: a.change,
+        author: a.author,
+        message: a.message,
+        created_by: String::new(),
+    };
+    let img = lifecycle::commit(engine, &cs, &a.container, opts)?;
+    println!("{}", img.id.hex());
+    Ok(0)
+}

@@ -96,6 +96,8 @@ pub enum Command {
     Top(lifecycle::TopArgs),
     /// Copy files between the host and a running container
     Cp(lifecycle::CpArgs),
+    /// Create an image from a container's changes
+    Commit(lifecycle::CommitArgs),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -243,6 +245,7 @@ impl Command {
             | Command::Start(_)
             | Command::Restart(_)
             | Command::Rm(_)
+            | Command::Commit(_)
             | Command::Network(_) => true,
             Command::Image(c) => c.needs_userns(),
             Command::Volume(c) => c.needs_userns(),
@@ -290,6 +293,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Rename(a) => lifecycle::rename(&engine, a),
         Command::Top(a) => lifecycle::top(&engine, a),
         Command::Cp(a) => lifecycle::cp(&engine, a),
+        Command::Commit(a) => lifecycle::commit(&engine, a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

@@ -33,6 +33,17 @@ pub enum LifecycleError {
     BadSignal(String),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    #[error("{0} runs on a directory given with --rootfs, not an image: there is nothing to commit it onto")]
+    NoImage(String),
+    #[error(transparent)]
+    Store(#[from] crate::image::store::StoreError),
+    #[error(transparent)]
+    Commit(#[from] crate::image::import::ImportError),
+    #[error("writing the changes of {name}: {source}")]
+    Diff {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 impl LifecycleError {
@@ -218,6 +229,51 @@ pub fn remove_forced(
         ..Default::default()
     };
     remove(containers, query, force)
+}
+
+/// `commit`: a new image from a container's image and its changes (its
+/// overlay upper dir, as a layer). The container may be running; its
+/// files are read as they are (podman's default, without `--pause`).
+pub fn commit(
+    engine: &Engine,
+    containers: &Containers,
+    query: &str,
+    opts: crate::image::commit::CommitOptions,
+) -> Result<crate::image::store::ImageRecord, LifecycleError> {
+    let c = containers.find(query)?;
+    if c.image_id.is_empty() {
+        return Err(LifecycleError::NoImage(c.name));
+    }
+    let base = engine.store.find(&c.image_id)?;
+    let failed = |source| LifecycleError::Diff {
+        name: c.name.clone(),
+        source,
+    };
+    // The whole layer is written first: a walk that fails half way must
+    // not become an image.
+    let tmp = engine
+        .store
+        .temp_path("commit")
+        .map_err(LifecycleError::Store)?;
+    let file = std::fs::File::create(tmp.path()).map_err(failed)?;
+    crate::image::diff::tar_upper(&containers.dir(&c.id).join("upper"), file)
+        .and_then(|f| f.sync_all())
+        .map_err(failed)?;
+    let layer = std::fs::File::open(tmp.path()).map_err(failed)?;
+    let opts = crate::image::commit::CommitOptions {
+        created_by: if opts.created_by.is_empty() {
+            c.command.join(" ")
+        } else {
+            opts.created_by
+        },
+        ..opts
+    };
+    Ok(crate::image::commit::commit(
+        &engine.store,
+        &base,
+        layer,
+        &opts,
+    )?)
 }
 
 /// Waits until the container no longer runs and returns its record (None

@@ -4,6 +4,8 @@
 pub mod archive;
 pub mod auth;
 pub mod changes;
+pub mod commit;
+pub mod diff;
 pub mod import;
 pub mod ingest;
 pub mod inspect;

@@ -247,6 +247,17 @@ pub fn tar_file<W: Write>(
     append_entry(tar, name, &st, None, Some(Box::new(data)))
 }
 
+/// Writes one entry that has no data (a directory, link, device or fifo)
+/// into `tar` as `name`, with the owner, mode and time of `st`.
+pub fn tar_entry<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &Path,
+    st: &libc::stat,
+    link: Option<&[u8]>,
+) -> io::Result<()> {
+    append_entry(tar, name, st, link, None)
+}
+
 fn append_entry<W: Write>(
     tar: &mut tar::Builder<W>,
     name: &Path,

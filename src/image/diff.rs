@@ -1,0 +1,119 @@
+//! A container's changes as a layer: its overlay upper directory written
+//! as an OCI layer tar. overlayfs marks a deleted file with a 0:0 character
+//! device and a directory whose lower contents are hidden with an "opaque"
+//! xattr; a layer says both with whiteout files (`.wh.NAME`,
+//! `.wh..wh..opq`). The tree is walked with directory fds and O_NOFOLLOW,
+//! so a running container swapping in links cannot make berth read a host
+//! file.
+
+use crate::util::fdtree::{self, kind, lstat_at, names, open_dir_at, open_file_at};
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The xattrs overlayfs marks an opaque directory with (root, then
+/// rootless `userxattr` mounts).
+const OPAQUE: [&[u8]; 2] = [b"trusted.overlay.opaque\0", b"user.overlay.opaque\0"];
+
+/// Writes the changes in `upper` (an overlay upper dir) to `out` as a tar
+/// layer.
+pub fn tar_upper<W: Write>(upper: &Path, out: W) -> io::Result<W> {
+    let root = fdtree::open_dir_at(libc::AT_FDCWD, upper.as_os_str().as_bytes())?;
+    let mut tar = tar::Builder::new(out);
+    walk(&mut tar, root.as_raw_fd(), Path::new(""))?;
+    tar.into_inner()
+}
+
+fn is_opaque(dir: RawFd) -> bool {
+    OPAQUE.iter().any(|name| {
+        let mut v = [0u8; 1];
+        // SAFETY: a NUL-terminated name and a 1-byte buffer we own.
+        let n =
+            unsafe { libc::fgetxattr(dir, name.as_ptr().cast(), v.as_mut_ptr().cast(), v.len()) };
+        n == 1 && v[0] == b'y'
+    })
+}
+
+fn whiteout<W: Write>(tar: &mut tar::Builder<W>, path: &Path) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o600);
+    h.set_size(0);
+    tar.append_data(&mut h, path, io::empty())
+}
+
+fn walk<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, at: &Path) -> io::Result<()> {
+    if is_opaque(dir) {
+        whiteout(tar, &at.join(".wh..wh..opq"))?;
+    }
+    for child in names(dir)? {
+        let path = at.join(OsStr::from_bytes(&child));
+        let st = match lstat_at(dir, &child) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        match kind(st.st_mode) {
+            // overlayfs' whiteout: this name was deleted.
+            libc::S_IFCHR if st.st_rdev == 0 => {
+                let mut wh = b".wh.".to_vec();
+                wh.extend_from_slice(&child);
+                whiteout(tar, &at.join(OsStr::from_bytes(&wh)))?;
+            }
+            libc::S_IFDIR => {
+                fdtree::tar_entry(tar, &path, &st, None)?;
+                match open_dir_at(dir, &child) {
+                    Ok(sub) => walk(tar, sub.as_raw_fd(), &path)?,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            libc::S_IFREG => match open_file_at(dir, &child) {
+                Ok(f) => fdtree::tar_file(tar, &f, &path)?,
+                // Swapped for a link or a device since the stat: left out.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::ELOOP))
+                        || e.kind() == io::ErrorKind::InvalidInput => {}
+                Err(e) => return Err(e),
+            },
+            libc::S_IFLNK => {
+                let target = fdtree::readlink_at(dir, &child)?;
+                fdtree::tar_entry(tar, &path, &st, Some(&target))?;
+            }
+            _ => fdtree::tar_entry(tar, &path, &st, None)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletions_become_whiteouts() {
+        let base = std::env::temp_dir().join(format!("berth-diff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("etc")).unwrap();
+        std::fs::write(base.join("etc/new"), b"hi").unwrap();
+        let gone = std::ffi::CString::new(base.join("etc/old").as_os_str().as_bytes()).unwrap();
+        // SAFETY: mknod of a 0:0 char device (needs CAP_MKNOD: root runs the tests).
+        let made = unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
+        let tar = tar_upper(&base, Vec::new()).unwrap();
+        let mut names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        let mut want = vec!["etc", "etc/new"];
+        if made {
+            want.push("etc/.wh.old");
+            want.sort();
+        }
+        assert_eq!(names, want);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
