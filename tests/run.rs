@@ -420,6 +420,27 @@ fn exit_codes_follow_podman() {
         .fails(125, "binding /etc/hostname to /etc");
     env.berth(&["run", "--rm", "--network", "ns:/etc/hostname", img, "true"])
         .fails(125, "joining namespace /etc/hostname");
+    // A namespaced kernel parameter is set in the container's own network
+    // namespace, and /proc/sys stays read-only for the container itself.
+    let host_value =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let set = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=80",
+        img,
+        "sh",
+        "-c",
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start; echo 9 > /proc/sys/net/ipv4/ip_unprivileged_port_start || echo refused",
+    ]);
+    assert_eq!(set.ok(), "80\nrefused\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap(),
+        host_value
+    );
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
     let missing = format!("{}/no-such-image-here", shared(Auth::None).host());
     env.berth(&["run", "--rm", &missing])
@@ -848,6 +869,12 @@ fn bad_flags_are_refused_before_anything_is_pulled() {
             &["--security-opt", "seccomp=/nonexistent.json"][..],
             "seccomp profile",
         ),
+        (&["--sysctl", "kernel.panic=1"][..], "is not allowed"),
+        (
+            &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"][..],
+            "--network host",
+        ),
+        (&["--sysctl", "net.ipv4.ip_forward"][..], "invalid --sysctl"),
     ] {
         let mut args = vec!["run"];
         args.extend_from_slice(flags);

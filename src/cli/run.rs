@@ -147,6 +147,9 @@ pub struct RunArgs {
     /// An /etc/hosts entry: HOST:IP
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Set a namespaced kernel parameter: net.*, fs.mqueue.*, kernel.msg*/sem/shm*
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
     /// User namespace mode
     #[arg(long)]
     pub userns: Option<String>,
@@ -253,6 +256,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         dns: a.dns,
         dns_search: a.dns_search,
         add_host: a.add_host,
+        sysctls: a.sysctl,
         userns: a.userns,
         rootfs: a.rootfs,
         cgroup_parent: a.cgroup_parent,

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub add_host: Vec<String>,
+    /// `--sysctl KEY=VALUE`
+    pub sysctls: Vec<String>,
     pub userns: Option<String>,
     /// IMAGE is a directory to use as the rootfs.
     pub rootfs: bool,
@@ -128,6 +130,47 @@ pub struct CreateRequest {
     pub cpu_quota: Option<i64>,
     /// `-v`, `--mount` and `--tmpfs`, parsed.
     pub user_mounts: Vec<UserMount>,
+    /// `--sysctl`, checked to be namespaced.
+    pub sysctls: std::collections::BTreeMap<String, String>,
+}
+
+/// The kernel parameters a container may set: those of its own IPC and
+/// network namespaces (podman's list).
+fn sysctls(
+    given: &[String],
+    network_host: bool,
+) -> Result<std::collections::BTreeMap<String, String>, RequestError> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let mut out = std::collections::BTreeMap::new();
+    for s in given {
+        let Some((k, v)) = s.split_once('=') else {
+            return Err(invalid(format!(
+                "invalid --sysctl {s:?}: use KEY=VALUE, e.g. net.ipv4.ip_unprivileged_port_start=80"
+            )));
+        };
+        let net = k.starts_with("net.");
+        if !(net || k.starts_with("fs.mqueue.") || IPC.contains(&k)) {
+            return Err(invalid(format!(
+                "sysctl {k:?} is not allowed: only net.*, fs.mqueue.* and the IPC ones (kernel.msg*, kernel.sem, kernel.shm*) belong to a container's namespaces"
+            )));
+        }
+        if net && network_host {
+            return Err(invalid(format!(
+                "sysctl {k:?} is not allowed with --network host: it would change the host's network"
+            )));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
 }
 
 impl CreateRequest {
@@ -247,7 +290,9 @@ impl CreateRequest {
             },
             engine.paths.rootless,
         )?;
+        let sysctls = sysctls(&o.sysctls, o.network.as_deref() == Some("host"))?;
         Ok(CreateRequest {
+            sysctls,
             o,
             keep_id,
             caps,

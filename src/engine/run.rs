@@ -419,6 +419,7 @@ pub fn run(
             devices: req.devices.clone(),
             rootless: engine.paths.rootless,
             cgroup: cgroup_target.clone(),
+            sysctls: req.sysctls.clone(),
             device_rules: req.device_rules.clone(),
             etc_files,
             user_mounts: user_mounts.clone(),

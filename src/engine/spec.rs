@@ -406,6 +406,8 @@ pub struct SpecInput<'a> {
     pub cpu_quota: Option<i64>,
     pub pids: Option<i64>,
     pub cgroup_v2: bool,
+    /// `--sysctl`: namespaced kernel parameters.
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// The container's cgroup as (parent, name), relative to each
     /// hierarchy's root (`linux.cgroupsPath`); None: no cgroup.
     pub cgroup: Option<(String, String)>,
@@ -509,6 +511,9 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         namespaces.push(json!({"type": "user"}));
     }
     let mut linux = json!({"namespaces": namespaces, "resources": resources});
+    if !i.sysctls.is_empty() {
+        linux["sysctl"] = json!(i.sysctls);
+    }
     if let Some((parent, name)) = &i.cgroup {
         linux["cgroupsPath"] = json!(format!("/{parent}/{name}").replace("//", "/"));
     }

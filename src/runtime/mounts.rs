@@ -335,6 +335,39 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
             )
         }
         Step::RootReadOnly => remount_bind("/", MsFlags::MS_RDONLY),
+        Step::Sysctl { key, value } => {
+            // After pivot_root: /proc is the container's own, and the
+            // key names a file under /proc/sys (with dots, or with
+            // slashes when a part has dots itself, as runc reads it).
+            let rel = if key.contains('/') {
+                key.clone()
+            } else {
+                key.replace('.', "/")
+            };
+            let path = format!("/proc/sys/{rel}");
+            let c = crate::util::secure_path::cstr(path.as_bytes());
+            // SAFETY: a NUL-terminated path; O_NOFOLLOW, no O_CREAT.
+            let fd = unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(last_os(format!("setting sysctl {key}")));
+            }
+            // SAFETY: writing our buffer to the fd we opened, then closing it.
+            let ok = unsafe {
+                let n = libc::write(fd, value.as_ptr().cast(), value.len());
+                let err = (n != value.len() as isize).then(std::io::Error::last_os_error);
+                libc::close(fd);
+                err
+            };
+            match ok {
+                None => Ok(()),
+                Some(e) => Err(ctx(format!("setting sysctl {key}={value}"))(e)),
+            }
+        }
         Step::Hostname(h) => nix::unistd::sethostname(h).map_err(ctx("setting the hostname")),
         Step::LoopbackUp => loopback_up().map_err(ctx("bringing up lo")),
     }

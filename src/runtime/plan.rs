@@ -89,6 +89,12 @@ pub enum Step {
     Console,
     /// pivot_root into the rootfs and detach the old root.
     PivotRoot,
+    /// Set a namespaced kernel parameter (`linux.sysctl`), before /proc/sys
+    /// is made read-only.
+    Sysctl {
+        key: String,
+        value: String,
+    },
     /// Hide a path: /dev/null over files, an empty read-only tmpfs over dirs.
     Mask(String),
     /// Make a path read-only.
@@ -286,6 +292,15 @@ pub fn build(spec: &Spec, rootfs: &std::path::Path, console: bool) -> Result<Vec
     }
     steps.push(Step::PivotRoot);
     if let Some(linux) = spec.linux() {
+        for (key, value) in linux.sysctl().clone().unwrap_or_default() {
+            let plain = key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+            if key.is_empty() || key.starts_with('/') || key.contains("..") || !plain {
+                return Err(PlanError::Invalid(format!("sysctl {key:?}")));
+            }
+            steps.push(Step::Sysctl { key, value });
+        }
         for p in linux.masked_paths().clone().unwrap_or_default() {
             steps.push(Step::Mask(p));
         }
@@ -367,6 +382,36 @@ mod tests {
         assert!(
             matches!(bind, Step::Bind { flags, .. } if flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REC | MsFlags::MS_BIND))
         );
+    }
+
+    #[test]
+    fn sysctls_are_set_after_pivot_and_before_proc_sys_is_read_only() {
+        let mut s = spec(serde_json::json!({}));
+        let mut sysctl = std::collections::HashMap::new();
+        sysctl.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        s.linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_sysctl(Some(sysctl.clone()));
+        let steps = build(&s, std::path::Path::new("/r"), false).unwrap();
+        let pos = |f: &dyn Fn(&Step) -> bool| steps.iter().position(f).unwrap();
+        let set = pos(
+            &|s| matches!(s, Step::Sysctl { key, value } if key == "net.ipv4.ip_forward" && value == "1"),
+        );
+        assert!(set > pos(&|s| *s == Step::PivotRoot));
+        assert!(set < pos(&|s| *s == Step::ReadOnly("/proc/sys".into())));
+        for bad in ["../../etc/x", "/net/x", "net.ipv4 x", ""] {
+            sysctl.clear();
+            sysctl.insert(bad.to_string(), "1".to_string());
+            s.linux_mut()
+                .as_mut()
+                .unwrap()
+                .set_sysctl(Some(sysctl.clone()));
+            assert!(
+                build(&s, std::path::Path::new("/r"), false).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
