@@ -6,8 +6,7 @@
 //! so a running container swapping in links cannot make berth read a host
 //! file.
 
-use crate::util::fdtree::{self, kind, lstat_at, names, open_dir_at, open_file_at};
-use std::ffi::OsStr;
+use crate::util::fdtree::{self, kind, Visit};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -22,7 +21,33 @@ const OPAQUE: [&[u8]; 2] = [b"trusted.overlay.opaque\0", b"user.overlay.opaque\0
 pub fn tar_upper<W: Write>(upper: &Path, out: W) -> io::Result<W> {
     let root = fdtree::open_dir_at(libc::AT_FDCWD, upper.as_os_str().as_bytes())?;
     let mut tar = tar::Builder::new(out);
-    walk(&mut tar, root.as_raw_fd(), Path::new(""))?;
+    fdtree::tar_tree(
+        &mut tar,
+        root.as_raw_fd(),
+        Path::new(""),
+        &mut |tar, visit| {
+            match visit {
+                // A directory that hides what the layers below have in it.
+                Visit::Dir { fd, path } => {
+                    if is_opaque(fd) {
+                        whiteout(tar, &path.join(".wh..wh..opq"))?;
+                    }
+                    Ok(false)
+                }
+                // overlayfs' whiteout: this name was deleted.
+                Visit::Entry { path, st }
+                    if kind(st.st_mode) == libc::S_IFCHR && st.st_rdev == 0 =>
+                {
+                    let mut wh = b".wh.".to_vec();
+                    wh.extend_from_slice(path.file_name().unwrap_or_default().as_bytes());
+                    let parent = path.parent().unwrap_or(Path::new(""));
+                    whiteout(tar, &parent.join(std::ffi::OsStr::from_bytes(&wh)))?;
+                    Ok(true)
+                }
+                Visit::Entry { .. } => Ok(false),
+            }
+        },
+    )?;
     tar.into_inner()
 }
 
@@ -42,50 +67,6 @@ fn whiteout<W: Write>(tar: &mut tar::Builder<W>, path: &Path) -> io::Result<()> 
     h.set_mode(0o600);
     h.set_size(0);
     tar.append_data(&mut h, path, io::empty())
-}
-
-fn walk<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, at: &Path) -> io::Result<()> {
-    if is_opaque(dir) {
-        whiteout(tar, &at.join(".wh..wh..opq"))?;
-    }
-    for child in names(dir)? {
-        let path = at.join(OsStr::from_bytes(&child));
-        let st = match lstat_at(dir, &child) {
-            Ok(st) => st,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(e) => return Err(e),
-        };
-        match kind(st.st_mode) {
-            // overlayfs' whiteout: this name was deleted.
-            libc::S_IFCHR if st.st_rdev == 0 => {
-                let mut wh = b".wh.".to_vec();
-                wh.extend_from_slice(&child);
-                whiteout(tar, &at.join(OsStr::from_bytes(&wh)))?;
-            }
-            libc::S_IFDIR => {
-                fdtree::tar_entry(tar, &path, &st, None)?;
-                match open_dir_at(dir, &child) {
-                    Ok(sub) => walk(tar, sub.as_raw_fd(), &path)?,
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            libc::S_IFREG => match open_file_at(dir, &child) {
-                Ok(f) => fdtree::tar_file(tar, &f, &path)?,
-                // Swapped for a link or a device since the stat: left out.
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::ELOOP))
-                        || e.kind() == io::ErrorKind::InvalidInput => {}
-                Err(e) => return Err(e),
-            },
-            libc::S_IFLNK => {
-                let target = fdtree::readlink_at(dir, &child)?;
-                fdtree::tar_entry(tar, &path, &st, Some(&target))?;
-            }
-            _ => fdtree::tar_entry(tar, &path, &st, None)?,
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -199,8 +199,38 @@ pub fn copy_data(src: &OwnedFd, dst: &OwnedFd) -> io::Result<u64> {
 /// parent with O_NOFOLLOW and their headers come from the opened fd, so
 /// a tree that changes while it is read never leads outside it.
 pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &Path) -> io::Result<()> {
-    let st = fstat(dir)?;
-    append_entry(tar, name, &st, None, None)?;
+    append_entry(tar, name, &fstat(dir)?, None, None)?;
+    tar_tree(tar, dir, name, &mut |_, _| Ok(false))
+}
+
+/// A point of the walk of `tar_tree`, for its caller's hook.
+pub enum Visit<'a> {
+    /// A directory whose entries come next (its own entry is written).
+    Dir { fd: RawFd, path: &'a Path },
+    /// An entry about to be written; the hook returns true when it wrote
+    /// something in its place itself.
+    Entry { path: &'a Path, st: &'a libc::stat },
+}
+
+/// The hook `tar_tree` calls at each directory and entry.
+pub type TarHook<'h, W> = dyn FnMut(&mut tar::Builder<W>, Visit<'_>) -> io::Result<bool> + 'h;
+
+/// Writes the entries below `dir` (not `dir` itself) into `tar` under
+/// `name`, walked as `tar_dir` does, letting `hook` add or replace
+/// entries (a layer's whiteouts).
+pub fn tar_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    dir: RawFd,
+    name: &Path,
+    hook: &mut TarHook<'_, W>,
+) -> io::Result<()> {
+    hook(
+        tar,
+        Visit::Dir {
+            fd: dir,
+            path: name,
+        },
+    )?;
     for child in names(dir)? {
         // Names are bytes: a name that is not UTF-8 is copied as it is.
         let path = name.join(std::ffi::OsStr::from_bytes(&child));
@@ -209,9 +239,21 @@ pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &Path) -> 
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(e),
         };
+        if hook(
+            tar,
+            Visit::Entry {
+                path: &path,
+                st: &st,
+            },
+        )? {
+            continue;
+        }
         match kind(st.st_mode) {
             libc::S_IFDIR => match open_dir_at(dir, &child) {
-                Ok(sub) => tar_dir(tar, sub.as_raw_fd(), &path)?,
+                Ok(sub) => {
+                    append_entry(tar, &path, &fstat(sub.as_raw_fd())?, None, None)?;
+                    tar_tree(tar, sub.as_raw_fd(), &path, hook)?
+                }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {}
                 Err(e) => return Err(e),
             },
@@ -245,17 +287,6 @@ pub fn tar_file<W: Write>(
     // there, one that shrinks is padded (the tar stays well formed).
     let data = f.take(st.st_size as u64).chain(io::repeat(0));
     append_entry(tar, name, &st, None, Some(Box::new(data)))
-}
-
-/// Writes one entry that has no data (a directory, link, device or fifo)
-/// into `tar` as `name`, with the owner, mode and time of `st`.
-pub fn tar_entry<W: Write>(
-    tar: &mut tar::Builder<W>,
-    name: &Path,
-    st: &libc::stat,
-    link: Option<&[u8]>,
-) -> io::Result<()> {
-    append_entry(tar, name, st, link, None)
 }
 
 fn append_entry<W: Write>(
