@@ -3,11 +3,11 @@
 //! instructions applied and a history entry added.
 
 use super::changes;
-use super::import::ImportError;
+use super::import::{record_image, ImportError};
 use super::ingest::{ingest_layer, LayerExpectation};
-use super::manifest::{media, Descriptor, History, Manifest};
+use super::manifest::{media, Descriptor, History};
 use super::reference::Reference;
-use super::store::{ImageRecord, Store, StoreError};
+use super::store::{ImageRecord, Store};
 use std::io::Read;
 
 /// What `commit` records besides the layer.
@@ -64,8 +64,6 @@ pub fn commit(
         comment: opts.message.clone(),
         empty_layer: None,
     });
-    let config_bytes = serde_json::to_vec(&config).expect("config serialises");
-    let config_digest = store.write_blob(&config_bytes)?;
     let mut layers: Vec<Descriptor> = base
         .manifest
         .layers
@@ -81,24 +79,11 @@ pub fn commit(
         layer.blob.clone(),
         layer.blob_size,
     ));
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.into()),
-        config: Descriptor::new(media::OCI_CONFIG, config_digest, config_bytes.len() as u64),
+    Ok(record_image(
+        store,
+        &config,
         layers,
-        annotations: None,
-    };
-    let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
-    let manifest_digest = store.write_blob(&manifest_bytes)?;
-    let desc = Descriptor::new(
-        media::OCI_MANIFEST,
-        manifest_digest.clone(),
-        manifest_bytes.len() as u64,
-    );
-    store.add_image(&desc, opts.name.as_ref(), None, base.size + layer.diff_size)?;
-    store
-        .images()?
-        .into_iter()
-        .find(|i| i.manifest_digest == manifest_digest)
-        .ok_or_else(|| StoreError::Corrupt("the committed image vanished".into()).into())
+        opts.name.as_ref(),
+        base.size + layer.diff_size,
+    )?)
 }

@@ -66,17 +66,37 @@ pub fn import(
             ..Default::default()
         }],
     };
-    let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+    let layers = vec![Descriptor::new(
+        layer.compression.oci_media_type(),
+        layer.blob.clone(),
+        layer.blob_size,
+    )];
+    Ok(record_image(
+        store,
+        &config,
+        layers,
+        opts.name.as_ref(),
+        layer.diff_size,
+    )?)
+}
+
+/// Writes an image's config and OCI manifest as blobs and records it in
+/// the store's index (with `name`, if any); returns its record. Shared by
+/// `import` and `commit`, whose layers are already stored.
+pub(super) fn record_image(
+    store: &Store,
+    config: &ImageConfig,
+    layers: Vec<Descriptor>,
+    name: Option<&Reference>,
+    size: u64,
+) -> Result<ImageRecord, StoreError> {
+    let config_bytes = serde_json::to_vec(config).expect("config serialises");
     let config_digest = store.write_blob(&config_bytes)?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.into()),
         config: Descriptor::new(media::OCI_CONFIG, config_digest, config_bytes.len() as u64),
-        layers: vec![Descriptor::new(
-            layer.compression.oci_media_type(),
-            layer.blob.clone(),
-            layer.blob_size,
-        )],
+        layers,
         annotations: None,
     };
     let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
@@ -86,11 +106,10 @@ pub fn import(
         manifest_digest.clone(),
         manifest_bytes.len() as u64,
     );
-    store.add_image(&desc, opts.name.as_ref(), None, layer.diff_size)?;
-    let img = store
+    store.add_image(&desc, name, None, size)?;
+    store
         .images()?
         .into_iter()
         .find(|i| i.manifest_digest == manifest_digest)
-        .ok_or_else(|| StoreError::Corrupt("imported image vanished".into()))?;
-    Ok(img)
+        .ok_or_else(|| StoreError::Corrupt("the new image vanished from the index".into()))
 }
