@@ -169,13 +169,7 @@ impl Containers {
         id: &str,
         f: impl FnOnce(&mut ContainerRecord) -> T,
     ) -> Result<T, ContainerError> {
-        let _lock = self.lock(id)?;
-        let mut r = self
-            .read(id)
-            .ok_or_else(|| ContainerError::NotFound(id.into()))?;
-        let out = f(&mut r);
-        self.write(&r)?;
-        Ok(out)
+        self.try_update(id, |r| Ok(f(r)))
     }
 
     /// Like `update`, for changes that may refuse (nothing is written then).

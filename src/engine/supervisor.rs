@@ -173,35 +173,32 @@ impl Supervisor {
         } else {
             code
         };
+        if !policy {
+            return (AfterExit::Finished, code, oom);
+        }
         let restarts = self.restarts;
-        let again = policy
-            && self
-                .containers
-                .update(&self.record.id, |r| {
-                    let asked_to_end =
-                        r.stopped_by_user || matches!(r.state, State::Stopping | State::Removing);
-                    let again = !asked_to_end
-                        && super::record::should_restart(r.restart.as_deref(), code, restarts);
-                    if again {
-                        r.exit_code = Some(code);
-                        r.pid = None;
-                        r.net.published.clear();
-                        r.net.addresses.clear();
-                    }
-                    again.then(|| r.net.networks.clone())
-                })
-                .ok()
-                .flatten()
-                .map(|networks| {
-                    // Networks joined meanwhile (`network connect`) are kept.
-                    self.session.set_networks(networks);
-                })
-                .is_some();
-        if again {
-            self.restarts += 1;
-            (AfterExit::Restart, code, oom)
-        } else {
-            (AfterExit::Finished, code, oom)
+        // The networks of the record now, when it is to start again.
+        let again = self.containers.update(&self.record.id, |r| {
+            let asked_to_end =
+                r.stopped_by_user || matches!(r.state, State::Stopping | State::Removing);
+            if asked_to_end || !super::record::should_restart(r.restart.as_deref(), code, restarts)
+            {
+                return None;
+            }
+            r.exit_code = Some(code);
+            r.pid = None;
+            r.net.published.clear();
+            r.net.addresses.clear();
+            Some(r.net.networks.clone())
+        });
+        match again {
+            Ok(Some(networks)) => {
+                // Networks joined meanwhile (`network connect`) are kept.
+                self.session.set_networks(networks);
+                self.restarts += 1;
+                (AfterExit::Restart, code, oom)
+            }
+            _ => (AfterExit::Finished, code, oom),
         }
     }
 
