@@ -741,3 +741,33 @@ fn user_lookups_never_read_host_files_through_the_image() {
         .fails(125, "unable to find user intruder");
     env.berth(&["rm", "-f", "p"]).ok();
 }
+
+/// `commit` reads a container's changes from the host side of its overlay:
+/// a link the container made to a host path stays a link in the layer,
+/// and the host file's content never enters the image.
+#[test]
+fn commit_keeps_the_containers_links_as_links() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    assert!(std::path::Path::new("/etc/shadow").exists());
+    env.berth(&[
+        "run",
+        "--name",
+        "linker",
+        img,
+        "sh",
+        "-c",
+        "ln -s /etc/shadow /s && mkdir /d && ln -s / /d/root",
+    ])
+    .ok();
+    env.berth(&["commit", "linker", "linked"]).ok();
+    let out = run_sh(
+        &env,
+        &[],
+        "linked",
+        "readlink /s; readlink /d/root; cat /s 2>/dev/null || echo none",
+    );
+    assert_eq!(out.ok(), "/etc/shadow\n/\nnone\n");
+    env.berth(&["rm", "linker"]).ok();
+    env.assert_consistent();
+}

@@ -318,8 +318,16 @@ fn append_entry<W: Write>(
     match (kind, link, data) {
         (tar::EntryType::Symlink, Some(target), _) => {
             h.set_size(0);
-            let target = Path::new(std::ffi::OsStr::from_bytes(target));
-            tar.append_link(&mut h, name, target)
+            // A target that fits the header is kept byte for byte
+            // (append_link would write "/" as "//"); a longer one needs
+            // the GNU long-link entry append_link writes.
+            if target.len() <= 100 {
+                h.set_link_name_literal(target)?;
+                tar.append_data(&mut h, name, io::empty())
+            } else {
+                let target = Path::new(std::ffi::OsStr::from_bytes(target));
+                tar.append_link(&mut h, name, target)
+            }
         }
         (tar::EntryType::Regular, _, Some(d)) => {
             h.set_size(st.st_size as u64);
