@@ -889,3 +889,110 @@ fn bad_flags_are_refused_before_anything_is_pulled() {
     }
     assert!(env.berth(&["ps", "-aq"]).ok().trim().is_empty());
 }
+
+/// OCI hooks from a `--hooks-dir` (oci-hooks(5)) run at each of the six
+/// stages with the container's state on stdin; createContainer runs in
+/// the container's namespaces and startContainer inside its root. A
+/// failing hook stops the container and leaves nothing behind; a bad
+/// hook file is refused with its path.
+#[test]
+fn oci_hooks_run_at_their_stages_with_the_state() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let hooks = common::TempDir::new("hooks-d");
+    let out = common::TempDir::new("hooks-out");
+    let o = out.path().display().to_string();
+    let stages = [
+        ("prestart", o.as_str()),
+        ("createRuntime", o.as_str()),
+        ("createContainer", o.as_str()),
+        ("startContainer", "/out"),
+        ("poststart", o.as_str()),
+        ("poststop", o.as_str()),
+    ];
+    for (stage, dir) in stages {
+        let script =
+            format!("cat > {dir}/{stage}.json; readlink /proc/self/ns/pid > {dir}/{stage}.ns");
+        let file = serde_json::json!({
+            "version": "1.0.0",
+            "hook": {"path": "/bin/sh", "args": ["sh", "-c", script], "env": ["PATH=/bin:/usr/bin"]},
+            "when": {"annotations": {"^berth.test$": "^hooks$"}},
+            "stages": [stage],
+        });
+        std::fs::write(hooks.path().join(format!("{stage}.json")), file.to_string()).unwrap();
+    }
+    let h = hooks.path().to_str().unwrap();
+    let vol = format!("{o}:/out");
+    // Without the annotation no hook applies.
+    env.berth(&["--hooks-dir", h, "run", "--rm", img, "true"])
+        .ok();
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    let id = env
+        .berth(&[
+            "--hooks-dir",
+            h,
+            "run",
+            "-d",
+            "--annotation",
+            "berth.test=hooks",
+            "-v",
+            &vol,
+            img,
+            "sleep",
+            "30",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    env.berth(&["rm", "-f", "-t", "0", &id]).ok();
+    let host_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let mut pid = None;
+    for (stage, _) in stages {
+        let text = std::fs::read_to_string(out.path().join(format!("{stage}.json")))
+            .unwrap_or_else(|e| panic!("the {stage} hook did not run: {e}"));
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(state["id"], id.as_str(), "{stage}: {text}");
+        assert_eq!(state["annotations"]["berth.test"], "hooks", "{stage}");
+        let want = match stage {
+            "prestart" | "createRuntime" => "creating",
+            "createContainer" | "startContainer" => "created",
+            "poststart" => "running",
+            _ => "stopped",
+        };
+        assert_eq!(state["status"], want, "{stage}");
+        if stage != "poststop" {
+            assert!(state["pid"].as_i64().unwrap() > 0, "{stage}: {text}");
+            assert!(
+                pid.is_none() || pid == Some(state["pid"].clone()),
+                "{stage}"
+            );
+            pid = Some(state["pid"].clone());
+        }
+        let ns = std::fs::read_to_string(out.path().join(format!("{stage}.ns"))).unwrap();
+        let in_container = matches!(stage, "createContainer" | "startContainer");
+        assert_eq!(
+            ns.trim() != host_ns.to_str().unwrap(),
+            in_container,
+            "{stage} runs in the {} namespaces",
+            if in_container {
+                "container's"
+            } else {
+                "host's"
+            }
+        );
+    }
+    // A failing createRuntime hook: the container does not start.
+    let failing = common::TempDir::new("hooks-fail");
+    std::fs::write(
+        failing.path().join("f.json"),
+        r#"{"version":"1.0.0","hook":{"path":"/bin/false"},"when":{"always":true},"stages":["createRuntime"]}"#,
+    )
+    .unwrap();
+    let f = failing.path().to_str().unwrap();
+    env.berth(&["--hooks-dir", f, "run", "--rm", img, "echo", "ran"])
+        .fails(125, "createRuntime hook /bin/false failed");
+    std::fs::write(failing.path().join("f.json"), "{").unwrap();
+    env.berth(&["--hooks-dir", f, "run", "--rm", img, "true"])
+        .fails(125, "f.json");
+    env.assert_consistent();
+}

@@ -41,6 +41,10 @@ pub struct Cli {
     /// Storage option, as podman: overlay.mount_program=/usr/bin/fuse-overlayfs
     #[arg(long, global = true, value_name = "OPT")]
     pub storage_opt: Vec<String>,
+    /// Read OCI hook files (oci-hooks(5)) from this dir instead of
+    /// /usr/share/containers/oci/hooks.d and /etc/containers/oci/hooks.d
+    #[arg(long, global = true, value_name = "DIR")]
+    pub hooks_dir: Vec<PathBuf>,
     /// Log messages at or above this level: trace, debug, info, warn, error
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
@@ -193,6 +197,7 @@ mod exit_codes {
         crate::engine::EngineError,
         crate::engine::PathsError,
         crate::engine::StorageOptionError,
+        crate::engine::hooks_dir::HooksDirError,
         crate::image::archive::ArchiveError,
         crate::image::auth::AuthError,
         crate::image::import::ImportError,
@@ -271,6 +276,8 @@ pub fn run(cli: Cli) -> CliResult {
     let storage = crate::engine::StorageOptions::parse(&cli.storage_driver, &cli.storage_opt)?;
     let mut engine = Engine::open(paths)?;
     engine.storage = storage;
+    crate::engine::hooks_dir::check_named(&cli.hooks_dir)?;
+    engine.hooks_dirs = crate::engine::hooks_dir::dirs(&cli.hooks_dir);
     match cli.command {
         Command::Run(a) => run::run(&engine, *a),
         Command::Ps(a) => ps::ps(&engine, a),

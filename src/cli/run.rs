@@ -150,6 +150,9 @@ pub struct RunArgs {
     /// Set a namespaced kernel parameter: net.*, fs.mqueue.*, kernel.msg*/sem/shm*
     #[arg(long, value_name = "KEY=VALUE")]
     pub sysctl: Vec<String>,
+    /// Add an annotation to the container's OCI spec
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// User namespace mode
     #[arg(long)]
     pub userns: Option<String>,
@@ -257,6 +260,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         dns_search: a.dns_search,
         add_host: a.add_host,
         sysctls: a.sysctl,
+        annotations: a.annotation,
         userns: a.userns,
         rootfs: a.rootfs,
         cgroup_parent: a.cgroup_parent,

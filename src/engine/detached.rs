@@ -207,6 +207,8 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         let hook = |pid| sup.prestart(pid);
         let launch = Launch {
             spec: &sup.spec,
+            id: &sup.record.id,
+            bundle: sup.bundle(),
             rootfs: sup.rootfs(),
             stdio,
             userns: engine.paths.rootless,

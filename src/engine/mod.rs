@@ -6,13 +6,16 @@ pub mod copy;
 pub mod detached;
 pub mod etc_files;
 pub mod exec;
+pub mod hooks_dir;
 pub mod images;
+pub mod init;
 pub mod inspect;
 pub mod keep_id;
 pub mod lifecycle;
 pub mod netsetup;
 pub mod record;
 pub mod request;
+pub mod rootfs;
 pub mod run;
 pub mod seccomp_profile;
 pub mod spec;
@@ -185,6 +188,8 @@ pub struct Engine {
     pub store: Store,
     pub conf: RegistriesConf,
     pub storage: StorageOptions,
+    /// Where OCI hook files are read (`--hooks-dir`, or podman's defaults).
+    pub hooks_dirs: Vec<PathBuf>,
 }
 
 /// Why the engine could not start.
@@ -209,6 +214,16 @@ impl Engine {
             store,
             conf,
             storage: StorageOptions::default(),
+            hooks_dirs: hooks_dir::dirs(&[]),
         })
+    }
+
+    /// How this store's containers get their root filesystem.
+    pub fn rootfs_driver(&self) -> rootfs::RootfsDriver {
+        rootfs::choose(
+            &self.storage,
+            &self.paths.runroot,
+            &self.store.root().join("tmp"),
+        )
     }
 }

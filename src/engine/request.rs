@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub add_host: Vec<String>,
     /// `--sysctl KEY=VALUE`
     pub sysctls: Vec<String>,
+    /// `--annotation KEY=VALUE`
+    pub annotations: Vec<String>,
     pub userns: Option<String>,
     /// IMAGE is a directory to use as the rootfs.
     pub rootfs: bool,
@@ -132,6 +134,8 @@ pub struct CreateRequest {
     pub user_mounts: Vec<UserMount>,
     /// `--sysctl`, checked to be namespaced.
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--annotation`, for the spec (and the hooks' conditions).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The kernel parameters a container may set: those of its own IPC and
@@ -196,10 +200,12 @@ impl CreateRequest {
         // A FUSE mount program (fuse-overlayfs) mounts the rootfs from inside
         // the container's cgroup: it needs /dev/fuse. The container itself has
         // no such node (and no CAP_MKNOD by default).
-        if let (Some(rules), Some(_)) = (device_rules.as_mut(), &engine.storage.mount_program) {
+        if let (Some(rules), super::rootfs::RootfsDriver::Fuse(_)) =
+            (device_rules.as_mut(), engine.rootfs_driver())
+        {
             rules.push(crate::cgroups::DeviceRule::parse("c 10:229 rwm").expect("valid rule"));
         }
-        let init_path = match (o.init, crate::runtime::init::find()) {
+        let init_path = match (o.init, super::init::find()) {
             (false, _) => None,
             (true, Some(p)) => Some(p),
             (true, None) => {
@@ -291,8 +297,19 @@ impl CreateRequest {
             engine.paths.rootless,
         )?;
         let sysctls = sysctls(&o.sysctls, o.network.as_deref() == Some("host"))?;
+        let annotations = o
+            .annotations
+            .iter()
+            .map(|a| match a.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(invalid(format!(
+                    "invalid --annotation {a:?}: use KEY=VALUE"
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
         Ok(CreateRequest {
             sysctls,
+            annotations,
             o,
             keep_id,
             caps,

@@ -7,6 +7,7 @@
 use super::container::{random_id, ContainerError, Containers};
 use super::record::{ContainerRecord, State};
 use super::request::{CreateRequest, RequestError, RunOptions};
+use super::rootfs::{CopyLayersError, RootfsDriver};
 use super::spec::{self, SpecError, SpecInput};
 use super::supervisor::Supervisor;
 use super::user;
@@ -59,6 +60,10 @@ pub enum RunError {
     Supervise(#[from] super::supervisor::SuperviseError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    #[error(transparent)]
+    Rootfs(#[from] CopyLayersError),
+    #[error(transparent)]
+    Hooks(#[from] super::hooks_dir::HooksDirError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -121,6 +126,8 @@ fn supervise_here(
     let outcome = foreground::run(
         foreground::Foreground {
             spec: &sup.spec,
+            id: &sup.record.id,
+            bundle: sup.bundle(),
             rootfs: sup.rootfs(),
             userns: engine.paths.rootless,
             cache: Some(engine.paths.runroot.join("seccomp")),
@@ -346,15 +353,28 @@ pub fn run(
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(":");
-            let mut opts = format!(
+            let mut options = format!(
                 "lowerdir={lower},upperdir={},workdir={}",
                 upper.display(),
                 work.display()
             );
             if engine.paths.rootless {
-                opts.push_str(",userxattr");
+                options.push_str(",userxattr");
             }
-            Some(opts)
+            match engine.rootfs_driver() {
+                RootfsDriver::Kernel => Some(spec::Overlay {
+                    options,
+                    program: None,
+                }),
+                RootfsDriver::Fuse(p) => Some(spec::Overlay {
+                    options,
+                    program: Some(p),
+                }),
+                RootfsDriver::Copy => {
+                    super::rootfs::copy_layers(&lowers, &upper)?;
+                    None
+                }
+            }
         };
         let mut etc_files = super::etc_files::write_etc_files(
             &userdata,
@@ -393,9 +413,20 @@ pub fn run(
         let cgroup_v2 = cgroups::detect() == cgroups::Mode::V2;
         let root_path = if o.rootfs {
             lowers[0].clone()
+        } else if overlay.is_none() {
+            // The vfs driver: the copied layers are the root.
+            dir.join("upper")
         } else {
             rootfs.clone()
         };
+        let hooks = super::hooks_dir::hooks_for(
+            &engine.hooks_dirs,
+            &super::hooks_dir::Subject {
+                command: args.first().map(String::as_str).unwrap_or_default(),
+                annotations: &req.annotations,
+                has_bind_mounts: user_mounts.iter().any(|m| m.kind == "bind"),
+            },
+        )?;
         let spec = spec::build(&SpecInput {
             args: args.clone(),
             env,
@@ -414,12 +445,13 @@ pub fn run(
             network_path,
             rootfs: &root_path,
             overlay,
-            storage: &engine.storage,
             init: req.init.clone(),
             devices: req.devices.clone(),
             rootless: engine.paths.rootless,
             cgroup: cgroup_target.clone(),
             sysctls: req.sysctls.clone(),
+            annotations: &req.annotations,
+            hooks,
             device_rules: req.device_rules.clone(),
             etc_files,
             user_mounts: user_mounts.clone(),

@@ -388,8 +388,9 @@ pub struct SpecInput<'a> {
     /// Join this network namespace instead of a new one (`container:`, `ns:`).
     pub network_path: Option<String>,
     pub rootfs: &'a Path,
-    pub overlay: Option<String>,
-    pub storage: &'a super::StorageOptions,
+    /// The overlay mounted over the root, if it is not a plain directory
+    /// (the spec's first mount, at `/`).
+    pub overlay: Option<Overlay>,
     /// `--device`: host nodes made in the container (bound, rootless).
     pub devices: Vec<DeviceNode>,
     /// berth runs rootless: no device nodes can be made.
@@ -408,6 +409,10 @@ pub struct SpecInput<'a> {
     pub cgroup_v2: bool,
     /// `--sysctl`: namespaced kernel parameters.
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--annotation`.
+    pub annotations: &'a std::collections::BTreeMap<String, String>,
+    /// The spec's `hooks`, from the hooks dirs.
+    pub hooks: Option<Value>,
     /// The container's cgroup as (parent, name), relative to each
     /// hierarchy's root (`linux.cgroupsPath`); None: no cgroup.
     pub cgroup: Option<(String, String)>,
@@ -417,6 +422,36 @@ pub struct SpecInput<'a> {
         Vec<super::keep_id::IdMapLine>,
         Vec<super::keep_id::IdMapLine>,
     )>,
+}
+
+/// An overlay over the container's root: the lower dirs (top first), the
+/// upper and work dirs, and the FUSE program that mounts it, if the
+/// kernel does not.
+#[derive(Clone, Debug)]
+pub struct Overlay {
+    pub options: String,
+    pub program: Option<PathBuf>,
+}
+
+impl Overlay {
+    /// The spec's mount at `/`: type `overlay` for the kernel's, or
+    /// `fuse.NAME` with the program as its source (as mount(8) names
+    /// FUSE filesystems).
+    fn mount(&self) -> Value {
+        let options: Vec<&str> = self.options.split(',').collect();
+        match &self.program {
+            None => {
+                json!({"destination": "/", "type": "overlay", "source": "overlay", "options": options})
+            }
+            Some(p) => {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                json!({"destination": "/", "type": format!("fuse.{name}"), "source": p, "options": options})
+            }
+        }
+    }
 }
 
 /// Default environment when the image sets none.
@@ -445,14 +480,15 @@ pub fn command(
 
 /// Builds the runtime spec.
 pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
-    let mut mounts = vec![
+    let mut mounts: Vec<Value> = i.overlay.iter().map(Overlay::mount).collect();
+    mounts.extend([
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
-    ];
+    ]);
     if i.cgroup_v2 {
         mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
     }
@@ -471,6 +507,13 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
             mounts.push(json!({"destination": d.container, "type": "bind", "source": d.host, "options": ["bind", "rprivate", "nosuid", "noexec"]}));
         }
     }
+    let args = match &i.init {
+        Some(host) => {
+            mounts.push(super::init::mount(host));
+            super::init::wrap(&i.args)
+        }
+        None => i.args.clone(),
+    };
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "mount"}),
@@ -540,28 +583,12 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
     if let Some(s) = &i.seccomp {
         linux["seccomp"] = s.clone();
     }
-    let mut annotations = serde_json::Map::new();
-    if let Some(o) = &i.overlay {
-        annotations.insert(crate::runtime::plan::ANNOTATION_OVERLAY.into(), json!(o));
-        if let Some(p) = &i.storage.mount_program {
-            annotations.insert(
-                crate::runtime::plan::ANNOTATION_MOUNT_PROGRAM.into(),
-                json!(p),
-            );
-        }
-        if i.storage.copy {
-            annotations.insert(crate::runtime::plan::ANNOTATION_COPY.into(), json!("true"));
-        }
-    }
-    if let Some(init) = &i.init {
-        annotations.insert(crate::runtime::plan::ANNOTATION_INIT.into(), json!(init));
-    }
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": i.tty,
             "user": {"uid": i.uid, "gid": i.gid, "additionalGids": i.groups},
-            "args": i.args,
+            "args": args,
             "env": i.env,
             "cwd": i.cwd,
             "capabilities": {"bounding": i.caps, "effective": i.caps, "permitted": i.caps, "inheritable": [], "ambient": []},
@@ -571,8 +598,11 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         "hostname": i.hostname,
         "mounts": mounts,
         "linux": linux,
-        "annotations": annotations,
+        "annotations": i.annotations,
     });
+    if let Some(h) = &i.hooks {
+        spec["hooks"] = h.clone();
+    }
     serde_json::from_value(spec)
         .map_err(|e| invalid(format!("internal error building the runtime spec: {e}")))
 }

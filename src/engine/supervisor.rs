@@ -11,6 +11,7 @@ use super::netsetup::{self, NetSession, NetSetupError};
 use super::record::{ContainerRecord, ProcessId, State};
 use super::Engine;
 use crate::cgroups::{self, Cgroup, CgroupError};
+use crate::runtime::hooks::{self, Stage};
 use crate::runtime::HookError;
 use nix::unistd::Pid;
 use std::path::PathBuf;
@@ -114,6 +115,11 @@ impl Supervisor {
     /// The container's cgroup, for the runtime to put its process in.
     pub fn cgroup(&self) -> Option<&dyn Cgroup> {
         self.cgroup.as_deref()
+    }
+
+    /// The directory of its config.json (the OCI bundle).
+    pub fn bundle(&self) -> PathBuf {
+        self.containers.dir(&self.record.id).join("userdata")
     }
 
     /// Where its root filesystem is mounted.
@@ -222,6 +228,12 @@ impl Supervisor {
         self.session.teardown();
         if let Some(c) = &self.cgroup {
             c.destroy();
+        }
+        let poststop = hooks::of(&self.spec, Stage::Poststop);
+        if !poststop.is_empty() {
+            let state =
+                hooks::state_json(&self.spec, &self.record.id, "stopped", None, &self.bundle());
+            hooks::run_warning(Stage::Poststop, &poststop, &state);
         }
         record_exit(&self.containers, &self.record, code, oom);
     }

@@ -79,6 +79,8 @@ pub(crate) fn status_code(s: WaitStatus) -> Option<i32> {
 /// which `run` makes.
 pub struct Foreground<'a> {
     pub spec: &'a oci_spec::runtime::Spec,
+    pub id: &'a str,
+    pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub userns: bool,
     pub cache: Option<PathBuf>,
@@ -96,6 +98,8 @@ pub fn run(
     let code = relay(io, None, log, |stdio| {
         let launch = Launch {
             spec: c.spec,
+            id: c.id,
+            bundle: c.bundle,
             rootfs: c.rootfs,
             stdio,
             userns: c.userns,

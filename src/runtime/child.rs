@@ -1,17 +1,18 @@
 //! The container's first process, from clone to exec, as one linear
 //! sequence (crun's `container_init_setup`): wait for the parent, become
 //! root of its own user namespace, join named namespaces, make the cgroup
-//! namespace, start a session with its stdio, open the `--init` binary,
-//! run the mount plan, report "created", wait for start, then exec. The
+//! namespace, start a session with its stdio, run the mount plan, report "created", wait for start, then exec. The
 //! parent prepares everything in a `ChildPlan`; each step that fails
 //! reports a typed `ChildError` to the parent and the process exits.
 
 use super::child_error::{ChildError, Step};
+use super::hooks::{self, Stage};
 use super::mounts::{self, MountCtx};
 use super::process::ExecPlan;
 use super::session::{self, StdFds};
 use nix::sched::CloneFlags;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use oci_spec::runtime::Hook;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 /// What the container says on its error pipe when its setup is done and
@@ -22,7 +23,9 @@ pub(crate) const CREATED: u8 = 0;
 pub(crate) struct ChildPipes {
     /// The parent's ends, closed first.
     pub parent_ends: [RawFd; 3],
-    /// One byte from the parent: cgroup, id maps and hooks are done.
+    /// From the parent once cgroup, id maps and its hooks are done: the
+    /// container's state for this process's own hooks (or one byte when
+    /// it has none), then end of file.
     pub sync: RawFd,
     /// Reports to the parent: CREATED, or a ChildError.
     pub report: RawFd,
@@ -42,8 +45,6 @@ pub(crate) struct ChildPlan {
     pub stdio: StdFds,
     /// The pty slave's path, for /dev/console.
     pub console_path: Option<PathBuf>,
-    /// The init binary on the host (`--init`).
-    pub init: Option<PathBuf>,
     /// The mount plan and what it runs on.
     pub rootfs: PathBuf,
     pub userns: bool,
@@ -52,6 +53,10 @@ pub(crate) struct ChildPlan {
     pub exec: ExecPlan,
     /// The compiled seccomp filter.
     pub seccomp: Option<Vec<u8>>,
+    /// The spec's createContainer hooks (run before pivot_root) and
+    /// startContainer hooks (run just before the command).
+    pub create_hooks: Vec<Hook>,
+    pub start_hooks: Vec<Hook>,
 }
 
 impl ChildPlan {
@@ -59,14 +64,14 @@ impl ChildPlan {
     /// reported to the parent, and the process exits with its code.
     pub(crate) fn run(&self, pipes: &ChildPipes) -> ! {
         let err = match self.setup(pipes) {
-            Ok(init) => self.exec.exec(self.seccomp.as_deref(), init),
+            Ok(()) => self.exec.exec(self.seccomp.as_deref()),
             Err(e) => e,
         };
         super::die(pipes.report, err)
     }
 
-    /// The setup, in order; returns the init binary's fd for exec.
-    fn setup(&self, pipes: &ChildPipes) -> Result<Option<RawFd>, ChildError> {
+    /// The setup, in order, up to the wait for `start`.
+    fn setup(&self, pipes: &ChildPipes) -> Result<(), ChildError> {
         for fd in pipes.parent_ends {
             // SAFETY: closing the parent's ends of the pipes in the child.
             unsafe { libc::close(fd) };
@@ -76,7 +81,8 @@ impl ChildPlan {
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         // Undo what the parent set up for itself: blocked signals, SIGPIPE ignored.
         super::reset_signals();
-        if !byte_from(pipes.sync) {
+        let state = read_all(pipes.sync);
+        if state.is_empty() {
             return Err(ChildError::new(
                 Step::Sync,
                 "the parent went away before setup",
@@ -103,14 +109,6 @@ impl ChildPlan {
             })?;
         }
         session::begin(self.stdio).map_err(|e| ChildError::new(Step::Session, e.to_string()))?;
-        // --init: the init binary, opened read-only while the host's
-        // mounts are still in this mount namespace.
-        let init = self
-            .init
-            .as_deref()
-            .map(super::init::sealed_exe)
-            .transpose()
-            .map_err(|e| ChildError::new(Step::Init, format!("preparing the init: {e}")))?;
         let mut ctx = MountCtx {
             rootfs: self.rootfs.clone(),
             rootfs_fd: None,
@@ -118,6 +116,9 @@ impl ChildPlan {
             console: self.console_path.clone(),
         };
         for step in &self.mounts {
+            if *step == super::plan::Step::PivotRoot {
+                self.hooks(Stage::CreateContainer, &self.create_hooks, &state)?;
+            }
             mounts::run_step(step, &mut ctx)
                 .map_err(|e| ChildError::new(Step::Mount, e.to_string()))?;
         }
@@ -139,12 +140,29 @@ impl ChildPlan {
                 "the parent went away before start",
             ));
         }
-        // The fd stays open (CLOEXEC) for execveat; leaked on purpose.
-        Ok(init.map(|fd| {
-            let raw = fd.as_raw_fd();
-            std::mem::forget(fd);
-            raw
-        }))
+        self.hooks(Stage::StartContainer, &self.start_hooks, &state)
+    }
+
+    fn hooks(&self, stage: Stage, list: &[Hook], state: &[u8]) -> Result<(), ChildError> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        hooks::run(stage, list, &String::from_utf8_lossy(state))
+            .map_err(|e| ChildError::new(Step::Hook, e.to_string()))
+    }
+}
+
+/// Reads what the parent sends until it closes its end.
+fn read_all(fd: RawFd) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: reading into a buffer we own from a pipe we own.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
     }
 }
 

@@ -17,8 +17,8 @@ pub enum Step {
     CgroupNamespace,
     /// A session, keyring and stdio of its own.
     Session,
-    /// Opening the `--init` binary.
-    Init,
+    /// A `createContainer` or `startContainer` hook of the spec.
+    Hook,
     /// A mount, device node or pivot_root of the plan.
     Mount,
     /// Resource limits.
@@ -44,7 +44,7 @@ impl Step {
         Step::JoinNamespace,
         Step::CgroupNamespace,
         Step::Session,
-        Step::Init,
+        Step::Hook,
         Step::Mount,
         Step::Rlimit,
         Step::WorkDir,

@@ -128,7 +128,7 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
             }
             // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
-            let failure = exec.exec(x.seccomp.as_deref(), None);
+            let failure = exec.exec(x.seccomp.as_deref());
             super::die(efd, failure)
         }
         nix::unistd::ForkResult::Parent { child } => {

@@ -7,11 +7,11 @@ mod child;
 pub mod child_error;
 pub mod copyup;
 pub mod exec;
-pub mod init;
+pub mod fuse_mount;
+pub mod hooks;
 pub mod mounts;
 pub mod plan;
 pub mod process;
-pub mod rootfs_fallback;
 pub mod seccomp;
 pub mod session;
 pub mod step_error;
@@ -19,6 +19,7 @@ pub mod step_error;
 use crate::cgroups::Cgroup;
 use crate::namespaces::container::{NamespaceError, NamespacePlan};
 pub use child_error::{ChildError, Step};
+use hooks::Stage;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use std::io::Read;
@@ -78,6 +79,9 @@ pub enum RuntimeError {
     /// The prestart hook (network set-up) failed.
     #[error(transparent)]
     Hook(HookError),
+    /// A hook of the spec failed.
+    #[error(transparent)]
+    SpecHook(#[from] hooks::HookFailure),
 }
 
 impl RuntimeError {
@@ -109,6 +113,10 @@ pub struct Stdio {
 /// What to start.
 pub struct Launch<'a> {
     pub spec: &'a Spec,
+    /// The container's id and the directory of its config.json, for the
+    /// state the spec's hooks read.
+    pub id: &'a str,
+    pub bundle: PathBuf,
     /// Where the rootfs is mounted inside the new mount namespace.
     pub rootfs: PathBuf,
     pub stdio: Stdio,
@@ -165,24 +173,47 @@ pub fn start(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Pid, Runtime
     create(l, cgroup)?.start()
 }
 
+/// Everything the container's first process will do, read from the
+/// spec: namespaces (with `joins`, the fds of those named by path),
+/// stdio, the mount plan, identity and capabilities, the seccomp filter
+/// and its hooks. Pure data, so a test can read it with no privileges.
+fn child_plan(
+    l: &Launch<'_>,
+    namespaces: &NamespacePlan,
+    joins: Vec<(RawFd, nix::sched::CloneFlags, String)>,
+    devnull: Option<RawFd>,
+) -> Result<child::ChildPlan, RuntimeError> {
+    let process = l.spec.process().as_ref().ok_or(SpecProblem::NoProcess)?;
+    let seccomp = match l.spec.linux().as_ref().and_then(|x| x.seccomp().clone()) {
+        Some(s) => Some(seccomp::bpf(&s, l.cache.as_deref())?),
+        None => None,
+    };
+    let output = l.stdio.output.as_ref();
+    Ok(child::ChildPlan {
+        own_userns: namespaces.id_maps.is_some(),
+        joins,
+        cgroupns: namespaces.cgroupns,
+        stdio: session::StdFds {
+            console: l.stdio.console.as_ref().map(|(fd, _)| fd.as_raw_fd()),
+            stdin: l.stdio.input.as_ref().map(|i| i.as_raw_fd()).or(devnull),
+            stdout: output.map(|(o, _)| o.as_raw_fd()),
+            stderr: output.map(|(_, e)| e.as_raw_fd()),
+        },
+        console_path: l.stdio.console.as_ref().map(|(_, p)| p.clone()),
+        rootfs: l.rootfs.clone(),
+        userns: l.userns,
+        mounts: plan::build(l.spec, &l.rootfs, l.stdio.console.is_some())?,
+        exec: process::ExecPlan::from_process(process)?,
+        seccomp,
+        create_hooks: hooks::of(l.spec, Stage::CreateContainer),
+        start_hooks: hooks::of(l.spec, Stage::StartContainer),
+    })
+}
+
 /// Creates the container's first process and runs its whole setup; it
 /// then waits, before exec, until `Created::start` (runc's create and
 /// start). The cgroup, if any, is joined before the process does anything.
 pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, RuntimeError> {
-    let steps = plan::build(l.spec, &l.rootfs, l.stdio.console.is_some())?;
-    let process = l.spec.process().as_ref().ok_or(SpecProblem::NoProcess)?;
-    let exec = process::ExecPlan::from_process(process)?;
-    let filter = match l.spec.linux().as_ref().and_then(|x| x.seccomp().clone()) {
-        Some(s) => Some(seccomp::bpf(&s, l.cache.as_deref())?),
-        None => None,
-    };
-    // The annotation names the init binary on the host.
-    let init = l
-        .spec
-        .annotations()
-        .as_ref()
-        .and_then(|a| a.get(plan::ANNOTATION_INIT))
-        .map(PathBuf::from);
     let namespaces = NamespacePlan::from_spec(l.spec)?;
     let flags = namespaces.clone_flags;
     let joined = namespaces.open_joins()?;
@@ -194,34 +225,18 @@ pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, Ru
     } else {
         None
     };
-    let output = l.stdio.output.as_ref();
+    let joins = joined
+        .iter()
+        .map(|(f, flag, what)| (f.as_raw_fd(), *flag, what.clone()))
+        .collect();
+    let plan = child_plan(
+        l,
+        &namespaces,
+        joins,
+        devnull.as_ref().map(|n| n.as_raw_fd()),
+    )?;
     let maps = namespaces.id_maps;
-    let plan = child::ChildPlan {
-        own_userns: maps.is_some(),
-        joins: joined
-            .iter()
-            .map(|(f, flag, what)| (f.as_raw_fd(), *flag, what.clone()))
-            .collect(),
-        cgroupns: namespaces.cgroupns,
-        stdio: session::StdFds {
-            console: l.stdio.console.as_ref().map(|(fd, _)| fd.as_raw_fd()),
-            stdin: l
-                .stdio
-                .input
-                .as_ref()
-                .map(|i| i.as_raw_fd())
-                .or(devnull.as_ref().map(|n| n.as_raw_fd())),
-            stdout: output.map(|(o, _)| o.as_raw_fd()),
-            stderr: output.map(|(_, e)| e.as_raw_fd()),
-        },
-        console_path: l.stdio.console.as_ref().map(|(_, p)| p.clone()),
-        init,
-        rootfs: l.rootfs.clone(),
-        userns: l.userns,
-        mounts: steps,
-        exec,
-        seccomp: filter,
-    };
+    let child_has_hooks = !plan.create_hooks.is_empty() || !plan.start_hooks.is_empty();
     let pipes = child::ChildPipes {
         parent_ends: [sync_w.as_raw_fd(), err_r.as_raw_fd(), start_w.as_raw_fd()],
         sync: sync_r.as_raw_fd(),
@@ -259,8 +274,20 @@ pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, Ru
     if let Some(hook) = l.prestart {
         hook(pid).map_err(|e| fail_early(RuntimeError::Hook(e)))?;
     }
+    let state = |status| hooks::state_json(l.spec, l.id, status, Some(pid.as_raw()), &l.bundle);
+    for stage in [Stage::Prestart, Stage::CreateRuntime] {
+        let list = hooks::of(l.spec, stage);
+        if !list.is_empty() {
+            hooks::run(stage, &list, &state("creating")).map_err(|e| fail_early(e.into()))?;
+        }
+    }
     drop(joined);
-    nix::unistd::write(&sync_w, b"1")
+    let told = if child_has_hooks {
+        state("created").into_bytes()
+    } else {
+        b"1".to_vec()
+    };
+    nix::unistd::write(&sync_w, &told)
         .map_err(|e| fail_early(RuntimeError::Sys("starting the container", e)))?;
     drop(sync_w);
     // The child sets itself up; it reports CREATED, or a failure.
@@ -271,6 +298,8 @@ pub fn create(l: &Launch<'_>, cgroup: Option<&dyn Cgroup>) -> Result<Created, Ru
             pid,
             start: start_w,
             report: err.into(),
+            poststart: hooks::of(l.spec, Stage::Poststart),
+            state: state("running"),
         }),
         _ => {
             let mut rest = Vec::new();
@@ -294,6 +323,9 @@ pub struct Created {
     pub pid: Pid,
     start: OwnedFd,
     report: OwnedFd,
+    poststart: Vec<oci_spec::runtime::Hook>,
+    /// The state the poststart hooks read.
+    state: String,
 }
 
 impl Created {
@@ -307,6 +339,7 @@ impl Created {
             let _ = nix::sys::wait::waitpid(self.pid, None);
             return Err(e.into());
         }
+        hooks::run_warning(Stage::Poststart, &self.poststart, &self.state);
         Ok(self.pid)
     }
 }
@@ -352,4 +385,84 @@ pub fn mount_rootfs_here(
         mounts::run_step(step, &mut ctx)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole plan of a container's first process, read from a spec
+    /// with no privileges: every step the child will take is there.
+    #[test]
+    fn the_child_plan_is_read_from_the_spec_alone() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "user": {"uid": 1000, "gid": 100, "additionalGids": [10]},
+                "args": ["sh", "-c", "true"],
+                "env": ["PATH=/bin"],
+                "cwd": "/work",
+                "capabilities": {"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]},
+                "noNewPrivileges": true,
+                "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]
+            },
+            "root": {"path": "/unused"},
+            "hostname": "box",
+            "mounts": [
+                {"destination": "/", "type": "overlay", "source": "overlay", "options": ["lowerdir=/l", "upperdir=/u", "workdir=/w"]},
+                {"destination": "/proc", "type": "proc", "source": "proc"}
+            ],
+            "hooks": {
+                "createContainer": [{"path": "/bin/a"}],
+                "startContainer": [{"path": "/bin/b"}, {"path": "/bin/c"}],
+                "poststop": [{"path": "/bin/d"}]
+            },
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "user"}, {"type": "cgroup"}],
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            }
+        }))
+        .unwrap();
+        let l = Launch {
+            spec: &spec,
+            id: "c1",
+            bundle: "/b".into(),
+            rootfs: "/r".into(),
+            stdio: Stdio {
+                console: None,
+                null_stdin: true,
+                output: None,
+                input: None,
+            },
+            userns: false,
+            cache: None,
+            prestart: None,
+        };
+        let ns = NamespacePlan::from_spec(&spec).unwrap();
+        assert!(ns
+            .clone_flags
+            .contains(nix::sched::CloneFlags::CLONE_NEWUSER));
+        let plan = child_plan(&l, &ns, Vec::new(), Some(9)).unwrap();
+        assert!(plan.own_userns && plan.cgroupns);
+        assert_eq!(plan.stdio.stdin, Some(9), "no -i: stdin is /dev/null");
+        assert_eq!(plan.stdio.stdout, None);
+        assert_eq!(plan.mounts[0], plan::Step::PrivatizeMounts);
+        assert!(matches!(
+            &plan.mounts[1],
+            plan::Step::Overlay { program: None, .. }
+        ));
+        assert!(plan.mounts.contains(&plan::Step::PivotRoot));
+        assert!(plan.mounts.contains(&plan::Step::Hostname("box".into())));
+        let x = &plan.exec;
+        assert_eq!((x.uid, x.gid, x.groups.clone()), (1000, 100, vec![10]));
+        assert_eq!(x.cwd, "/work");
+        assert!(x.no_new_privileges);
+        assert_eq!(x.bounding.len(), 1);
+        assert_eq!(x.rlimits.len(), 1);
+        assert_eq!(x.args[0].to_str().unwrap(), "sh");
+        assert!(plan.seccomp.is_none());
+        assert_eq!(plan.create_hooks.len(), 1);
+        assert_eq!(plan.start_hooks.len(), 2);
+    }
 }

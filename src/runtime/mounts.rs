@@ -4,7 +4,7 @@
 //! image can never redirect a mount onto the host.
 
 use super::plan::Step;
-use super::step_error::{ctx, last_os, Cause, StepError};
+use super::step_error::{ctx, last_os, StepError};
 use crate::util::secure_path::{ensure_in_root, fd_path, parent_in_root};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -103,40 +103,18 @@ pub fn run_step(step: &Step, c: &mut MountCtx) -> StepResult {
         Step::Overlay {
             target,
             options,
-            mount_program,
-            copy,
-        } => {
-            if *copy {
-                return super::rootfs_fallback::copy_layers(options, target);
-            }
-            if let Some(prog) = mount_program {
-                return super::rootfs_fallback::fuse(prog, options, target);
-            }
-            let kernel = mount(
+            program,
+        } => match program {
+            Some(prog) => super::fuse_mount::fuse(prog, options, target),
+            None => mount(
                 Some("overlay"),
                 target,
                 Some("overlay"),
                 MsFlags::empty(),
                 Some(options.as_str()),
-            );
-            let err = match kernel {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            tracing::debug!("kernel overlay failed ({err}); trying fuse-overlayfs, then a copy");
-            if let Some(prog) = super::rootfs_fallback::find_fuse_overlayfs() {
-                if super::rootfs_fallback::fuse(&prog, options, target).is_ok() {
-                    return Ok(());
-                }
-            }
-            super::rootfs_fallback::copy_layers(options, target).map_err(|e| StepError {
-                what: "mounting the overlay rootfs".into(),
-                cause: Cause::Fallback {
-                    first: Box::new(err.into()),
-                    fallback: Box::new(e),
-                },
-            })
-        }
+            )
+            .map_err(ctx("mounting the overlay root")),
+        },
         Step::BindRootfs { source, target } => mount(
             Some(source),
             target,

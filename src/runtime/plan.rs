@@ -6,18 +6,6 @@ use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 use std::path::PathBuf;
 
-/// Annotation: overlay options for the rootfs, mounted inside the
-/// container's own mount namespace (so nothing is left on the host).
-pub const ANNOTATION_OVERLAY: &str = "io.berth.rootfs.overlay";
-/// Annotation: mount the overlay with this FUSE program (fuse-overlayfs)
-/// instead of the kernel's overlayfs.
-pub const ANNOTATION_MOUNT_PROGRAM: &str = "io.berth.rootfs.mount-program";
-/// Annotation: no overlay at all: copy the layers into the upper dir and
-/// use that (podman's vfs driver; also the last resort when neither the
-/// kernel nor fuse-overlayfs can mount the overlay).
-pub const ANNOTATION_COPY: &str = "io.berth.rootfs.copy";
-/// Annotation: run this init binary (catatonit) as PID 1.
-pub const ANNOTATION_INIT: &str = "io.berth.init";
 /// Mount option of a bind mount whose empty source receives the image's
 /// content at its destination first (volumes).
 pub const COPY_UP: &str = "berth.copyup";
@@ -30,13 +18,12 @@ pub const CHOWN: &str = "berth.chown";
 pub enum Step {
     /// mount --make-rprivate / so nothing propagates back to the host.
     PrivatizeMounts,
-    /// Mount the overlay rootfs at the bundle's rootfs dir (kernel
-    /// overlayfs, else fuse-overlayfs, else a copy of the layers).
+    /// Mount the overlay that the spec's first mount (at `/`) names as
+    /// the root: the kernel's overlayfs, or a FUSE program's.
     Overlay {
         target: PathBuf,
         options: String,
-        mount_program: Option<PathBuf>,
-        copy: bool,
+        program: Option<PathBuf>,
     },
     /// Bind a plain directory as the rootfs (`--rootfs`).
     BindRootfs {
@@ -184,31 +171,46 @@ pub fn mount_options(options: &[String]) -> (MsFlags, String, bool) {
     (flags, data.join(","), bind)
 }
 
+/// The root's overlay, when `m` is a mount at `/` of type `overlay` (the
+/// kernel's) or `fuse.NAME` (mounted by the program named as its source).
+fn root_overlay(m: &oci_spec::runtime::Mount) -> Option<impl FnOnce(PathBuf) -> Step> {
+    if m.destination() != std::path::Path::new("/") {
+        return None;
+    }
+    let options = m.options().clone().unwrap_or_default().join(",");
+    let program = match m.typ().as_deref() {
+        Some("overlay") => None,
+        Some(t) if t.starts_with("fuse.") => Some(m.source().clone()?),
+        _ => return None,
+    };
+    Some(move |target| Step::Overlay {
+        target,
+        options,
+        program,
+    })
+}
+
 /// Builds the plan for `spec`. `rootfs` is where the root is mounted;
 /// `console` says whether a pty is attached.
 pub fn build(spec: &Spec, rootfs: &std::path::Path, console: bool) -> Result<Vec<Step>, PlanError> {
     let mut steps = vec![Step::PrivatizeMounts];
-    let annotations = spec.annotations().clone().unwrap_or_default();
     let root = spec
         .root()
         .as_ref()
         .ok_or_else(|| PlanError::Invalid("no root".into()))?;
-    match annotations.get(ANNOTATION_OVERLAY) {
-        Some(options) => steps.push(Step::Overlay {
-            target: rootfs.to_path_buf(),
-            options: options.clone(),
-            mount_program: annotations.get(ANNOTATION_MOUNT_PROGRAM).map(PathBuf::from),
-            copy: annotations
-                .get(ANNOTATION_COPY)
-                .is_some_and(|v| v == "true"),
-        }),
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    match mounts.first().and_then(root_overlay) {
+        Some(step) => {
+            steps.push(step(rootfs.to_path_buf()));
+            mounts.remove(0);
+        }
         None => steps.push(Step::BindRootfs {
             source: root.path().clone(),
             target: rootfs.to_path_buf(),
         }),
     }
     let mut has_dev = false;
-    for m in spec.mounts().clone().unwrap_or_default() {
+    for m in mounts {
         let dest = m.destination().display().to_string();
         let options = m.options().clone().unwrap_or_default();
         let (flags, data, bind) = mount_options(&options);
@@ -358,13 +360,25 @@ mod tests {
 
     #[test]
     fn plan_orders_mounts_before_pivot_and_masks_after() {
-        let s = spec(
-            serde_json::json!({"annotations": {ANNOTATION_OVERLAY: "lowerdir=/a,upperdir=/b,workdir=/c"}}),
-        );
+        let mut s = spec(serde_json::json!({}));
+        let mut mounts = s.mounts().clone().unwrap();
+        mounts.insert(0, overlay_at_root("overlay", "overlay"));
+        s.set_mounts(Some(mounts));
         let steps = build(&s, std::path::Path::new("/bundle/rootfs"), true).unwrap();
         assert_eq!(steps[0], Step::PrivatizeMounts);
+        assert_eq!(
+            steps[1],
+            Step::Overlay {
+                target: "/bundle/rootfs".into(),
+                options: "lowerdir=/a,upperdir=/b,workdir=/c".into(),
+                program: None
+            }
+        );
         assert!(
-            matches!(&steps[1], Step::Overlay { options, .. } if options.starts_with("lowerdir=/a"))
+            !steps
+                .iter()
+                .any(|s| matches!(s, Step::Mount { dest, .. } if dest == "/")),
+            "the root's overlay is not mounted a second time"
         );
         let pos = |f: &dyn Fn(&Step) -> bool| steps.iter().position(f).unwrap();
         let pivot = pos(&|s| *s == Step::PivotRoot);
@@ -412,6 +426,28 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    fn overlay_at_root(typ: &str, source: &str) -> oci_spec::runtime::Mount {
+        serde_json::from_value(serde_json::json!({
+            "destination": "/", "type": typ, "source": source,
+            "options": ["lowerdir=/a", "upperdir=/b", "workdir=/c"]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_fuse_overlay_at_root_is_mounted_by_its_program() {
+        let mut s = spec(serde_json::json!({}));
+        let mut mounts = s.mounts().clone().unwrap();
+        mounts.insert(
+            0,
+            overlay_at_root("fuse.fuse-overlayfs", "/usr/bin/fuse-overlayfs"),
+        );
+        s.set_mounts(Some(mounts));
+        let steps = build(&s, std::path::Path::new("/r"), false).unwrap();
+        assert!(matches!(&steps[1],
+            Step::Overlay { program: Some(p), .. } if p == std::path::Path::new("/usr/bin/fuse-overlayfs")));
     }
 
     #[test]

@@ -140,9 +140,8 @@ impl ExecPlan {
     }
 
     /// Sets limits, identity, capabilities and seccomp, then execs the
-    /// command, or with `init` (an fd to the sealed init binary) the init
-    /// that starts it. Returns only on failure.
-    pub fn exec(&self, seccomp: Option<&[u8]>, init: Option<libc::c_int>) -> ChildError {
+    /// command. Returns only on failure.
+    pub fn exec(&self, seccomp: Option<&[u8]>) -> ChildError {
         for (res, soft, hard) in &self.rlimits {
             let lim = libc::rlimit {
                 rlim_cur: *soft,
@@ -253,10 +252,8 @@ impl ExecPlan {
         if let Err(e) = apply() {
             return fail(Step::Capabilities, format!("setting capabilities: {e}"));
         }
-        let init_args = init.map(|_| super::init::argv(&self.args));
-        let argv: Vec<*const libc::c_char> = init_args
-            .as_ref()
-            .unwrap_or(&self.args)
+        let argv: Vec<*const libc::c_char> = self
+            .args
             .iter()
             .map(|a| a.as_ptr())
             .chain(std::iter::once(std::ptr::null()))
@@ -267,24 +264,8 @@ impl ExecPlan {
             .map(|a| a.as_ptr())
             .chain(std::iter::once(std::ptr::null()))
             .collect();
-        match init {
-            // SAFETY: NULL-terminated arrays of valid C strings; the fd is
-            // the sealed init binary, run by itself (AT_EMPTY_PATH).
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_execveat,
-                    fd,
-                    c"".as_ptr(),
-                    argv.as_ptr(),
-                    envp.as_ptr(),
-                    libc::AT_EMPTY_PATH,
-                );
-            },
-            // SAFETY: NULL-terminated arrays of valid C strings.
-            None => unsafe {
-                libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            },
-        }
+        // SAFETY: NULL-terminated arrays of valid C strings.
+        unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let e = std::io::Error::last_os_error();
         let name = self.args[0].to_string_lossy();
         match e.raw_os_error() {

@@ -23,12 +23,6 @@ pub enum Cause {
     /// A helper program said no (its own words).
     #[error("{0}")]
     Helper(String),
-    /// A first way failed, and so did the fallback.
-    #[error("{first}; and the fallback: {fallback}")]
-    Fallback {
-        first: Box<Cause>,
-        fallback: Box<StepError>,
-    },
 }
 
 /// Wraps the error of a step with what it was doing, for `map_err`.
