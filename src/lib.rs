@@ -2,6 +2,7 @@
 //! DESIGN.md: `cli` on top, then `engine`, `image`, `runtime`, and the
 //! low-level `namespaces`, `cgroups`, `network` and `monitor` pieces.
 
+pub mod build;
 pub mod cgroups;
 pub mod cli;
 pub mod engine;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Layers from the bottom up (DESIGN.md).
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "util",
     "cgroups",
     "namespaces",
@@ -16,6 +16,7 @@ const LAYERS: [&str; 8] = [
     "network",
     "image",
     "engine",
+    "build",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

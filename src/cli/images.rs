@@ -10,7 +10,7 @@ use crate::image::import::ImportOptions;
 use crate::image::inspect::image_json;
 use crate::image::manifest::Platform;
 use crate::image::pull::PullOptions;
-use crate::image::reference::{Parsed, Reference, LOCALHOST};
+use crate::image::reference::Reference;
 use crate::image::store::ImageRecord;
 use crate::util::human;
 use clap::{Args, Subcommand};
@@ -393,12 +393,7 @@ pub struct TagArgs {
 
 /// The name a locally made image gets: podman puts short names under localhost/.
 pub fn local_name(s: &str) -> Result<Reference, Failure> {
-    let p = Parsed::parse(s)?;
-    Ok(if p.is_short_name() {
-        p.qualify(LOCALHOST)
-    } else {
-        p.qualify_default()
-    })
+    Ok(Reference::local(s)?)
 }
 
 /// Adds names to an image.
@@ -669,6 +664,8 @@ pub enum ImageCommand {
     Prune(PruneArgs),
     /// Whether an image exists locally (exit 0 if it does, 1 if not)
     Exists(ExistsArgs),
+    /// Build an image (as `berth build`)
+    Build(Box<super::build::BuildArgs>),
 }
 
 impl ImageCommand {
@@ -680,6 +677,7 @@ impl ImageCommand {
                 | ImageCommand::Import(_)
                 | ImageCommand::Load(_)
                 | ImageCommand::Prune(_)
+                | ImageCommand::Build(_)
         )
     }
 }
@@ -705,6 +703,7 @@ pub struct ExistsArgs {
 pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
     match c {
         ImageCommand::Pull(a) => pull(engine, a),
+        ImageCommand::Build(a) => super::build::build(engine, *a),
         ImageCommand::Ls(a) => list(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),

@@ -2,6 +2,7 @@
 //! and the mapping of errors to podman's exit codes.
 
 pub mod attach;
+pub mod build;
 pub mod exec;
 pub mod format;
 pub mod images;
@@ -102,6 +103,11 @@ pub enum Command {
     Cp(lifecycle::CpArgs),
     /// Create an image from a container's changes
     Commit(lifecycle::CommitArgs),
+    /// Build an image from a Containerfile or Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Docker's buildx: `buildx build` is `build`
+    #[command(subcommand)]
+    Buildx(build::BuildxCommand),
     /// Internal: the monitor of a detached container
     #[command(hide = true)]
     ContainerMonitor(run::MonitorArgs),
@@ -161,6 +167,13 @@ mod exit_codes {
                 LifecycleError::State(s) if s.action == Action::Remove => 2,
                 e => e.container_code().unwrap_or(125),
             };
+            failure(&e, code)
+        }
+    }
+
+    impl From<crate::build::BuildError> for Failure {
+        fn from(e: crate::build::BuildError) -> Self {
+            let code = e.exit_code();
             failure(&e, code)
         }
     }
@@ -251,6 +264,8 @@ impl Command {
             | Command::Restart(_)
             | Command::Rm(_)
             | Command::Commit(_)
+            | Command::Build(_)
+            | Command::Buildx(_)
             | Command::Network(_) => true,
             Command::Image(c) => c.needs_userns(),
             Command::Volume(c) => c.needs_userns(),
@@ -301,6 +316,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Top(a) => lifecycle::top(&engine, a),
         Command::Cp(a) => lifecycle::cp(&engine, a),
         Command::Commit(a) => lifecycle::commit(&engine, a),
+        Command::Build(a) => build::build(&engine, *a),
+        Command::Buildx(build::BuildxCommand::Build(a)) => build::build(&engine, *a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
         Command::Pull(a) => images::pull(&engine, a),
         Command::Images(a) => images::list(&engine, a),

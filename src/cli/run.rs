@@ -261,6 +261,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         add_host: a.add_host,
         sysctls: a.sysctl,
         annotations: a.annotation,
+        base: None,
         userns: a.userns,
         rootfs: a.rootfs,
         cgroup_parent: a.cgroup_parent,
@@ -281,7 +282,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {
-        Ok(crate::engine::run::RunOutcome::Exited(code)) => Ok(code),
+        Ok(crate::engine::run::RunOutcome::Exited { code, .. }) => Ok(code),
         Ok(crate::engine::run::RunOutcome::Detached(id)) => {
             println!("{id}");
             Ok(0)

@@ -61,6 +61,9 @@ pub struct RunOptions {
     pub userns: Option<String>,
     /// IMAGE is a directory to use as the rootfs.
     pub rootfs: bool,
+    /// The image itself, not looked up by name: a build step's state,
+    /// which is not in the store's index.
+    pub base: Option<Box<crate::image::store::ImageRecord>>,
     pub cgroup_parent: Option<String>,
     pub cgroups: Option<String>,
     pub pull: PullOptions,

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 /// How `run` ended for the caller.
 #[derive(Debug)]
 pub enum RunOutcome {
-    /// Foreground: the container's exit code.
-    Exited(i32),
+    /// Foreground: the container and its exit code.
+    Exited { id: String, code: i32 },
     /// Detached (or only created): the container's id.
     Detached(String),
 }
@@ -170,7 +170,11 @@ pub fn run(
         }
         (None, vec![dir])
     } else {
-        let img = match engine.store.find(&o.image) {
+        let found = match &o.base {
+            Some(b) => Ok((**b).clone()),
+            None => engine.store.find(&o.image),
+        };
+        let img = match found {
             Ok(i) => i,
             Err(StoreError::NotKnown(_)) => {
                 crate::image::pull::pull(&engine.store, &engine.conf, &o.image, &o.pull, progress)?
@@ -509,14 +513,17 @@ pub fn run(
                 super::volumes::remove_anonymous(&vols, &containers, &r.anonymous_volumes);
             }
         }
-        return result.map(|_| RunOutcome::Exited(0));
+        return result.map(|_| RunOutcome::Exited { id, code: 0 });
     }
     if result.is_err() && record.state == State::Created {
         // It never started (a port in use, a bad mount): leave nothing behind.
         let _ = containers.remove(&id, &name);
         super::volumes::remove_anonymous(&vols, &containers, &record.anonymous_volumes);
-        return result.map(|_| RunOutcome::Exited(0));
+        return result.map(|_| RunOutcome::Exited { id, code: 0 });
     }
     // Otherwise the supervisor recorded how it ended (or removed it, --rm).
-    result.map(|c| RunOutcome::Exited(c.unwrap_or(0)))
+    result.map(|c| RunOutcome::Exited {
+        id,
+        code: c.unwrap_or(0),
+    })
 }

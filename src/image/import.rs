@@ -83,7 +83,7 @@ pub fn import(
 /// Writes an image's config and OCI manifest as blobs and records it in
 /// the store's index (with `name`, if any); returns its record. Shared by
 /// `import` and `commit`, whose layers are already stored.
-pub(super) fn record_image(
+pub fn record_image(
     store: &Store,
     config: &ImageConfig,
     layers: Vec<Descriptor>,

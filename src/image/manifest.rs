@@ -253,6 +253,15 @@ pub struct ContainerConfig {
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// HEALTHCHECK (docker's field; podman keeps it in OCI configs too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<serde_json::Value>,
+    /// ONBUILD triggers, run when this image is a build's base.
+    #[serde(default, rename = "OnBuild", skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    /// SHELL for shell-form instructions of builds on this image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 /// `rootfs` of an image config: the uncompressed digests of its layers.

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod import;
 pub mod ingest;
 pub mod inspect;
+pub mod layer_stack;
 pub mod manifest;
 pub mod progress;
 pub mod pull;

@@ -217,6 +217,17 @@ impl Parsed {
 }
 
 impl Reference {
+    /// The name a locally made image gets: podman puts short names under
+    /// localhost/ (`build -t app`, `tag`, `commit`).
+    pub fn local(s: &str) -> Result<Reference, ReferenceError> {
+        let p = Parsed::parse(s)?;
+        Ok(if p.is_short_name() {
+            p.qualify("localhost")
+        } else {
+            p.qualify_default()
+        })
+    }
+
     /// Parses and qualifies a reference the docker way (short names -> docker.io).
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
         Ok(Parsed::parse(s)?.qualify_default())

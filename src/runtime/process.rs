@@ -5,6 +5,7 @@
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::Process;
 use std::ffi::CString;
+use std::os::unix::fs::DirBuilderExt;
 use std::str::FromStr;
 
 use super::child_error::{ChildError, Step};
@@ -154,6 +155,14 @@ impl ExecPlan {
                     format!("setrlimit: {}", std::io::Error::last_os_error()),
                 );
             }
+        }
+        // A missing working directory is made (as runc and crun do; a
+        // build's WORKDIR relies on it); anything else in the way fails.
+        if std::fs::symlink_metadata(&self.cwd).is_err() {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&self.cwd);
         }
         if let Err(e) = std::env::set_current_dir(&self.cwd) {
             return fail(

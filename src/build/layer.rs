@@ -1,0 +1,253 @@
+//! Making a layer without running anything: the image so far is mounted
+//! as an overlay in a child process's own mount namespace, a tar of new
+//! files is unpacked at a directory resolved inside that root (so a
+//! symlink in the image cannot aim it at the host), and the overlay's
+//! upper dir becomes the layer. Parent directories that the copy passes
+//! through keep their metadata from the image (overlay copies them up).
+
+use super::context::{Item, Kind};
+use super::BuildError;
+use crate::engine::rootfs::RootfsDriver;
+use crate::engine::Engine;
+use crate::image::layer_stack::{store_layer, LayerRef};
+use crate::image::unpack::{unpack, CopyRules, UnpackOptions};
+use crate::util::digest::Digest;
+use crate::util::secure_path::{clean_components, fd_path, mkdir_all_in_root, open_at};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Who owns copied files and what their mode is (`--chown`, `--chmod`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: Option<u32>,
+}
+
+/// Writes `items` as a tar (names below the destination directory).
+pub fn items_tar(
+    items: &[Item],
+    owner: Owner,
+    mtime: Option<i64>,
+    out: impl Write,
+) -> std::io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    for it in items {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(owner.uid);
+        h.set_gid(owner.gid);
+        h.set_mtime(mtime.unwrap_or(it.mtime).max(0) as u64);
+        let mode = owner.mode.unwrap_or(it.mode);
+        h.set_mode(mode);
+        match &it.kind {
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{}/", it.name), std::io::empty())?;
+            }
+            Kind::Symlink(t) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                h.set_mode(0o777);
+                b.append_link(&mut h, &it.name, t)?;
+            }
+            Kind::File => {
+                let f = std::fs::File::open(&it.host)?;
+                let len = f.metadata()?.len();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(len);
+                b.append_data(&mut h, &it.name, f)?;
+            }
+        }
+    }
+    b.finish()
+}
+
+/// A tar with one file of `content` (a heredoc's `COPY <<EOF dest`).
+pub fn file_tar(
+    name: &str,
+    content: &[u8],
+    owner: Owner,
+    mtime: i64,
+    out: impl Write,
+) -> std::io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(owner.uid);
+    h.set_gid(owner.gid);
+    h.set_mode(owner.mode.unwrap_or(0o644));
+    h.set_mtime(mtime.max(0) as u64);
+    h.set_size(content.len() as u64);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, name, content)?;
+    b.finish()
+}
+
+/// Fresh work dirs (upper, work, merged, and an empty lower for an image
+/// with no layers yet) under the store's tmp, removed when dropped.
+pub struct Work(PathBuf);
+
+impl Work {
+    pub fn new(engine: &Engine) -> Result<Work, BuildError> {
+        let tmp = engine.store.temp_path("build-layer")?;
+        let work = Work(tmp.path().to_path_buf());
+        tmp.keep();
+        for n in ["upper", "work", "merged", "empty"] {
+            std::fs::create_dir_all(work.0.join(n))
+                .map_err(BuildError::io("making the layer's work dirs"))?;
+        }
+        Ok(work)
+    }
+
+    pub fn dir(&self, n: &str) -> PathBuf {
+        self.0.join(n)
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = crate::util::fsutil::remove_dir_all_robust(&self.0);
+    }
+}
+
+/// Runs `f` on the root of `lowers` (top first) mounted as an overlay on
+/// `work`'s dirs, in a child process with its own mount namespace, so
+/// nothing stays mounted. `f`'s error is its message.
+pub fn in_mounted_root(
+    engine: &Engine,
+    lowers: &[PathBuf],
+    work: &Work,
+    f: impl FnOnce(&OwnedFd) -> Result<(), String>,
+) -> Result<(), BuildError> {
+    let lower = if lowers.is_empty() {
+        work.dir("empty").display().to_string()
+    } else {
+        lowers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let mut options = vec![
+        format!("lowerdir={lower}"),
+        format!("upperdir={}", work.dir("upper").display()),
+        format!("workdir={}", work.dir("work").display()),
+    ];
+    let rootless = engine.paths.rootless;
+    if rootless {
+        options.push("userxattr".into());
+    }
+    let mount = match engine.rootfs_driver() {
+        RootfsDriver::Kernel => {
+            serde_json::json!({"destination": "/", "type": "overlay", "source": "overlay", "options": options})
+        }
+        RootfsDriver::Fuse(p) => {
+            serde_json::json!({"destination": "/", "type": "fuse.fuse-overlayfs", "source": p, "options": options})
+        }
+        RootfsDriver::Copy => return Err(BuildError::Usage(
+            "builds need an overlay (the kernel's or fuse-overlayfs); the vfs driver cannot build"
+                .into(),
+        )),
+    };
+    let merged = work.dir("merged");
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": merged},
+        "mounts": [mount],
+    }))
+    .map_err(|e| BuildError::Usage(format!("internal error: {e}")))?;
+    let (mut err_r, mut err_w) = std::io::pipe().map_err(BuildError::io("pipe"))?;
+    // SAFETY: the child mounts, runs `f` and _exits; it never returns here.
+    match unsafe { nix::unistd::fork() }.map_err(|e| BuildError::io("fork")(e.into()))? {
+        nix::unistd::ForkResult::Child => {
+            drop(err_r);
+            let result = (|| -> Result<(), String> {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("a mount namespace for the layer: {e}"))?;
+                crate::runtime::mount_rootfs_here(&spec, &merged, rootless)
+                    .map_err(|e| e.to_string())?;
+                let root = open_at(
+                    libc::AT_FDCWD,
+                    merged.as_os_str().as_encoded_bytes(),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                    0,
+                )
+                .map_err(|e| format!("opening the image's root: {e}"))?;
+                f(&root)
+            })();
+            let code = match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = err_w.write_all(e.as_bytes());
+                    1
+                }
+            };
+            // SAFETY: leave without the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(err_w);
+            let mut msg = String::new();
+            let _ = std::io::Read::read_to_string(&mut err_r, &mut msg);
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                _ if !msg.is_empty() => Err(BuildError::Usage(msg)),
+                other => Err(BuildError::Usage(format!(
+                    "the layer process failed: {other:?}"
+                ))),
+            }
+        }
+    }
+}
+
+/// Unpacks the tar file `tar` at `dest` (a directory in the image, made
+/// if missing) over `lowers` (top first), and stores the change as a
+/// layer on the chain `parent`.
+pub fn layer_from_tar(
+    engine: &Engine,
+    lowers: &[PathBuf],
+    parent: Option<&Digest>,
+    dest: &str,
+    tar: &Path,
+) -> Result<LayerRef, BuildError> {
+    let work = Work::new(engine)?;
+    let rootless = engine.paths.rootless;
+    in_mounted_root(engine, lowers, &work, |root| {
+        let dir = mkdir_all_in_root(root.as_raw_fd(), &clean_components(dest.as_bytes()))
+            .map_err(|e| format!("making {dest} in the image: {e}"))?;
+        let input = std::fs::File::open(tar).map_err(|e| e.to_string())?;
+        let opts = UnpackOptions {
+            rootless,
+            copy: Some(CopyRules {
+                overwrite: true,
+                keep_owners: true,
+                devices: false,
+            }),
+        };
+        unpack(input, Path::new(&fd_path(&dir)), opts)
+            .map_err(|e| format!("copying into {dest}: {e}"))?;
+        Ok(())
+    })?;
+    upper_as_layer(engine, &work.dir("upper"), parent)
+}
+
+/// Stores an overlay upper dir as a layer (whiteouts and opaque dirs as
+/// OCI entries), written whole to a temp file first.
+pub fn upper_as_layer(
+    engine: &Engine,
+    upper: &Path,
+    parent: Option<&Digest>,
+) -> Result<LayerRef, BuildError> {
+    let tmp = engine.store.temp_path("build-diff")?;
+    let file = std::fs::File::create(tmp.path()).map_err(BuildError::io("writing the layer"))?;
+    crate::image::diff::tar_upper(upper, std::io::BufWriter::new(file))
+        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+        .map_err(BuildError::io("writing the layer"))?;
+    let f = std::fs::File::open(tmp.path()).map_err(BuildError::io("reading the layer"))?;
+    Ok(store_layer(
+        &engine.store,
+        std::io::BufReader::new(f),
+        parent,
+    )?)
+}

@@ -1,0 +1,132 @@
+//! `berth build`: a Containerfile's stages run as steps over the engine.
+//! A RUN step is a container the engine creates and runs on the image so
+//! far, whose changes become a layer; COPY and ADD make their layer
+//! without running anything; the other instructions change the config.
+//! Every step has a cache key (its parent's, the instruction, and what it
+//! reads), and a step whose key is cached is not run again.
+
+pub mod cache;
+pub mod context;
+pub mod from_stage;
+pub mod ignore;
+pub mod layer;
+pub mod parse;
+mod stage;
+pub mod words;
+
+use crate::engine::Engine;
+use crate::image::store::{ImageRecord, StoreError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Syntax(#[from] parse::SyntaxError),
+    #[error(transparent)]
+    Ignore(#[from] ignore::IgnoreError),
+    #[error(transparent)]
+    Context(#[from] context::ContextError),
+    #[error("{file}:{line}: {problem}")]
+    Instruction {
+        file: String,
+        line: usize,
+        problem: String,
+    },
+    /// A RUN step's command failed; podman passes its code through.
+    #[error("building at STEP \"{step}\": the command exited with {code}{tail}")]
+    Run {
+        step: String,
+        code: i32,
+        tail: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Import(#[from] crate::image::import::ImportError),
+    #[error(transparent)]
+    Pull(#[from] crate::image::pull::PullError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::run::RunError),
+    #[error(transparent)]
+    Reference(#[from] crate::image::reference::ReferenceError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl BuildError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+        let what = what.into();
+        move |source| BuildError::Io { what, source }
+    }
+
+    /// podman's exit code: a failing RUN's own, else 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BuildError::Run { code, .. } if *code > 0 => *code,
+            _ => 125,
+        }
+    }
+}
+
+/// When to pull a stage's base image (`--pull`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Only when it is not in the store (podman's default).
+    #[default]
+    Missing,
+    /// Every time (`--pull`, `--pull=always`, `newer`).
+    Always,
+    /// Never: a missing base is an error.
+    Never,
+}
+
+/// What to build and how.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Containerfile's text and its name for messages.
+    pub containerfile: (String, String),
+    /// `.containerignore`'s text and name, if any.
+    pub ignore: Option<(String, String)>,
+    /// `-t`: the image's names.
+    pub tags: Vec<String>,
+    /// `--build-arg`
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build (default: the last).
+    pub target: Option<String>,
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// `--layers=false`: neither read nor write the cache.
+    pub no_layers: bool,
+    /// `--label`: added to the final image.
+    pub labels: Vec<String>,
+    /// `-q`: print only the image id.
+    pub quiet: bool,
+    /// `--network` for RUN steps.
+    pub network: Option<String>,
+    pub pull: PullPolicy,
+    pub pull_options: crate::image::pull::PullOptions,
+    /// `--timestamp` / SOURCE_DATE_EPOCH: every time in the image.
+    pub timestamp: Option<i64>,
+    /// `--format docker` keeps HEALTHCHECK and friends, as podman does
+    /// (they are kept in both here).
+    pub docker_format: bool,
+}
+
+/// Builds the image; returns its record. Plain progress lines go to `out`
+/// (podman's `STEP n/m:` form) unless quiet.
+pub fn build(
+    engine: &Engine,
+    opts: &BuildOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<ImageRecord, BuildError> {
+    stage::Builder::new(engine, opts, out)?.run()
+}

@@ -1,0 +1,1370 @@
+//! The builder: stages in order (only those the target needs), each a
+//! state (config, layers, cache key, ARGs) that instructions advance.
+
+use super::cache::{Cache, Entry};
+use super::context::{content_hash, Context, StatCache};
+use super::layer::{self, Owner};
+use super::parse::{Args, Containerfile, Instruction};
+use super::words;
+use super::{BuildError, BuildOptions, PullPolicy};
+use crate::engine::Engine;
+use crate::image::layer_stack::{self, LayerRef};
+use crate::image::manifest::{chain_ids, ContainerConfig, History, ImageConfig, RootFs};
+use crate::image::reference::Reference;
+use crate::image::store::{ImageRecord, StoreError};
+use crate::util::digest::Digest;
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Build args every build knows without an ARG (docker's proxy args);
+/// they reach RUN steps but not the cache key or the history.
+const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
+/// One stage's instructions.
+struct StageDef {
+    base: Instruction,
+    name: Option<String>,
+    body: Vec<Instruction>,
+}
+
+/// A stage's state as its instructions advance it.
+#[derive(Clone)]
+struct State {
+    config: ImageConfig,
+    layers: Vec<LayerRef>,
+    key: Digest,
+    /// ARGs declared in this stage, with their values.
+    args: BTreeMap<String, Option<String>>,
+    /// CMD was set in this stage (ENTRYPOINT then keeps it).
+    cmd_set: bool,
+}
+
+impl State {
+    fn cfg(&mut self) -> &mut ContainerConfig {
+        self.config.config.get_or_insert_with(Default::default)
+    }
+
+    fn env_value(&self, name: &str) -> Option<String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.as_ref())
+            .and_then(|e| {
+                e.iter().rev().find_map(|kv| {
+                    kv.split_once('=')
+                        .filter(|(k, _)| *k == name)
+                        .map(|(_, v)| v.to_string())
+                })
+            })
+    }
+
+    /// A variable as instructions see it: ENV first, then ARG.
+    fn var(&self, name: &str) -> Option<String> {
+        self.env_value(name)
+            .or_else(|| self.args.get(name).cloned().flatten())
+    }
+
+    fn shell(&self) -> Vec<String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.shell.clone())
+            .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn parent_chain(&self) -> Option<Digest> {
+        let diffs: Vec<Digest> = self.layers.iter().map(|l| l.diff_id.clone()).collect();
+        chain_ids(&diffs).last().cloned()
+    }
+
+    fn lowers(&self, engine: &Engine) -> Vec<PathBuf> {
+        let diffs: Vec<Digest> = self.layers.iter().map(|l| l.diff_id.clone()).collect();
+        chain_ids(&diffs)
+            .iter()
+            .rev()
+            .map(|c| engine.store.layer_diff(c))
+            .collect()
+    }
+}
+
+pub(super) struct Builder<'a> {
+    engine: &'a Engine,
+    opts: &'a BuildOptions,
+    out: &'a mut dyn Write,
+    file: Containerfile,
+    stages: Vec<StageDef>,
+    /// Global ARGs (before the first FROM).
+    globals: BTreeMap<String, Option<String>>,
+    context: Context,
+    cache: Cache,
+    stats: StatCache,
+    done: BTreeMap<usize, State>,
+    used_args: BTreeSet<String>,
+    step: usize,
+    total: usize,
+}
+
+fn key_of(parts: &[&str]) -> Digest {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    Digest::from_hasher(h)
+}
+
+fn now(opts: &BuildOptions) -> String {
+    match opts.timestamp {
+        Some(t) => chrono::DateTime::from_timestamp(t, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+    }
+}
+
+/// The host's platform as build args name it.
+fn platform_args() -> Vec<(&'static str, String)> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    vec![
+        ("TARGETPLATFORM", format!("linux/{arch}")),
+        ("TARGETOS", "linux".into()),
+        ("TARGETARCH", arch.into()),
+        ("TARGETVARIANT", String::new()),
+        ("BUILDPLATFORM", format!("linux/{arch}")),
+        ("BUILDOS", "linux".into()),
+        ("BUILDARCH", arch.into()),
+    ]
+}
+
+impl<'a> Builder<'a> {
+    pub(super) fn new(
+        engine: &'a Engine,
+        opts: &'a BuildOptions,
+        out: &'a mut dyn Write,
+    ) -> Result<Builder<'a>, BuildError> {
+        let (text, name) = &opts.containerfile;
+        let file = super::parse::parse(text, name)?;
+        let mut globals = BTreeMap::new();
+        for (k, v) in platform_args() {
+            globals.insert(k.to_string(), Some(v));
+        }
+        let mut stages: Vec<StageDef> = Vec::new();
+        for ins in &file.instructions {
+            if ins.keyword == "FROM" {
+                let text = match &ins.args {
+                    Args::Shell(s) => s.clone(),
+                    Args::Exec(v) => v.join(" "),
+                };
+                let w: Vec<&str> = text.split_whitespace().collect();
+                let name = match w.as_slice() {
+                    [_] => None,
+                    [_, as_, n] if as_.eq_ignore_ascii_case("as") => Some(n.to_ascii_lowercase()),
+                    _ => {
+                        return Err(BuildError::Instruction {
+                            file: name.clone(),
+                            line: ins.line,
+                            problem: "FROM takes IMAGE [AS NAME]".into(),
+                        })
+                    }
+                };
+                stages.push(StageDef {
+                    base: ins.clone(),
+                    name,
+                    body: Vec::new(),
+                });
+            } else if let Some(s) = stages.last_mut() {
+                s.body.push(ins.clone());
+            } else if ins.keyword == "ARG" {
+                for (k, v) in arg_decls(ins, &|n| globals.get(n).cloned().flatten(), file.escape)
+                    .map_err(|p| instr_err(name, ins, p))?
+                {
+                    let v = opts.build_args.get(&k).cloned().or(v);
+                    globals.insert(k, v);
+                }
+            } else {
+                return Err(instr_err(
+                    name,
+                    ins,
+                    format!(
+                        "{} before the first FROM: only ARG may come first",
+                        ins.keyword
+                    ),
+                ));
+            }
+        }
+        let ignore = match &opts.ignore {
+            Some((t, n)) => super::ignore::Ignore::parse(t, n)?,
+            None => Default::default(),
+        };
+        let cache = Cache::new(engine.store.root());
+        let stats = StatCache::load(&cache.stat_cache_path());
+        Ok(Builder {
+            engine,
+            opts,
+            out,
+            file,
+            stages,
+            globals,
+            context: Context {
+                root: opts.context.clone(),
+                ignore,
+            },
+            cache,
+            stats,
+            done: BTreeMap::new(),
+            used_args: BTreeSet::new(),
+            step: 0,
+            total: 0,
+        })
+    }
+
+    fn say(&mut self, line: &str) {
+        if !self.opts.quiet {
+            let _ = writeln!(self.out, "{line}");
+            let _ = self.out.flush();
+        }
+    }
+
+    fn stage_index(&self, name: &str) -> Option<usize> {
+        let lower = name.to_ascii_lowercase();
+        self.stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+            .or_else(|| {
+                name.parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < self.stages.len())
+            })
+    }
+
+    /// The stages a stage needs (its FROM and COPY --from), itself last.
+    fn needed(&self, target: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut seen = BTreeSet::new();
+        self.visit(target, &mut seen, &mut order);
+        order
+    }
+
+    fn visit(&self, i: usize, seen: &mut BTreeSet<usize>, order: &mut Vec<usize>) {
+        if !seen.insert(i) {
+            return;
+        }
+        let s = &self.stages[i];
+        let base = self.raw_base(s);
+        let mut deps: Vec<String> = vec![base];
+        for ins in &s.body {
+            if let Some(f) = ins.flag("from") {
+                deps.push(f.to_string());
+            }
+        }
+        for d in deps {
+            if let Some(j) = self.stage_index(&d).filter(|j| *j < i) {
+                self.visit(j, seen, order);
+            }
+        }
+        order.push(i);
+    }
+
+    fn raw_base(&self, s: &StageDef) -> String {
+        let text = match &s.base.args {
+            Args::Shell(t) => t.clone(),
+            Args::Exec(v) => v.join(" "),
+        };
+        let first = text.split_whitespace().next().unwrap_or("").to_string();
+        let g = |n: &str| self.globals.get(n).cloned().flatten();
+        words::expand(&first, &g, self.file.escape).unwrap_or(first)
+    }
+
+    pub(super) fn run(mut self) -> Result<ImageRecord, BuildError> {
+        let target = match &self.opts.target {
+            Some(t) => self.stage_index(t).ok_or_else(|| {
+                BuildError::Usage(format!("--target {t}: no stage has that name"))
+            })?,
+            None => self.stages.len() - 1,
+        };
+        let order = self.needed(target);
+        self.total = order.iter().map(|i| 1 + self.stages[*i].body.len()).sum();
+        for i in order {
+            let st = self.run_stage(i)?;
+            self.done.insert(i, st);
+        }
+        let mut st = self.done.remove(&target).expect("built");
+        // --label on the final image only.
+        for l in &self.opts.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            st.cfg()
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(k.to_string(), v.to_string());
+        }
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !self.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .collect();
+        if !unused.is_empty() && !self.opts.quiet {
+            let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            let _ = writeln!(
+                self.out,
+                "[Warning] one or more build args were not consumed: [{}]",
+                list.join(" ")
+            );
+        }
+        self.stats.save(&self.cache.stat_cache_path());
+        let names: Vec<Reference> = self
+            .opts
+            .tags
+            .iter()
+            .map(|t| Reference::local(t))
+            .collect::<Result<_, _>>()?;
+        st.config.created = st.config.history.last().and_then(|h| h.created.clone());
+        if !self.opts.docker_format {
+            // OCI configs have no place for these; podman drops them too.
+            if let Some(c) = st.config.config.as_mut() {
+                c.shell = None;
+            }
+        }
+        let label = names
+            .first()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "".into());
+        self.say(&format!("COMMIT {label}"));
+        let img = layer_stack::record(&self.engine.store, &st.config, &st.layers, &names)?;
+        self.say(&format!("--> {}", &img.id.hex()[..12]));
+        for n in &names {
+            self.say(&format!("Successfully tagged {n}"));
+        }
+        Ok(img)
+    }
+
+    fn base_state(&mut self, def_index: usize) -> Result<State, BuildError> {
+        let def = &self.stages[def_index];
+        let base = self.raw_base(def);
+        let ins = def.base.clone();
+        let (file, _) = (&self.opts.containerfile.1, ());
+        if let Some(p) = ins.flag("platform") {
+            let host = platform_args()[0].1.clone();
+            let g = |n: &str| self.globals.get(n).cloned().flatten();
+            let p = words::expand(p, &g, self.file.escape).unwrap_or(p.to_string());
+            if p != host && p != "linux" {
+                return Err(instr_err(
+                    file,
+                    &ins,
+                    format!("FROM --platform={p}: this host builds {host} only; running another architecture's programs needs binfmt emulation, which berth does not set up"),
+                ));
+            }
+        }
+        if base == "scratch" {
+            let arch = platform_args()[2].1.clone();
+            return Ok(State {
+                config: ImageConfig {
+                    architecture: arch,
+                    os: "linux".into(),
+                    config: Some(ContainerConfig {
+                        env: Some(vec![crate::engine::spec::DEFAULT_PATH.to_string()]),
+                        ..Default::default()
+                    }),
+                    rootfs: RootFs {
+                        kind: "layers".into(),
+                        diff_ids: Vec::new(),
+                    },
+                    ..Default::default()
+                },
+                layers: Vec::new(),
+                key: key_of(&["FROM scratch"]),
+                args: BTreeMap::new(),
+                cmd_set: false,
+            });
+        }
+        if let Some(j) = self.stage_index(&base).filter(|j| *j < def_index) {
+            let mut st = self
+                .done
+                .get(&j)
+                .cloned()
+                .ok_or_else(|| BuildError::Usage(format!("stage {base} was not built")))?;
+            st.args.clear();
+            st.cmd_set = false;
+            return Ok(st);
+        }
+        let image = self.base_image(&base)?;
+        let layers = layer_stack::layers_of(&self.engine.store, &image);
+        Ok(State {
+            key: key_of(&["FROM", image.id.hex()]),
+            config: image.config.clone(),
+            layers,
+            args: BTreeMap::new(),
+            cmd_set: false,
+        })
+    }
+
+    fn base_image(&mut self, name: &str) -> Result<ImageRecord, BuildError> {
+        let store = &self.engine.store;
+        let found = if self.opts.pull == PullPolicy::Always {
+            Err(StoreError::NotKnown(name.to_string()))
+        } else {
+            store.find(name)
+        };
+        match found {
+            Ok(i) => Ok(i),
+            Err(StoreError::NotKnown(_)) if self.opts.pull != PullPolicy::Never => {
+                let progress: Box<dyn crate::image::progress::Progress> =
+                    Box::new(crate::image::progress::Silent);
+                Ok(crate::image::pull::pull(
+                    store,
+                    &self.engine.conf,
+                    name,
+                    &self.opts.pull_options,
+                    progress.as_ref(),
+                )?
+                .image)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn run_stage(&mut self, i: usize) -> Result<State, BuildError> {
+        let def_base = self.stages[i].base.clone();
+        self.step += 1;
+        let prefix = if self.stages.len() > 1 {
+            format!("[{}/{}] ", i + 1, self.stages.len())
+        } else {
+            String::new()
+        };
+        self.say(&format!(
+            "{prefix}STEP {}/{}: {}",
+            self.step, self.total, def_base.text
+        ));
+        let mut st = self.base_state(i)?;
+        // ONBUILD triggers of the base run first.
+        let triggers = st.cfg().on_build.take().unwrap_or_default();
+        if !triggers.is_empty() {
+            let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+            let parsed = super::parse::parse(&text, "ONBUILD")?;
+            for ins in parsed.instructions.into_iter().skip(1) {
+                self.instruction(&mut st, &ins)?;
+            }
+        }
+        let body = self.stages[i].body.clone();
+        for ins in &body {
+            self.step += 1;
+            self.say(&format!("STEP {}/{}: {}", self.step, self.total, ins.text));
+            self.instruction(&mut st, ins)?;
+        }
+        Ok(st)
+    }
+
+    fn lookup<'s>(&'s self, st: &'s State) -> impl Fn(&str) -> Option<String> + 's {
+        move |n: &str| st.var(n)
+    }
+
+    fn expand_words(
+        &self,
+        st: &State,
+        ins: &Instruction,
+        s: &str,
+    ) -> Result<Vec<String>, BuildError> {
+        let f = self.lookup(st);
+        words::words(s, &f, self.file.escape).map_err(|e| self.err(ins, e.to_string()))
+    }
+
+    fn expand_one(&self, st: &State, ins: &Instruction, s: &str) -> Result<String, BuildError> {
+        let f = self.lookup(st);
+        words::expand(s, &f, self.file.escape).map_err(|e| self.err(ins, e.to_string()))
+    }
+
+    fn err(&self, ins: &Instruction, problem: String) -> BuildError {
+        instr_err(&self.opts.containerfile.1, ins, problem)
+    }
+
+    fn shell_text(ins: &Instruction) -> String {
+        match &ins.args {
+            Args::Shell(s) => s.clone(),
+            Args::Exec(v) => v.join(" "),
+        }
+    }
+
+    /// A config-only step: its cache entry keeps its time stable.
+    fn config_step(&mut self, st: &mut State, canonical: &str) {
+        st.key = key_of(&[st.key.hex(), canonical]);
+        let created = self
+            .cached(&st.key, None)
+            .map(|e| e.created)
+            .unwrap_or_else(|| {
+                let c = now(self.opts);
+                self.remember(&st.key, None, &c);
+                c
+            });
+        st.config.history.push(History {
+            created: Some(created),
+            created_by: Some(format!("/bin/sh -c #(nop) {canonical}")),
+            empty_layer: Some(true),
+            ..Default::default()
+        });
+    }
+
+    fn use_cache(&self) -> bool {
+        !self.opts.no_cache && !self.opts.no_layers
+    }
+
+    /// The cache entry for `key`, when its layer (on `parent`) is still there.
+    fn cached(&self, key: &Digest, parent: Option<&Digest>) -> Option<Entry> {
+        if !self.use_cache() {
+            return None;
+        }
+        let e = self.cache.get(key)?;
+        match &e.layer {
+            Some(l) if !layer_stack::present(&self.engine.store, parent, l) => None,
+            _ => Some(e),
+        }
+    }
+
+    fn remember(&self, key: &Digest, layer: Option<&LayerRef>, created: &str) {
+        if !self.opts.no_layers {
+            self.cache.put(
+                key,
+                &Entry {
+                    layer: layer.cloned(),
+                    created: created.to_string(),
+                },
+            );
+        }
+    }
+
+    /// A step that makes a layer: from the cache when its key is there,
+    /// else by `make`.
+    fn layer_step(
+        &mut self,
+        st: &mut State,
+        canonical: &str,
+        extra: &str,
+        make: &mut dyn FnMut(&mut Self, &State) -> Result<LayerRef, BuildError>,
+    ) -> Result<(), BuildError> {
+        let key = key_of(&[st.key.hex(), canonical, extra]);
+        let parent = st.parent_chain();
+        let (layer, created) = match self.cached(&key, parent.as_ref()) {
+            Some(e) => {
+                self.say(&format!("--> Using cache {}", key.hex()));
+                (e.layer, e.created)
+            }
+            None => {
+                let l = make(self, st)?;
+                let c = now(self.opts);
+                self.remember(&key, Some(&l), &c);
+                (Some(l), c)
+            }
+        };
+        if let Some(l) = layer {
+            st.config.rootfs.diff_ids.push(l.diff_id.clone());
+            st.layers.push(l);
+        }
+        st.config.history.push(History {
+            created: Some(created),
+            created_by: Some(canonical.to_string()),
+            ..Default::default()
+        });
+        st.key = key;
+        Ok(())
+    }
+
+    fn instruction(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
+        match ins.keyword.as_str() {
+            "ARG" => {
+                let decls = {
+                    let f = self.lookup(st);
+                    let globals = &self.globals;
+                    let lookup = |n: &str| f(n).or_else(|| globals.get(n).cloned().flatten());
+                    arg_decls(ins, &lookup, self.file.escape).map_err(|p| self.err(ins, p))?
+                };
+                let mut canon = Vec::new();
+                for (k, default) in decls {
+                    let v = self
+                        .opts
+                        .build_args
+                        .get(&k)
+                        .cloned()
+                        .or(default)
+                        .or_else(|| self.globals.get(&k).cloned().flatten());
+                    self.used_args.insert(k.clone());
+                    canon.push(format!("{k}={}", v.clone().unwrap_or_default()));
+                    st.args.insert(k, v);
+                }
+                // An ARG changes what later steps see: it is in the key,
+                // not in the image.
+                st.key = key_of(&[st.key.hex(), &format!("ARG {}", canon.join(" "))]);
+                Ok(())
+            }
+            "ENV" => {
+                let pairs = self.pairs(st, ins)?;
+                let env = st.cfg().env.get_or_insert_with(Vec::new);
+                for (k, v) in &pairs {
+                    env.retain(|e| e.split_once('=').map(|x| x.0) != Some(k.as_str()));
+                    env.push(format!("{k}={v}"));
+                }
+                let canon = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.config_step(st, &format!("ENV {canon}"));
+                Ok(())
+            }
+            "LABEL" => {
+                let pairs = self.pairs(st, ins)?;
+                let labels = st.cfg().labels.get_or_insert_with(Default::default);
+                for (k, v) in &pairs {
+                    labels.insert(k.clone(), v.clone());
+                }
+                let canon = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.config_step(st, &format!("LABEL {canon}"));
+                Ok(())
+            }
+            "MAINTAINER" => {
+                let who = Self::shell_text(ins);
+                st.config.author = Some(who.clone());
+                self.config_step(st, &format!("MAINTAINER {who}"));
+                Ok(())
+            }
+            "EXPOSE" => {
+                let ports = self.expand_words(st, ins, &Self::shell_text(ins))?;
+                let mut canon = Vec::new();
+                for p in ports {
+                    let p = if p.contains('/') {
+                        p.to_ascii_lowercase()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
+                    if num.split('-').any(|n| n.parse::<u16>().is_err())
+                        || !matches!(proto, "tcp" | "udp" | "sctp")
+                    {
+                        return Err(
+                            self.err(ins, format!("invalid port {p:?}: use PORT[/tcp|udp|sctp]"))
+                        );
+                    }
+                    st.cfg()
+                        .exposed_ports
+                        .get_or_insert_with(Default::default)
+                        .insert(p.clone(), serde_json::json!({}));
+                    canon.push(p);
+                }
+                self.config_step(st, &format!("EXPOSE {}", canon.join(" ")));
+                Ok(())
+            }
+            "VOLUME" => {
+                let vols = match &ins.args {
+                    Args::Exec(v) => v.clone(),
+                    Args::Shell(s) => self.expand_words(st, ins, s)?,
+                };
+                for v in &vols {
+                    st.cfg()
+                        .volumes
+                        .get_or_insert_with(Default::default)
+                        .insert(v.clone(), serde_json::json!({}));
+                }
+                self.config_step(st, &format!("VOLUME {vols:?}"));
+                Ok(())
+            }
+            "USER" => {
+                let u = self.expand_one(st, ins, Self::shell_text(ins).trim())?;
+                st.cfg().user = Some(u.clone());
+                self.config_step(st, &format!("USER {u}"));
+                Ok(())
+            }
+            "WORKDIR" => {
+                let w = self.expand_one(st, ins, Self::shell_text(ins).trim())?;
+                let cur = st.cfg().working_dir.clone().unwrap_or_else(|| "/".into());
+                let joined = if w.starts_with('/') {
+                    w
+                } else {
+                    format!("{}/{w}", cur.trim_end_matches('/'))
+                };
+                let clean = format!(
+                    "/{}",
+                    crate::util::secure_path::clean_components(joined.as_bytes())
+                        .iter()
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                );
+                st.cfg().working_dir = Some(clean.clone());
+                self.config_step(st, &format!("WORKDIR {clean}"));
+                Ok(())
+            }
+            "STOPSIGNAL" => {
+                let s = self.expand_one(st, ins, Self::shell_text(ins).trim())?;
+                st.cfg().stop_signal = Some(s.clone());
+                self.config_step(st, &format!("STOPSIGNAL {s}"));
+                Ok(())
+            }
+            "SHELL" => {
+                let Args::Exec(v) = &ins.args else {
+                    return Err(self.err(
+                        ins,
+                        "SHELL takes the JSON form: SHELL [\"/bin/bash\", \"-c\"]".into(),
+                    ));
+                };
+                if v.is_empty() {
+                    return Err(self.err(ins, "SHELL needs at least one argument".into()));
+                }
+                st.cfg().shell = Some(v.clone());
+                self.config_step(st, &format!("SHELL {v:?}"));
+                Ok(())
+            }
+            "CMD" | "ENTRYPOINT" => {
+                let argv = match &ins.args {
+                    Args::Exec(v) => v.clone(),
+                    Args::Shell(s) if s.trim().is_empty() => Vec::new(),
+                    Args::Shell(s) => {
+                        let mut v = st.shell();
+                        v.push(s.clone());
+                        v
+                    }
+                };
+                if ins.keyword == "CMD" {
+                    st.cfg().cmd = Some(argv.clone());
+                    st.cmd_set = true;
+                } else {
+                    st.cfg().entrypoint = Some(argv.clone());
+                    if !st.cmd_set {
+                        st.cfg().cmd = None;
+                    }
+                }
+                self.config_step(st, &format!("{} {argv:?}", ins.keyword));
+                Ok(())
+            }
+            "HEALTHCHECK" => {
+                let hc = healthcheck(ins, &st.shell()).map_err(|p| self.err(ins, p))?;
+                st.cfg().healthcheck = Some(hc.clone());
+                self.config_step(st, &format!("HEALTHCHECK {hc}"));
+                Ok(())
+            }
+            "ONBUILD" => {
+                let t = Self::shell_text(ins);
+                let first = t
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                if matches!(first.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                    return Err(self.err(ins, format!("ONBUILD cannot trigger {first}")));
+                }
+                st.cfg()
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(t.clone());
+                self.config_step(st, &format!("ONBUILD {t}"));
+                Ok(())
+            }
+            "RUN" => self.run_step(st, ins),
+            "COPY" | "ADD" => self.copy_step(st, ins),
+            "FROM" => Err(self.err(ins, "FROM inside a stage".into())),
+            other => Err(self.err(ins, format!("{other} is not supported"))),
+        }
+    }
+
+    /// `k=v k2="v 2"` (or the legacy `k v` form) with variables expanded.
+    fn pairs(&self, st: &State, ins: &Instruction) -> Result<Vec<(String, String)>, BuildError> {
+        let text = Self::shell_text(ins);
+        let first = text.split_whitespace().next().unwrap_or("");
+        if !first.contains('=') {
+            let (k, v) = text
+                .trim()
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| self.err(ins, format!("{} needs KEY=VALUE", ins.keyword)))?;
+            return Ok(vec![(k.to_string(), self.expand_one(st, ins, v.trim())?)]);
+        }
+        let mut out = Vec::new();
+        for w in self.expand_words(st, ins, &text)? {
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| self.err(ins, format!("{w:?} is not KEY=VALUE")))?;
+            if k.is_empty() {
+                return Err(self.err(ins, format!("{w:?} has no key")));
+            }
+            out.push((k.to_string(), v.to_string()));
+        }
+        Ok(out)
+    }
+
+    fn run_step(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
+        if ins.flag("mount").is_some() {
+            return Err(self.err(ins, "RUN --mount is not supported yet".into()));
+        }
+        let argv = match (&ins.args, ins.heredocs.first()) {
+            (Args::Exec(v), _) => v.clone(),
+            (Args::Shell(s), Some(h)) if s.trim().starts_with("<<") && ins.heredocs.len() == 1 => {
+                let mut v = st.shell();
+                v.push(h.content.clone());
+                v
+            }
+            (Args::Shell(s), _) => {
+                let mut script = s.clone();
+                for h in &ins.heredocs {
+                    script.push('\n');
+                    script.push_str(&h.content);
+                    script.push_str(&h.name);
+                }
+                let mut v = st.shell();
+                v.push(script);
+                v
+            }
+        };
+        if argv.is_empty() {
+            return Err(self.err(ins, "RUN needs a command".into()));
+        }
+        // ARGs reach the command as environment (ENV wins); proxies too.
+        let mut env: Vec<String> = Vec::new();
+        let mut arg_key = Vec::new();
+        for (k, v) in &st.args {
+            if let Some(v) = v {
+                if st.env_value(k).is_none() {
+                    env.push(format!("{k}={v}"));
+                }
+                arg_key.push(format!("{k}={v}"));
+            }
+        }
+        for p in PROXY_ARGS {
+            if let Some(v) = self.opts.build_args.get(p) {
+                env.push(format!("{p}={v}"));
+            }
+        }
+        let canonical = format!("/bin/sh -c {}", argv.join(" "));
+        let c = st.config.config.clone().unwrap_or_default();
+        let extra = format!(
+            "{:?}|{:?}|{:?}|{:?}|{}",
+            c.env,
+            c.user,
+            c.working_dir,
+            arg_key,
+            self.opts.network.clone().unwrap_or_default()
+        );
+        let step_text = ins.text.clone();
+        self.layer_step(st, &canonical, &extra, &mut |b, st| {
+            b.run_container(st, argv.clone(), env.clone(), &step_text)
+        })
+    }
+
+    fn run_container(
+        &mut self,
+        st: &State,
+        argv: Vec<String>,
+        env: Vec<String>,
+        step: &str,
+    ) -> Result<LayerRef, BuildError> {
+        let engine = self.engine;
+        let record = layer_stack::working_record(&st.config, &st.layers);
+        let o = crate::engine::request::RunOptions {
+            image: record.id.to_string(),
+            base: Some(Box::new(record)),
+            entrypoint: Some(String::new()),
+            command: argv,
+            env,
+            network: self.opts.network.clone(),
+            ..Default::default()
+        };
+        let quiet = QuietStdout::new(self.opts.quiet);
+        let progress = crate::image::progress::Silent;
+        let outcome = crate::engine::run::run(engine, o, &progress);
+        drop(quiet);
+        let (id, code) = match outcome? {
+            crate::engine::run::RunOutcome::Exited { id, code } => (id, code),
+            crate::engine::run::RunOutcome::Detached(id) => (id, 0),
+        };
+        let containers = crate::engine::container::Containers::new(engine.store.root());
+        let cleanup = |containers: &crate::engine::container::Containers| {
+            let _ = crate::engine::lifecycle::remove_forced(containers, &id);
+        };
+        if code != 0 {
+            let tail = log_tail(&containers.log_path(&id), 5);
+            cleanup(&containers);
+            return Err(BuildError::Run {
+                step: step.to_string(),
+                code,
+                tail: if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its last output: {}", tail.join(" | "))
+                },
+            });
+        }
+        let dir = containers.dir(&id);
+        prune_mount_targets(&dir, &st.lowers(engine));
+        let layer = layer::upper_as_layer(engine, &dir.join("upper"), st.parent_chain().as_ref());
+        cleanup(&containers);
+        layer
+    }
+
+    fn copy_step(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
+        let add = ins.keyword == "ADD";
+        let mut list = match &ins.args {
+            Args::Exec(v) => v
+                .iter()
+                .map(|s| self.expand_one(st, ins, s))
+                .collect::<Result<Vec<_>, _>>()?,
+            Args::Shell(s) => self.expand_words(st, ins, s)?,
+        };
+        if list.len() < 2 && ins.heredocs.is_empty() {
+            return Err(self.err(
+                ins,
+                format!("{} needs a source and a destination", ins.keyword),
+            ));
+        }
+        let dest_raw = list.pop().unwrap_or_default();
+        let workdir = st
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.working_dir.clone())
+            .unwrap_or_else(|| "/".into());
+        let dest_abs = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            format!("{}/{dest_raw}", workdir.trim_end_matches('/'))
+        };
+        let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || list.len() > 1;
+        let owner = self.owner(st, ins)?;
+        let mtime = self.opts.timestamp;
+        let tmp = self.engine.store.temp_path("build-copy")?;
+        let tar_path = tmp.path().to_path_buf();
+        let (dir, content_key) = if !ins.heredocs.is_empty() {
+            // COPY <<EOF /dest: the heredoc is the file.
+            let h = &ins.heredocs[0];
+            let content = if h.expand {
+                self.expand_one(st, ins, &h.content)?
+            } else {
+                h.content.clone()
+            };
+            let (dir, name) = split_dest(&dest_abs, dest_is_dir, &h.name);
+            let f = std::fs::File::create(&tar_path).map_err(BuildError::io("writing the copy"))?;
+            layer::file_tar(
+                &name,
+                content.as_bytes(),
+                owner,
+                mtime.unwrap_or_else(|| chrono::Utc::now().timestamp()),
+                f,
+            )
+            .map_err(BuildError::io("writing the copy"))?;
+            (dir, Digest::of(content.as_bytes()).to_string())
+        } else if let Some(from) = ins.flag("from") {
+            return self.copy_from(
+                st,
+                ins,
+                from.to_string(),
+                list,
+                dest_abs,
+                dest_is_dir,
+                owner,
+            );
+        } else {
+            if add {
+                if let Some(u) = list.iter().find(|s| s.contains("://")) {
+                    return Err(self.err(ins, format!("ADD {u}: downloading needs the network, which this build cannot reach; fetch the file into the context and COPY it")));
+                }
+            }
+            let file_name = if dest_is_dir {
+                None
+            } else {
+                dest_abs.rsplit('/').next().filter(|n| !n.is_empty())
+            };
+            let items = self.context.select(&list, file_name)?;
+            let hash = content_hash(&items, &mut self.stats)?;
+            let dir = if dest_is_dir {
+                dest_abs.clone()
+            } else {
+                parent_of(&dest_abs)
+            };
+            // ADD unpacks a local archive given alone.
+            let archive = if add && items.len() == 1 && items[0].kind == super::context::Kind::File
+            {
+                archive_kind(&items[0].host)
+            } else {
+                None
+            };
+            let f = std::fs::File::create(&tar_path).map_err(BuildError::io("writing the copy"))?;
+            match archive {
+                Some(kind) => {
+                    decompress_to(&items[0].host, kind, f).map_err(BuildError::io(format!(
+                        "unpacking {}",
+                        items[0].host.display()
+                    )))?;
+                    (dest_abs.clone(), format!("archive {hash}"))
+                }
+                None => {
+                    layer::items_tar(&items, owner, mtime, std::io::BufWriter::new(f))
+                        .map_err(BuildError::io("reading the context"))?;
+                    (dir, hash.to_string())
+                }
+            }
+        };
+        let canonical = format!(
+            "/bin/sh -c #(nop) {} {} in {dest_abs}",
+            ins.keyword, content_key
+        );
+        let extra = format!("{:?}|{:?}", owner_key(ins), dir);
+        let tar_file = tar_path.clone();
+        let r = self.layer_step(st, &canonical, &extra, &mut |b, st| {
+            layer::layer_from_tar(
+                b.engine,
+                &st.lowers(b.engine),
+                st.parent_chain().as_ref(),
+                &dir,
+                &tar_file,
+            )
+        });
+        drop(tmp);
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy_from(
+        &mut self,
+        st: &mut State,
+        ins: &Instruction,
+        from: String,
+        sources: Vec<String>,
+        dest_abs: String,
+        dest_is_dir: bool,
+        owner: Owner,
+    ) -> Result<(), BuildError> {
+        let (src_layers, src_key) = match self.stage_index(&from).and_then(|i| self.done.get(&i)) {
+            Some(s) => (s.clone(), s.key.to_string()),
+            None => {
+                let img = self.base_image(&from)?;
+                let layers = layer_stack::layers_of(&self.engine.store, &img);
+                let mut s = st.clone();
+                s.layers = layers;
+                (s, img.id.to_string())
+            }
+        };
+        let lowers = src_layers.lowers(self.engine);
+        let tmp = self.engine.store.temp_path("build-from")?;
+        let tar_path = tmp.path().to_path_buf();
+        let file_name = if dest_is_dir {
+            None
+        } else {
+            dest_abs
+                .rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty())
+                .map(String::from)
+        };
+        let dir = if dest_is_dir {
+            dest_abs.clone()
+        } else {
+            parent_of(&dest_abs)
+        };
+        let canonical = format!(
+            "/bin/sh -c #(nop) COPY --from={from} {} in {dest_abs}",
+            sources.join(" ")
+        );
+        let extra = format!("{src_key}|{:?}|{dir}", owner_key(ins));
+        let chown = ins.flag("chown").is_some();
+        let r = self.layer_step(st, &canonical, &extra, &mut |b, st| {
+            super::from_stage::tar_from_root(
+                b.engine,
+                &lowers,
+                &sources,
+                file_name.as_deref(),
+                if chown { Some(owner) } else { None },
+                owner.mode,
+                &tar_path,
+            )?;
+            layer::layer_from_tar(
+                b.engine,
+                &st.lowers(b.engine),
+                st.parent_chain().as_ref(),
+                &dir,
+                &tar_path,
+            )
+        });
+        drop(tmp);
+        r
+    }
+
+    /// `--chown` (numbers, or names in the image's passwd and group) and `--chmod`.
+    fn owner(&self, st: &State, ins: &Instruction) -> Result<Owner, BuildError> {
+        let mut o = Owner::default();
+        if let Some(c) = ins.flag("chown") {
+            let c = self.expand_one(st, ins, c)?;
+            let lowers = st.lowers(self.engine);
+            let dirs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
+            let ids = crate::engine::user::resolve(&c, &dirs)
+                .map_err(|e| self.err(ins, format!("--chown={c}: {e}")))?;
+            o.uid = ids.uid as u64;
+            o.gid = ids.gid as u64;
+        }
+        if let Some(m) = ins.flag("chmod") {
+            o.mode = Some(u32::from_str_radix(m, 8).map_err(|_| {
+                self.err(ins, format!("--chmod={m}: use an octal mode such as 0755"))
+            })?);
+        }
+        Ok(o)
+    }
+}
+
+fn owner_key(ins: &Instruction) -> String {
+    format!("{:?}{:?}", ins.flag("chown"), ins.flag("chmod"))
+}
+
+fn instr_err(file: &str, ins: &Instruction, problem: String) -> BuildError {
+    BuildError::Instruction {
+        file: file.to_string(),
+        line: ins.line,
+        problem,
+    }
+}
+
+/// `ARG a b=1`: the names declared, with their defaults.
+fn arg_decls(
+    ins: &Instruction,
+    vars: &dyn Fn(&str) -> Option<String>,
+    escape: char,
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let text = match &ins.args {
+        Args::Shell(s) => s.clone(),
+        Args::Exec(v) => v.join(" "),
+    };
+    let mut out = Vec::new();
+    for w in words::words(&text, vars, escape).map_err(|e| e.to_string())? {
+        match w.split_once('=') {
+            Some((k, v)) => out.push((k.to_string(), Some(v.to_string()))),
+            None => out.push((w, None)),
+        }
+    }
+    Ok(out)
+}
+
+/// HEALTHCHECK as docker stores it (durations in nanoseconds).
+fn healthcheck(ins: &Instruction, shell: &[String]) -> Result<serde_json::Value, String> {
+    let text = match &ins.args {
+        Args::Shell(s) => s.clone(),
+        Args::Exec(v) => v.join(" "),
+    };
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(serde_json::json!({"Test": ["NONE"]}));
+    }
+    let mut hc = serde_json::Map::new();
+    for (k, v) in &ins.flags {
+        let field = match k.as_str() {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => {
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--retries={v}: not a number"))?;
+                hc.insert("Retries".into(), n.into());
+                continue;
+            }
+            other => return Err(format!("unknown HEALTHCHECK flag --{other}")),
+        };
+        hc.insert(
+            field.into(),
+            duration_ns(v)
+                .ok_or_else(|| format!("--{k}={v}: not a duration such as 30s"))?
+                .into(),
+        );
+    }
+    let rest = text.trim();
+    let cmd = rest
+        .strip_prefix("CMD")
+        .or_else(|| rest.strip_prefix("cmd"))
+        .ok_or("HEALTHCHECK takes CMD COMMAND or NONE")?
+        .trim();
+    let test: Vec<String> = match serde_json::from_str::<Vec<String>>(cmd) {
+        Ok(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
+        Err(_) => {
+            let _ = shell;
+            vec!["CMD-SHELL".into(), cmd.to_string()]
+        }
+    };
+    hc.insert("Test".into(), test.into());
+    Ok(serde_json::Value::Object(hc))
+}
+
+fn duration_ns(s: &str) -> Option<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic())?);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    Some((n * mult) as u64)
+}
+
+fn parent_of(p: &str) -> String {
+    match p.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/".into(),
+        Some((d, _)) => d.to_string(),
+    }
+}
+
+/// (directory, file name) for a heredoc copied to `dest`.
+fn split_dest(dest: &str, is_dir: bool, name: &str) -> (String, String) {
+    if is_dir {
+        (dest.to_string(), name.to_string())
+    } else {
+        (
+            parent_of(dest),
+            dest.rsplit('/').next().unwrap_or(name).to_string(),
+        )
+    }
+}
+
+/// What kind of archive ADD unpacks, by its first bytes.
+#[derive(Clone, Copy, Debug)]
+enum ArchiveKind {
+    Tar,
+    Gzip,
+    Zstd,
+}
+
+fn archive_kind(p: &Path) -> Option<ArchiveKind> {
+    let mut head = [0u8; 262];
+    let mut f = std::fs::File::open(p).ok()?;
+    let n = std::io::Read::read(&mut f, &mut head).ok()?;
+    let h = &head[..n];
+    if h.starts_with(&[0x1f, 0x8b]) {
+        Some(ArchiveKind::Gzip)
+    } else if h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(ArchiveKind::Zstd)
+    } else if n >= 262 && &h[257..262] == b"ustar" {
+        Some(ArchiveKind::Tar)
+    } else {
+        None
+    }
+}
+
+fn decompress_to(p: &Path, kind: ArchiveKind, mut out: impl Write) -> std::io::Result<()> {
+    let f = std::io::BufReader::new(std::fs::File::open(p)?);
+    match kind {
+        ArchiveKind::Tar => std::io::copy(&mut { f }, &mut out).map(|_| ()),
+        ArchiveKind::Gzip => {
+            std::io::copy(&mut flate2::read::GzDecoder::new(f), &mut out).map(|_| ())
+        }
+        ArchiveKind::Zstd => std::io::copy(&mut zstd::Decoder::new(f)?, &mut out).map(|_| ()),
+    }
+}
+
+/// The last `n` lines a container wrote to its k8s-file log.
+fn log_tail(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3).map(String::from))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// Mount targets the runtime made in a RUN container's upper dir (empty
+/// files and dirs for /etc/hosts, /proc, ... that the image lacks) are
+/// not part of the step's change.
+fn prune_mount_targets(dir: &Path, lowers: &[PathBuf]) {
+    let spec: Option<oci_spec::runtime::Spec> = std::fs::read(dir.join("userdata/config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(spec) = spec else { return };
+    let upper = dir.join("upper");
+    let mut dests: Vec<String> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().display().to_string())
+        .filter(|d| d != "/")
+        .collect();
+    // Deepest first, so a parent emptied by its child's removal goes too.
+    dests.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    for d in dests {
+        let mut rel = d.trim_start_matches('/').to_string();
+        while !rel.is_empty() {
+            let in_lower = lowers
+                .iter()
+                .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok());
+            if in_lower {
+                break;
+            }
+            let p = upper.join(&rel);
+            let empty = match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(&p)
+                    .map(|mut r| r.next().is_none())
+                    .unwrap_or(false),
+                Ok(m) if m.is_file() => m.len() == 0,
+                _ => false,
+            };
+            if !empty {
+                break;
+            }
+            let _ = crate::util::fsutil::remove_any(&p);
+            rel = match rel.rsplit_once('/') {
+                Some((parent, _)) => parent.to_string(),
+                None => String::new(),
+            };
+        }
+    }
+}
+
+/// Sends this process's stdout to /dev/null while alive (`-q`: a RUN's
+/// output is not shown).
+struct QuietStdout(Option<i32>);
+
+impl QuietStdout {
+    fn new(quiet: bool) -> QuietStdout {
+        if !quiet {
+            return QuietStdout(None);
+        }
+        // SAFETY: dup/open/dup2 on fds this process owns.
+        unsafe {
+            let saved = libc::dup(1);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if saved < 0 || null < 0 {
+                return QuietStdout(None);
+            }
+            libc::dup2(null, 1);
+            libc::close(null);
+            QuietStdout(Some(saved))
+        }
+    }
+}
+
+impl Drop for QuietStdout {
+    fn drop(&mut self) {
+        if let Some(saved) = self.0 {
+            // SAFETY: restoring the saved stdout.
+            unsafe {
+                libc::dup2(saved, 1);
+                libc::close(saved);
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! `berth build` (also `image build`, `buildx build`): podman's flags.
+
+use super::{CliResult, Failure};
+use crate::build::{BuildOptions, PullPolicy};
+use crate::engine::Engine;
+use clap::Args;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// `berth buildx ...`
+#[derive(clap::Subcommand, Debug)]
+pub enum BuildxCommand {
+    /// Build an image (as `berth build`)
+    Build(Box<BuildArgs>),
+}
+
+/// `berth build [flags] [CONTEXT]`
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// The Containerfile (default: Containerfile, then Dockerfile, in the context; - reads stdin)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<String>,
+    /// Name the image (repeatable)
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// A build argument: KEY=VALUE, or KEY to take it from the environment
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// A file of KEY=VALUE build arguments, one per line
+    #[arg(long = "build-arg-file", value_name = "FILE")]
+    pub build_arg_files: Vec<PathBuf>,
+    /// Build this stage (and what it needs) only
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Run every step, using no cached layer
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Cache each step's layer (podman's default)
+    #[arg(long, default_value = "true", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub layers: String,
+    /// Add a label to the image
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image id to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Network for RUN steps (as run's --network)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Pull the base images: always, missing (default), never, newer
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always")]
+    pub pull: Option<String>,
+    /// An ignore file instead of .containerignore/.dockerignore
+    #[arg(long, value_name = "FILE")]
+    pub ignorefile: Option<PathBuf>,
+    /// Seconds since the epoch for every time in the image (also SOURCE_DATE_EPOCH)
+    #[arg(long, value_name = "SECONDS")]
+    pub timestamp: Option<i64>,
+    /// Image format: oci (default) or docker
+    #[arg(long, default_value = "oci")]
+    pub format: String,
+    /// Only the host's platform can be built
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Skip TLS verification when pulling base images
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: String,
+    /// The build context: a directory, or - for a tar on stdin
+    #[arg(default_value = ".")]
+    pub context: String,
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::with_code(msg, 125)
+}
+
+fn truthy(s: &str, flag: &str) -> Result<bool, Failure> {
+    match s {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(usage(format!(
+            "invalid {flag} {other:?}: use true or false"
+        ))),
+    }
+}
+
+/// Unpacks a context tar from stdin into a temporary directory.
+fn context_from_stdin(engine: &Engine) -> Result<crate::image::store::TempPath, Failure> {
+    let tmp = engine.store.temp_path("build-context")?;
+    std::fs::create_dir_all(tmp.path())?;
+    let opts = crate::image::unpack::UnpackOptions {
+        rootless: engine.paths.rootless,
+        copy: Some(crate::image::unpack::CopyRules {
+            overwrite: true,
+            keep_owners: false,
+            devices: false,
+        }),
+    };
+    crate::image::unpack::unpack(std::io::stdin().lock(), tmp.path(), opts)
+        .map_err(|e| usage(format!("reading the context tar from stdin: {e}")))?;
+    Ok(tmp)
+}
+
+fn read_containerfile(file: Option<&str>, context: &Path) -> Result<(String, String), Failure> {
+    match file {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            Ok((s, "-".into()))
+        }
+        Some(f) => {
+            let p = Path::new(f);
+            let p = if p.is_absolute() || p.exists() {
+                p.to_path_buf()
+            } else {
+                context.join(f)
+            };
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| usage(format!("reading {}: {e}", p.display())))?;
+            Ok((text, p.display().to_string()))
+        }
+        None => {
+            for n in ["Containerfile", "Dockerfile"] {
+                let p = context.join(n);
+                if p.is_file() {
+                    let text = std::fs::read_to_string(&p)?;
+                    return Ok((text, n.to_string()));
+                }
+            }
+            Err(usage(format!(
+                "no Containerfile or Dockerfile in {}: name one with -f",
+                context.display()
+            )))
+        }
+    }
+}
+
+fn build_args(a: &BuildArgs) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in &a.build_arg_files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| usage(format!("--build-arg-file {}: {e}", f.display())))?;
+        for l in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            out.insert(k.to_string(), v.to_string());
+        }
+    }
+    for b in &a.build_args {
+        match b.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                if let Ok(v) = std::env::var(b) {
+                    out.insert(b.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `berth build`.
+pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
+    let stdin_context = if a.context == "-" {
+        Some(context_from_stdin(engine)?)
+    } else {
+        None
+    };
+    let context = match &stdin_context {
+        Some(t) => t.path().to_path_buf(),
+        None => std::fs::canonicalize(&a.context)
+            .map_err(|e| usage(format!("the build context {}: {e}", a.context)))?,
+    };
+    if !context.is_dir() {
+        return Err(usage(format!(
+            "the build context {} is not a directory",
+            context.display()
+        )));
+    }
+    if let Some(p) = &a.platform {
+        let host = format!(
+            "linux/{}",
+            crate::image::manifest::Platform::host().architecture
+        );
+        if p != &host {
+            return Err(usage(format!("--platform {p}: this host builds {host} only; another architecture's RUN steps need binfmt emulation, which berth does not set up")));
+        }
+    }
+    let containerfile = read_containerfile(a.file.as_deref(), &context)?;
+    let ignore = match &a.ignorefile {
+        Some(f) => Some((
+            std::fs::read_to_string(f)
+                .map_err(|e| usage(format!("--ignorefile {}: {e}", f.display())))?,
+            f.display().to_string(),
+        )),
+        None => [".containerignore", ".dockerignore"].iter().find_map(|n| {
+            std::fs::read_to_string(context.join(n))
+                .ok()
+                .map(|t| (t, n.to_string()))
+        }),
+    };
+    let pull = match a.pull.as_deref() {
+        None | Some("missing") | Some("false") => PullPolicy::Missing,
+        Some("always") | Some("true") | Some("newer") => PullPolicy::Always,
+        Some("never") => PullPolicy::Never,
+        Some(o) => {
+            return Err(usage(format!(
+                "invalid --pull {o:?}: use always, missing, never or newer"
+            )))
+        }
+    };
+    let timestamp =
+        match a.timestamp {
+            Some(t) => Some(t),
+            None => match std::env::var("SOURCE_DATE_EPOCH") {
+                Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| {
+                    usage(format!("SOURCE_DATE_EPOCH={v}: not a number of seconds"))
+                })?),
+                _ => None,
+            },
+        };
+    let docker_format = match a.format.as_str() {
+        "oci" => false,
+        "docker" => true,
+        o => return Err(usage(format!("invalid --format {o:?}: use oci or docker"))),
+    };
+    let pull_options = crate::image::pull::PullOptions {
+        tls_verify: truthy(&a.tls_verify, "--tls-verify")?,
+        ..Default::default()
+    };
+    let opts = BuildOptions {
+        context,
+        containerfile,
+        ignore,
+        tags: a.tags.clone(),
+        build_args: build_args(&a)?,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        no_layers: !truthy(&a.layers, "--layers")?,
+        labels: a.labels.clone(),
+        quiet: a.quiet,
+        network: a.network.clone(),
+        pull,
+        pull_options,
+        timestamp,
+        docker_format,
+    };
+    let mut out = std::io::stdout();
+    let result = crate::build::build(engine, &opts, &mut out);
+    drop(stdin_context);
+    let img = result?;
+    if let Some(p) = &a.iidfile {
+        std::fs::write(p, img.id.to_string())
+            .map_err(|e| usage(format!("writing --iidfile {}: {e}", p.display())))?;
+    }
+    println!("{}", img.id.hex());
+    Ok(0)
+}
