@@ -2,7 +2,7 @@
 //! image's files, so every path is resolved inside it and walked with
 //! O_NOFOLLOW) into a tar, named below the destination as COPY names them.
 
-use super::layer::{in_mounted_root, Owner, Work};
+use super::layer::{in_mounted_root, rewrite_tar, Owner, Work};
 use super::BuildError;
 use crate::engine::Engine;
 use crate::util::fdtree;
@@ -56,25 +56,10 @@ pub fn tar_from_root(
             .map_err(|e| e.to_string())?;
         Ok(())
     })?;
-    rewrite_owners(&raw, out, owner, mode).map_err(BuildError::io("writing the copy"))
-}
-
-/// Copies a tar, giving every entry `owner`'s ids and `mode` when set.
-fn rewrite_owners(
-    from: &Path,
-    to: &Path,
-    owner: Option<Owner>,
-    mode: Option<u32>,
-) -> std::io::Result<()> {
     if owner.is_none() && mode.is_none() {
-        std::fs::rename(from, to)?;
-        return Ok(());
+        return std::fs::rename(&raw, out).map_err(BuildError::io("writing the copy"));
     }
-    let mut input = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(from)?));
-    let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(to)?));
-    for e in input.entries()? {
-        let mut e = e?;
-        let mut h = e.header().clone();
+    rewrite_tar(&raw, out, &mut |h| {
         if let Some(o) = owner {
             h.set_uid(o.uid);
             h.set_gid(o.gid);
@@ -82,14 +67,6 @@ fn rewrite_owners(
         if let (Some(m), false) = (mode, h.entry_type().is_symlink()) {
             h.set_mode(m);
         }
-        let path = e.path()?.into_owned();
-        if let Some(link) = e.link_name()? {
-            let link = link.into_owned();
-            b.append_link(&mut h, &path, &link)?;
-        } else {
-            b.append_data(&mut h, &path, &mut e)?;
-        }
-    }
-    b.into_inner()?.into_inner().map_err(|e| e.into_error())?;
-    Ok(())
+    })
+    .map_err(BuildError::io("writing the copy"))
 }

@@ -210,6 +210,7 @@ pub fn layer_from_tar(
     parent: Option<&Digest>,
     dest: &str,
     tar: &Path,
+    clamp: Option<i64>,
 ) -> Result<LayerRef, BuildError> {
     let work = Work::new(engine)?;
     let rootless = engine.paths.rootless;
@@ -229,22 +230,63 @@ pub fn layer_from_tar(
             .map_err(|e| format!("copying into {dest}: {e}"))?;
         Ok(())
     })?;
-    upper_as_layer(engine, &work.dir("upper"), parent)
+    upper_as_layer(engine, &work.dir("upper"), parent, clamp)
+}
+
+/// Copies a tar, changing each entry's header with `f`.
+pub fn rewrite_tar(
+    from: &Path,
+    to: &Path,
+    f: &mut dyn FnMut(&mut tar::Header),
+) -> std::io::Result<()> {
+    let mut input = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(from)?));
+    let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(to)?));
+    for e in input.entries()? {
+        let mut e = e?;
+        let mut h = e.header().clone();
+        f(&mut h);
+        let path = e.path()?.into_owned();
+        if let Some(link) = e.link_name()? {
+            let link = link.into_owned();
+            b.append_link(&mut h, &path, &link)?;
+        } else {
+            b.append_data(&mut h, &path, &mut e)?;
+        }
+    }
+    b.into_inner()?.into_inner().map_err(|e| e.into_error())?;
+    Ok(())
 }
 
 /// Stores an overlay upper dir as a layer (whiteouts and opaque dirs as
-/// OCI entries), written whole to a temp file first.
+/// OCI entries), written whole to a temp file first. With `clamp`
+/// (`--timestamp`), no entry is newer than it, so the same build twice
+/// makes the same layer.
 pub fn upper_as_layer(
     engine: &Engine,
     upper: &Path,
     parent: Option<&Digest>,
+    clamp: Option<i64>,
 ) -> Result<LayerRef, BuildError> {
     let tmp = engine.store.temp_path("build-diff")?;
     let file = std::fs::File::create(tmp.path()).map_err(BuildError::io("writing the layer"))?;
     crate::image::diff::tar_upper(upper, std::io::BufWriter::new(file))
         .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
         .map_err(BuildError::io("writing the layer"))?;
-    let f = std::fs::File::open(tmp.path()).map_err(BuildError::io("reading the layer"))?;
+    let clamped = engine.store.temp_path("build-diff")?;
+    let path = match clamp {
+        Some(t) => {
+            let t = t.max(0) as u64;
+            rewrite_tar(tmp.path(), clamped.path(), &mut |h| {
+                if h.mtime().unwrap_or(0) > t {
+                    h.set_mtime(t);
+                }
+            })
+            .map_err(BuildError::io("writing the layer"))?;
+            clamped.path()
+        }
+        None => tmp.path(),
+    };
+    let f = std::fs::File::open(path).map_err(BuildError::io("reading the layer"))?;
     Ok(store_layer(
         &engine.store,
         std::io::BufReader::new(f),

@@ -702,14 +702,7 @@ impl<'a> Builder<'a> {
                 } else {
                     format!("{}/{w}", cur.trim_end_matches('/'))
                 };
-                let clean = format!(
-                    "/{}",
-                    crate::util::secure_path::clean_components(joined.as_bytes())
-                        .iter()
-                        .map(|c| String::from_utf8_lossy(c).into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/")
-                );
+                let clean = clean_abs(&joined);
                 st.cfg().working_dir = Some(clean.clone());
                 self.config_step(st, &format!("WORKDIR {clean}"));
                 Ok(())
@@ -852,7 +845,7 @@ impl<'a> Builder<'a> {
                 env.push(format!("{p}={v}"));
             }
         }
-        let canonical = format!("/bin/sh -c {}", argv.join(" "));
+        let canonical = argv.join(" ");
         let c = st.config.config.clone().unwrap_or_default();
         let extra = format!(
             "{:?}|{:?}|{:?}|{:?}|{}",
@@ -913,7 +906,12 @@ impl<'a> Builder<'a> {
         }
         let dir = containers.dir(&id);
         prune_mount_targets(&dir, &st.lowers(engine));
-        let layer = layer::upper_as_layer(engine, &dir.join("upper"), st.parent_chain().as_ref());
+        let layer = layer::upper_as_layer(
+            engine,
+            &dir.join("upper"),
+            st.parent_chain().as_ref(),
+            self.opts.timestamp,
+        );
         cleanup(&containers);
         layer
     }
@@ -940,11 +938,11 @@ impl<'a> Builder<'a> {
             .as_ref()
             .and_then(|c| c.working_dir.clone())
             .unwrap_or_else(|| "/".into());
-        let dest_abs = if dest_raw.starts_with('/') {
+        let dest_abs = clean_abs(&if dest_raw.starts_with('/') {
             dest_raw.clone()
         } else {
-            format!("{}/{dest_raw}", workdir.trim_end_matches('/'))
-        };
+            format!("{workdir}/{dest_raw}")
+        });
         let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || list.len() > 1;
         let owner = self.owner(st, ins)?;
         let mtime = self.opts.timestamp;
@@ -1033,6 +1031,7 @@ impl<'a> Builder<'a> {
                 st.parent_chain().as_ref(),
                 &dir,
                 &tar_file,
+                b.opts.timestamp,
             )
         });
         drop(tmp);
@@ -1099,6 +1098,7 @@ impl<'a> Builder<'a> {
                 st.parent_chain().as_ref(),
                 &dir,
                 &tar_path,
+                b.opts.timestamp,
             )
         });
         drop(tmp);
@@ -1220,6 +1220,15 @@ fn duration_ns(s: &str) -> Option<u64> {
         _ => return None,
     };
     Some((n * mult) as u64)
+}
+
+/// `/srv/./www/` -> `/srv/www`.
+fn clean_abs(p: &str) -> String {
+    let parts: Vec<String> = crate::util::secure_path::clean_components(p.as_bytes())
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!("/{}", parts.join("/"))
 }
 
 fn parent_of(p: &str) -> String {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod http;
 pub mod pty;
 pub mod push;
 pub mod registry;

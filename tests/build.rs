@@ -1,0 +1,454 @@
+//! `berth build`: Containerfiles built into images that then run, as root
+//! and as an unprivileged user; the layer cache counted hit by hit.
+
+mod common;
+
+use common::http::fetch_eventually;
+use common::{busybox_image, As, Env};
+use std::path::{Path, PathBuf};
+
+/// A build context under the env's home, readable by the test user.
+fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.dir.path().join("home").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    share(env);
+    dir
+}
+
+/// Lets the test user read (and, for its own contexts, move) the home.
+fn share(env: &Env) {
+    let home = env.dir.path().join("home");
+    if env.who == As::User {
+        let u = common::rootless_user().unwrap();
+        std::process::Command::new("chown")
+            .args(["-R", &format!("{}:{}", u.uid, u.gid)])
+            .arg(&home)
+            .status()
+            .unwrap();
+    }
+}
+
+fn build(env: &Env, ctx: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    let c = ctx.to_str().unwrap();
+    args.push(c);
+    env.berth(&args)
+}
+
+/// The "Using cache" lines of a build's output.
+fn hits(out: &str) -> usize {
+    out.lines()
+        .filter(|l| l.starts_with("--> Using cache"))
+        .count()
+}
+
+/// The image id a build printed last.
+fn image_id(out: &str) -> String {
+    out.lines().last().unwrap_or("").to_string()
+}
+
+fn inspect(env: &Env, image: &str) -> serde_json::Value {
+    let out = env.berth(&["image", "inspect", image]);
+    let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    v[0].clone()
+}
+
+fn site(env: &Env) {
+    busybox_image(env);
+    let ctx = context(
+        env,
+        "site",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nCOPY site/ /www/\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+            ),
+            ("site/index.html", "built by berth\n"),
+        ],
+    );
+    build(env, &ctx, &["-t", "site"]).ok();
+    env.berth(&["run", "-d", "--name", "web", "-p", "8080:80", "site"])
+        .ok();
+    assert_eq!(
+        fetch_eventually(env, "http://127.0.0.1:8080/"),
+        "built by berth\n"
+    );
+    env.berth(&["rm", "-f", "-t", "0", "web"]).ok();
+    env.assert_consistent();
+}
+
+/// The seeds' kind of app: a small site built from a Containerfile, run
+/// with -p and fetched from the host.
+#[test]
+fn a_site_built_from_a_containerfile_is_served() {
+    site(&Env::networked(As::Root, "build-site").unwrap());
+    match Env::networked(As::User, "build-site") {
+        Some(env) => site(&env),
+        None => common::skip(
+            "a_site_built_from_a_containerfile_is_served (rootless)",
+            "no unprivileged test user",
+        ),
+    }
+}
+
+#[test]
+fn a_multi_stage_build_copies_one_binary_out_of_its_builder() {
+    let env = Env::root();
+    busybox_image(&env);
+    let file = "\
+FROM busybox AS build
+RUN mkdir /out && printf '#!/bin/sh\\necho built tool\\n' > /out/tool && chmod 755 /out/tool && echo junk > /out/junk
+
+FROM busybox AS unused
+RUN exit 9
+
+FROM busybox
+COPY --from=build /out/tool /usr/local/bin/tool
+CMD [\"tool\"]
+";
+    let ctx = context(&env, "multi", &[("Containerfile", file)]);
+    let r = build(&env, &ctx, &["-t", "multi"]);
+    let out = r.ok();
+    assert!(
+        !out.contains("RUN exit 9"),
+        "the unused stage is skipped:\n{out}"
+    );
+    assert!(out.contains("[1/3] STEP 1/"), "{out}");
+    assert_eq!(env.berth(&["run", "--rm", "multi"]).ok(), "built tool\n");
+    let r = env.berth(&["run", "--rm", "multi", "ls", "/out"]);
+    assert_eq!(
+        r.code, 1,
+        "the builder's files stay in the builder: {}",
+        r.stdout
+    );
+    // --target builds the builder alone.
+    build(&env, &ctx, &["-t", "builder", "--target", "build"]).ok();
+    assert_eq!(
+        env.berth(&["run", "--rm", "builder", "cat", "/out/junk"])
+            .ok(),
+        "junk\n"
+    );
+    build(&env, &ctx, &["--target", "nope"]).fails(125, "--target nope");
+    env.assert_consistent();
+}
+
+#[test]
+fn every_instruction_lands_in_the_image() {
+    let env = Env::root();
+    busybox_image(&env);
+    // A local archive for ADD to unpack.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    {
+        let mut b = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "inside/packed.txt", &b"tar\n"[..])
+            .unwrap();
+        b.finish().unwrap();
+    }
+    let archive = gz.finish().unwrap();
+    let file = r#"# escape=\
+ARG BASE=busybox
+FROM $BASE
+ARG WHO=world
+ENV GREETING="hello $WHO" \
+    EMPTY=
+LABEL org.example.team="build team" version=1
+MAINTAINER berth tests
+EXPOSE 8080 53/udp
+VOLUME /data
+WORKDIR /app
+WORKDIR sub
+COPY --chown=1000:1000 --chmod=0640 a.txt b.txt ./
+COPY *.md /docs/
+ADD pack.tar.gz /unpacked/
+COPY <<EOF /etc/motd
+greeting is $GREETING
+EOF
+RUN <<EOF
+echo "$GREETING" > /app/sub/from-run
+id -u >> /app/sub/from-run
+EOF
+SHELL ["/bin/sh", "-ec"]
+RUN echo shell-ok > /app/sub/shell
+USER 1000:1000
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --retries=2 CMD cat /app/sub/from-run
+ONBUILD RUN echo triggered > /tmp/onbuild
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/sub/from-run"]
+"#;
+    let ctx = context(
+        &env,
+        "every",
+        &[
+            ("Containerfile", file),
+            ("a.txt", "a\n"),
+            ("b.txt", "b\n"),
+            ("x.md", "x\n"),
+            ("y.md", "y\n"),
+        ],
+    );
+    std::fs::write(ctx.join("pack.tar.gz"), archive).unwrap();
+    let r = build(
+        &env,
+        &ctx,
+        &[
+            "-t",
+            "every",
+            "--format",
+            "docker",
+            "--build-arg",
+            "WHO=berth",
+        ],
+    );
+    let out = r.ok();
+    assert!(!out.contains("not consumed"), "{out}");
+    let img = inspect(&env, "every");
+    let c = &img["Config"];
+    assert!(
+        c["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"GREETING=hello berth".into()),
+        "{c}"
+    );
+    assert_eq!(c["Labels"]["org.example.team"], "build team");
+    assert_eq!(c["Labels"]["version"], "1");
+    assert_eq!(img["Author"], "berth tests");
+    assert!(c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object());
+    assert!(c["Volumes"]["/data"].is_object());
+    assert_eq!(c["WorkingDir"], "/app/sub");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "cat /app/sub/from-run"])
+    );
+    assert_eq!(c["Healthcheck"]["Interval"], 30_000_000_000u64);
+    assert_eq!(c["Healthcheck"]["Retries"], 2);
+    assert_eq!(
+        c["OnBuild"],
+        serde_json::json!(["RUN echo triggered > /tmp/onbuild"])
+    );
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["cat /app/sub/from-run"]));
+    // The default command runs as the image says.
+    assert_eq!(
+        env.berth(&["run", "--rm", "every"]).ok(),
+        "hello berth\n0\n"
+    );
+    let files = env
+        .berth(&[
+            "run", "--rm", "--user", "0", "every",
+            "stat -c '%u:%g %a %n' a.txt b.txt; ls /docs; cat /unpacked/inside/packed.txt /etc/motd shell",
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(
+        files,
+        "1000:1000 640 a.txt\n1000:1000 640 b.txt\nx.md\ny.md\ntar\ngreeting is hello berth\nshell-ok\n"
+    );
+    // ONBUILD runs in a build that starts from the image.
+    let child = context(&env, "child", &[("Containerfile", "FROM every\nUSER 0\n")]);
+    build(&env, &child, &["-t", "child"]).ok();
+    assert_eq!(
+        env.berth(&["run", "--rm", "child", "cat /tmp/onbuild"])
+            .ok(),
+        "triggered\n"
+    );
+    assert!(inspect(&env, "child")["Config"]["OnBuild"].is_null());
+    env.assert_consistent();
+}
+
+#[test]
+fn the_cache_hits_exactly_what_did_not_change() {
+    let env = Env::root();
+    busybox_image(&env);
+    let file = "\
+FROM busybox
+ARG V=1
+ENV FROM_ARG=$V
+COPY one.txt /one.txt
+RUN cat /one.txt > /copy-of-one
+COPY two.txt /two.txt
+RUN echo \"$FROM_ARG\" > /env-from-arg
+";
+    let ctx = context(
+        &env,
+        "cache",
+        &[
+            ("Containerfile", file),
+            ("one.txt", "1\n"),
+            ("two.txt", "2\n"),
+        ],
+    );
+    let layers = |img: &str| -> Vec<serde_json::Value> {
+        inspect(&env, img)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let cold = build(&env, &ctx, &["-t", "c"]);
+    assert_eq!(hits(cold.ok()), 0);
+    let id = image_id(cold.ok());
+    // Unchanged: every layer step hits, and the image is the same.
+    let warm = build(&env, &ctx, &["-t", "c"]);
+    assert_eq!(hits(warm.ok()), 4, "{}", warm.stdout);
+    assert_eq!(image_id(warm.ok()), id);
+    // touch of the whole context, then the context moved: still all hits.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    for f in ["Containerfile", "one.txt", "two.txt"] {
+        std::fs::File::options()
+            .write(true)
+            .open(ctx.join(f))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+    assert_eq!(hits(build(&env, &ctx, &["-t", "c"]).ok()), 4);
+    let moved = env.dir.path().join("home/cache-moved");
+    std::fs::rename(&ctx, &moved).unwrap();
+    let r = build(&env, &moved, &["-t", "c"]);
+    assert_eq!(hits(r.ok()), 4);
+    assert_eq!(image_id(r.ok()), id);
+    // One changed file: the steps before it hit, its COPY and later miss.
+    let before = layers("c");
+    std::fs::write(moved.join("two.txt"), "two\n").unwrap();
+    let r = build(&env, &moved, &["-t", "c"]);
+    assert_eq!(hits(r.ok()), 2, "{}", r.stdout);
+    let after = layers("c");
+    assert_eq!(before[..before.len() - 2], after[..after.len() - 2]);
+    assert_ne!(before, after);
+    // A changed build arg reaches ENV and the RUN that reads it (buildah
+    // #5501): no false hit.
+    let r = build(&env, &moved, &["-t", "c", "--build-arg", "V=2"]);
+    assert_eq!(hits(r.ok()), 0, "{}", r.stdout);
+    assert_eq!(
+        env.berth(&["run", "--rm", "c", "cat", "/env-from-arg"])
+            .ok(),
+        "2\n"
+    );
+    // --no-cache runs everything; --layers=false neither reads nor writes.
+    assert_eq!(hits(build(&env, &moved, &["--no-cache"]).ok()), 0);
+    assert_eq!(hits(build(&env, &moved, &["--layers=false"]).ok()), 0);
+    env.assert_consistent();
+}
+
+#[test]
+fn failing_steps_and_bad_files_say_what_went_wrong() {
+    let env = Env::root();
+    busybox_image(&env);
+    let ctx = context(
+        &env,
+        "bad",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nRUN echo about to fail; exit 3\n",
+            ),
+            (".containerignore", "secret.txt\n"),
+            ("secret.txt", "s\n"),
+        ],
+    );
+    let r = build(&env, &ctx, &[]);
+    assert_eq!(r.code, 3, "a RUN's code passes through: {}", r.stderr);
+    assert!(
+        r.stderr.contains("RUN echo about to fail; exit 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("about to fail"),
+        "the output's tail: {}",
+        r.stderr
+    );
+    let write = |text: &str| std::fs::write(ctx.join("Containerfile"), text).unwrap();
+    write("FROM busybox\nRUNN true\n");
+    build(&env, &ctx, &[]).fails(125, "Containerfile:2: unknown instruction \"RUNN\"");
+    write("FROM busybox\nCOPY missing.txt /x\n");
+    build(&env, &ctx, &[]).fails(125, "\"missing.txt\" is not in the context");
+    write("FROM busybox\nCOPY secret.txt /x\n");
+    build(&env, &ctx, &[]).fails(125, "the ignore file excludes it");
+    write("FROM busybox\nADD https://example.com/x.tar.gz /x\n");
+    build(&env, &ctx, &[]).fails(125, "fetch the file into the context");
+    write("FROM --platform=linux/s390x busybox\n");
+    build(&env, &ctx, &[]).fails(125, "binfmt");
+    // Nothing of the failed builds is left: no container, no mount.
+    assert!(env.berth(&["ps", "-a", "-q"]).ok().trim().is_empty());
+    assert!(common::mounts_under(env.dir.path()).is_empty());
+    env.assert_consistent();
+    env.assert_no_temp();
+}
+
+#[test]
+fn the_same_timestamp_gives_the_same_image() {
+    let env = Env::root();
+    busybox_image(&env);
+    let ctx = context(
+        &env,
+        "repro",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nCOPY f /f\nRUN mkdir -p /var/x && echo same > /made\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    // Two cold builds a second apart: every file time differs unless
+    // clamped, so only the timestamp makes them byte-identical.
+    let c = build(&env, &ctx, &["--no-cache", "--timestamp", "1700000000"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let d = build(&env, &ctx, &["--no-cache", "--timestamp", "1700000000"]);
+    assert_eq!(
+        image_id(c.ok()),
+        image_id(d.ok()),
+        "byte-identical with one timestamp"
+    );
+    let e = build(&env, &ctx, &["--no-cache"]);
+    assert_ne!(image_id(e.ok()), image_id(c.ok()));
+    let img = inspect(&env, &image_id(c.ok()));
+    assert_eq!(img["Created"], "2023-11-14T22:13:20Z");
+}
+
+fn rootless_ownership(env: &Env) {
+    busybox_image(env);
+    let ctx = context(
+        env,
+        "owners",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nCOPY --chown=1000:100 f /f\nRUN touch /g && chown 123:456 /g\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    build(env, &ctx, &["-t", "owners"]).ok();
+    assert_eq!(
+        env.berth(&["run", "--rm", "owners", "stat", "-c", "%u:%g", "/f", "/g"])
+            .ok(),
+        "1000:100\n123:456\n"
+    );
+}
+
+/// Ownership survives through the user's subordinate ids.
+#[test]
+fn rootless_builds_keep_ownership() {
+    match Env::user("build-owners") {
+        Some(env) => rootless_ownership(&env),
+        None => common::skip(
+            "rootless_builds_keep_ownership",
+            "no unprivileged test user",
+        ),
+    }
+}
