@@ -137,7 +137,7 @@ fn connect_here(
         let bridge = ensure_bridge(&mut nl, &net)?;
         let host = host_end(r.container_id, i);
         let peer = format!("eth{i}");
-        nl.create_veth(&host, &peer, netns.as_raw_fd())?;
+        nl.create_veth(&host, &peer, Some(mac_for(ip)), netns.as_raw_fd())?;
         let hidx = nl
             .link_index(&host)?
             .ok_or(NetworkError::Gone("the container's veth vanished"))?;
@@ -180,6 +180,16 @@ fn connect_here(
     sync_rules(nets)?;
     super::hosts::refresh(nets);
     Ok(made)
+}
+
+/// The container end's MAC, made from its address as docker makes it
+/// (02:42 and the four octets): a peer that still holds a removed
+/// container's entry for a reused address reaches the new one at once
+/// (a gratuitous ARP within a second of the last use is ignored, so the
+/// announcement alone does not always help).
+fn mac_for(ip: std::net::Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
 /// Removes a network's bridge (root) and state; its rules go too.

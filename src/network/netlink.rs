@@ -154,11 +154,15 @@ impl Netlink {
         &mut self,
         host: &str,
         peer_name: &str,
+        peer_mac: Option<[u8; 6]>,
         netns: RawFd,
     ) -> Result<(), NetlinkError> {
         let mut peer = LinkMessage::default();
         peer.attributes
             .push(LinkAttribute::IfName(peer_name.into()));
+        if let Some(mac) = peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
         peer.attributes.push(LinkAttribute::NetNsFd(netns));
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(host.into()));
