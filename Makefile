@@ -9,7 +9,7 @@ BERTH := target/release/berth
 # and to run the demo.
 BUILD_DEBS := libseccomp-dev pkg-config busybox-static uidmap nftables catatonit
 # Debian packages the tests need (installed by `make test-deps`).
-TEST_DEBS := $(BUILD_DEBS) strace docker-registry skopeo apache2-utils openssl util-linux iproute2 tar gzip debootstrap qemu-system-x86 kmod cpio fuse-overlayfs nftables passt mariadb-client slirp4netns
+TEST_DEBS := $(BUILD_DEBS) strace docker-registry skopeo podman runc apache2-utils openssl util-linux iproute2 tar gzip debootstrap qemu-system-x86 kmod cpio fuse-overlayfs nftables passt mariadb-client slirp4netns
 # Extra packages for benchmarks (peers run side by side with berth).
 BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine iperf3 apache2-utils slirp4netns
 

@@ -666,6 +666,8 @@ pub enum ImageCommand {
     Exists(ExistsArgs),
     /// Build an image (as `berth build`)
     Build(Box<super::build::BuildArgs>),
+    /// Push an image to a registry (as `berth push`)
+    Push(super::push::PushArgs),
 }
 
 impl ImageCommand {
@@ -678,6 +680,7 @@ impl ImageCommand {
                 | ImageCommand::Load(_)
                 | ImageCommand::Prune(_)
                 | ImageCommand::Build(_)
+                | ImageCommand::Push(_)
         )
     }
 }
@@ -704,6 +707,7 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
     match c {
         ImageCommand::Pull(a) => pull(engine, a),
         ImageCommand::Build(a) => super::build::build(engine, *a),
+        ImageCommand::Push(a) => super::push::push(engine, a),
         ImageCommand::Ls(a) => list(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),

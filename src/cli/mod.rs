@@ -12,6 +12,7 @@ pub mod logs;
 pub mod network;
 pub mod progress;
 pub mod ps;
+pub mod push;
 pub mod run;
 pub mod volumes;
 
@@ -113,6 +114,8 @@ pub enum Command {
     ContainerMonitor(run::MonitorArgs),
     /// Pull an image from a registry
     Pull(images::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
     /// List images in local storage
     Images(images::ImagesArgs),
     /// Remove one or more images
@@ -211,6 +214,7 @@ mod exit_codes {
         crate::engine::PathsError,
         crate::engine::StorageOptionError,
         crate::engine::hooks_dir::HooksDirError,
+        crate::image::push::PushError,
         crate::image::archive::ArchiveError,
         crate::image::auth::AuthError,
         crate::image::import::ImportError,
@@ -256,6 +260,7 @@ impl Command {
     fn needs_userns(&self) -> bool {
         match self {
             Command::Pull(_)
+            | Command::Push(_)
             | Command::Rmi(_)
             | Command::Import(_)
             | Command::Load(_)
@@ -316,6 +321,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Top(a) => lifecycle::top(&engine, a),
         Command::Cp(a) => lifecycle::cp(&engine, a),
         Command::Commit(a) => lifecycle::commit(&engine, a),
+        Command::Push(a) => push::push(&engine, a),
         Command::Build(a) => build::build(&engine, *a),
         Command::Buildx(build::BuildxCommand::Build(a)) => build::build(&engine, *a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),

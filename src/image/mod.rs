@@ -13,6 +13,7 @@ pub mod layer_stack;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registries_conf;
 pub mod registry;

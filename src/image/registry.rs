@@ -56,7 +56,26 @@ pub struct Client {
     creds: Option<Credentials>,
     auth: Mutex<AuthState>,
     scheme: Mutex<Option<&'static str>>,
+    /// Ask tokens for push too, and for pulling from these repositories
+    /// (the sources of cross-repository mounts).
+    push: bool,
+    mount_sources: Vec<String>,
 }
+
+/// What a request sends.
+enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// `len` bytes of a file from `offset` (read again on each retry).
+    File {
+        path: &'a std::path::Path,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// Blobs up to this size go in one PUT; larger ones in chunks of it.
+const CHUNK: u64 = 32 << 20;
 
 /// A fetched manifest or index, with its bytes and digest.
 pub struct FetchedManifest {
@@ -193,6 +212,22 @@ impl Client {
             creds,
             auth: Mutex::new(AuthState::default()),
             scheme: Mutex::new(None),
+            push: false,
+            mount_sources: Vec::new(),
+        }
+    }
+
+    /// A client that may push, and mount blobs from `sources` on the same
+    /// registry.
+    pub fn for_push(
+        endpoint: Endpoint,
+        creds: Option<Credentials>,
+        sources: Vec<String>,
+    ) -> Client {
+        Client {
+            push: true,
+            mount_sources: sources,
+            ..Client::new(endpoint, creds)
         }
     }
 
@@ -258,8 +293,12 @@ impl Client {
                 if let Some(s) = get("service") {
                     req = req.query("service", &s);
                 }
-                let scope = format!("repository:{}:pull", self.endpoint.repository);
+                let actions = if self.push { "pull,push" } else { "pull" };
+                let scope = format!("repository:{}:{actions}", self.endpoint.repository);
                 req = req.query("scope", &scope);
+                for s in &self.mount_sources {
+                    req = req.query("scope", &format!("repository:{s}:pull"));
+                }
                 let trusted = realm_may_get_credentials(&self.endpoint.host, &realm);
                 if !trusted && self.creds.is_some() {
                     tracing::warn!(
@@ -346,19 +385,52 @@ impl Client {
         what: &str,
     ) -> Result<ureq::Response, RegistryError> {
         let url = self.url(path)?;
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        self.send("GET", &url, &headers, &Body::Empty, what)
+    }
+
+    /// A request with authentication and retries of transient failures.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body<'_>,
+        what: &str,
+    ) -> Result<ureq::Response, RegistryError> {
+        let url = url.to_string();
         let mut authed_once = false;
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut req = self.agent.get(&url);
-            if let Some(a) = accept {
-                req = req.set("Accept", a);
+            let mut req = self.agent.request(method, &url);
+            for (k, v) in headers {
+                req = req.set(k, v);
             }
             if let Some(h) = &self.auth.lock().unwrap().header {
                 req = req.set("Authorization", h);
             }
             let backoff = || std::thread::sleep(Duration::from_millis(200 << (tries - 1)));
-            match req.call() {
+            let sent = match body {
+                Body::Empty => req.call(),
+                Body::Bytes(b) => req.send_bytes(b),
+                Body::File { path, offset, len } => {
+                    use std::io::Seek;
+                    let mut f = std::fs::File::open(path).map_err(|e| RegistryError::Connect {
+                        host: self.endpoint.host.clone(),
+                        detail: format!("reading {}: {e}", path.display()),
+                    })?;
+                    f.seek(std::io::SeekFrom::Start(*offset)).map_err(|e| {
+                        RegistryError::Connect {
+                            host: self.endpoint.host.clone(),
+                            detail: format!("reading {}: {e}", path.display()),
+                        }
+                    })?;
+                    req.set("Content-Length", &len.to_string())
+                        .send(f.take(*len))
+                }
+            };
+            match sent {
                 Ok(r) => return Ok(r),
                 Err(ureq::Error::Status(401, r)) if !authed_once => {
                     authed_once = true;
@@ -478,6 +550,138 @@ impl Client {
             media_type,
             digest,
         })
+    }
+
+    /// Resolves an upload `Location` (often relative) to a URL.
+    fn location(&self, resp: &ureq::Response) -> Result<String, RegistryError> {
+        let loc = resp
+            .header("location")
+            .ok_or_else(|| self.protocol("upload answered without a Location"))?;
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            return Ok(loc.to_string());
+        }
+        Ok(format!("{}://{}{loc}", self.scheme()?, self.endpoint.host))
+    }
+
+    /// Whether the repository already has the blob.
+    pub fn has_blob(&self, d: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("{}/blobs/{d}", self.endpoint.repository))?;
+        match self.send("HEAD", &url, &[], &Body::Empty, &format!("blob {d}")) {
+            Ok(_) => Ok(true),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks the registry to link a blob it has in `from` (another
+    /// repository on it) into this one; true when it did. Otherwise the
+    /// upload it opened instead is returned for the caller to use.
+    pub fn mount_blob(&self, d: &Digest, from: &str) -> Result<Result<(), String>, RegistryError> {
+        let url = self.url(&format!(
+            "{}/blobs/uploads/?mount={d}&from={from}",
+            self.endpoint.repository
+        ))?;
+        let resp = self.send(
+            "POST",
+            &url,
+            &[("Content-Length", "0")],
+            &Body::Empty,
+            &format!("blob {d}"),
+        )?;
+        if resp.status() == 201 {
+            return Ok(Ok(()));
+        }
+        Ok(Err(self.location(&resp)?))
+    }
+
+    /// Uploads `len` bytes of the file at `path` as blob `d`: one PUT for a
+    /// small blob, chunks (PATCH) for a large one, each retried on
+    /// transient failures. `session` is an upload already opened.
+    pub fn upload_blob(
+        &self,
+        d: &Digest,
+        path: &std::path::Path,
+        len: u64,
+        session: Option<String>,
+        progress: &dyn Fn(u64),
+    ) -> Result<(), RegistryError> {
+        let what = format!("blob {d}");
+        let mut loc = match session {
+            Some(l) => l,
+            None => {
+                let url = self.url(&format!("{}/blobs/uploads/", self.endpoint.repository))?;
+                let resp = self.send(
+                    "POST",
+                    &url,
+                    &[("Content-Length", "0")],
+                    &Body::Empty,
+                    &what,
+                )?;
+                self.location(&resp)?
+            }
+        };
+        let with_digest = |l: &str| {
+            let sep = if l.contains('?') { '&' } else { '?' };
+            format!("{l}{sep}digest={d}")
+        };
+        let octets = [("Content-Type", "application/octet-stream")];
+        if len <= CHUNK {
+            let body = Body::File {
+                path,
+                offset: 0,
+                len,
+            };
+            self.send("PUT", &with_digest(&loc), &octets, &body, &what)?;
+            progress(len);
+            return Ok(());
+        }
+        let mut offset = 0;
+        while offset < len {
+            let n = CHUNK.min(len - offset);
+            let range = format!("{offset}-{}", offset + n - 1);
+            let headers = [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", range.as_str()),
+            ];
+            let body = Body::File {
+                path,
+                offset,
+                len: n,
+            };
+            let resp = self.send("PATCH", &loc, &headers, &body, &what)?;
+            loc = self.location(&resp)?;
+            offset += n;
+            progress(offset);
+        }
+        self.send(
+            "PUT",
+            &with_digest(&loc),
+            &[("Content-Length", "0")],
+            &Body::Empty,
+            &what,
+        )?;
+        Ok(())
+    }
+
+    /// Stores a manifest under `reference` (a tag); returns its digest.
+    pub fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest, RegistryError> {
+        let url = self.url(&format!(
+            "{}/manifests/{reference}",
+            self.endpoint.repository
+        ))?;
+        self.send(
+            "PUT",
+            &url,
+            &[("Content-Type", media_type)],
+            &Body::Bytes(bytes),
+            &format!("manifest {reference}"),
+        )?;
+        Ok(Digest::of(bytes))
     }
 
     /// Opens a blob for streaming; the caller verifies the digest.
