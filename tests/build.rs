@@ -452,3 +452,58 @@ fn rootless_builds_keep_ownership() {
         ),
     }
 }
+
+/// `history` as podman prints it, `untag`, and `rmi -f NAME` that only
+/// untags while the image has other names (podman 4).
+#[test]
+fn history_untag_and_rmi_by_name() {
+    let env = Env::root();
+    busybox_image(&env);
+    let ctx = context(
+        &env,
+        "hist",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nENV A=1\nCOPY f /f\nRUN echo x > /x\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    let id = image_id(build(&env, &ctx, &["-t", "hist", "-t", "second"]).ok());
+    let h = env.berth(&["history", "hist"]);
+    let lines: Vec<&str> = h.ok().lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("CREATED BY"),
+        "{}",
+        h.stdout
+    );
+    assert!(lines[1].starts_with(&id[..12]), "{}", h.stdout);
+    assert!(lines[1].contains("echo x > /x"), "{}", h.stdout);
+    assert!(
+        lines[3].contains("ENV A=1") && lines[3].contains("0 B"),
+        "{}",
+        h.stdout
+    );
+    assert_eq!(
+        lines.len(),
+        1 + inspect(&env, "hist")["History"].as_array().unwrap().len()
+    );
+    let q = env.berth(&["image", "history", "-q", "--no-trunc", "hist"]);
+    assert_eq!(q.ok().lines().next(), Some(id.as_str()));
+    let json: serde_json::Value =
+        serde_json::from_str(env.berth(&["history", "--format", "json", "hist"]).ok()).unwrap();
+    assert_eq!(json[0]["ID"], id.as_str());
+    // rmi -f of one name keeps the image under the other.
+    let r = env.berth(&["rmi", "-f", "second"]);
+    assert_eq!(r.ok().trim(), "Untagged: localhost/second:latest");
+    assert_eq!(inspect(&env, "hist")["Id"], id.as_str());
+    // untag takes the rest; the image stays, dangling.
+    env.berth(&["untag", "hist"]).ok();
+    assert!(inspect(&env, &id)["RepoTags"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    env.berth(&["untag", &id, "nope"])
+        .fails(125, "tag not known");
+}

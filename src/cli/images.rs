@@ -347,16 +347,9 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> CliResult {
     let mut code = 0;
     let mut deleted_any = false;
     for t in &targets {
-        let query = if a.force {
-            // -f with a name removes the whole image, like podman.
-            match engine.store.find(t) {
-                Ok(img) => img.id.hex().to_string(),
-                Err(_) => t.clone(),
-            }
-        } else {
-            t.clone()
-        };
-        match remove(&engine.store, &query, a.force) {
+        // By name, an image with other names only loses that name, with
+        // or without -f (podman 4); by id, it goes.
+        match remove(&engine.store, t, a.force) {
             Ok(Removal::Untagged(n)) => println!("Untagged: {n}"),
             Ok(Removal::Deleted { untagged, id }) => {
                 for n in untagged {
@@ -668,6 +661,10 @@ pub enum ImageCommand {
     Build(Box<super::build::BuildArgs>),
     /// Push an image to a registry (as `berth push`)
     Push(super::push::PushArgs),
+    /// Show how an image was made
+    History(super::history::HistoryArgs),
+    /// Remove names from an image
+    Untag(super::history::UntagArgs),
 }
 
 impl ImageCommand {
@@ -708,6 +705,8 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
         ImageCommand::Pull(a) => pull(engine, a),
         ImageCommand::Build(a) => super::build::build(engine, *a),
         ImageCommand::Push(a) => super::push::push(engine, a),
+        ImageCommand::History(a) => super::history::history(engine, a),
+        ImageCommand::Untag(a) => super::history::untag(engine, a),
         ImageCommand::Ls(a) => list(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),

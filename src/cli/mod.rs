@@ -5,6 +5,7 @@ pub mod attach;
 pub mod build;
 pub mod exec;
 pub mod format;
+pub mod history;
 pub mod images;
 pub mod lifecycle;
 pub mod login;
@@ -122,6 +123,10 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Add a name to an image
     Tag(images::TagArgs),
+    /// Remove names from an image (all of them without NAME)
+    Untag(history::UntagArgs),
+    /// Show how an image was made, layer by layer
+    History(history::HistoryArgs),
     /// Show details of images (as JSON)
     Inspect(images::InspectArgs),
     /// Create an image from a root filesystem tarball
@@ -322,6 +327,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Cp(a) => lifecycle::cp(&engine, a),
         Command::Commit(a) => lifecycle::commit(&engine, a),
         Command::Push(a) => push::push(&engine, a),
+        Command::Untag(a) => history::untag(&engine, a),
+        Command::History(a) => history::history(&engine, a),
         Command::Build(a) => build::build(&engine, *a),
         Command::Buildx(build::BuildxCommand::Build(a)) => build::build(&engine, *a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),
