@@ -507,3 +507,59 @@ fn history_untag_and_rmi_by_name() {
     env.berth(&["untag", &id, "nope"])
         .fails(125, "tag not known");
 }
+
+/// `diff` lists a container's changes as podman does (and an image's top
+/// layer); `export` writes its root as a tar, running or not, without
+/// what is mounted in it.
+#[test]
+fn diff_and_export_show_a_containers_files() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "--name",
+        "changed",
+        img,
+        "sh",
+        "-c",
+        "rm /etc/group; echo n > /etc/new; mkdir /made",
+    ])
+    .ok();
+    let d = env.berth(&["diff", "changed"]);
+    let lines: Vec<&str> = d.ok().lines().collect();
+    for want in ["C /etc", "D /etc/group", "A /etc/new", "A /made"] {
+        assert!(lines.contains(&want), "{want} missing: {}", d.stdout);
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(env.berth(&["diff", "--format", "json", "changed"]).ok()).unwrap();
+    assert!(j["deleted"]
+        .as_array()
+        .unwrap()
+        .contains(&"/etc/group".into()));
+    let tar_names = |bytes: &[u8]| -> Vec<String> {
+        tar::Archive::new(bytes)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    };
+    let out = env.dir.path().join("export.tar");
+    env.berth(&["export", "-o", out.to_str().unwrap(), "changed"])
+        .ok();
+    let names = tar_names(&std::fs::read(&out).unwrap());
+    assert!(names.contains(&"etc/new".to_string()) && names.contains(&"bin/busybox".to_string()));
+    assert!(!names.contains(&"etc/group".to_string()));
+    // Running: /proc is an empty directory in the tar.
+    env.berth(&["run", "-d", "--name", "live", img, "sleep", "30"])
+        .ok();
+    let live = env.cmd(&["export", "live"]).output().unwrap();
+    assert!(live.status.success());
+    let names = tar_names(&live.stdout);
+    assert!(names.iter().any(|n| n == "proc" || n == "proc/"));
+    assert!(
+        !names.iter().any(|n| n.starts_with("proc/") && n.len() > 5),
+        "nothing of /proc"
+    );
+    env.berth(&["rm", "-f", "-t", "0", "live", "changed"]).ok();
+    env.berth(&["export", "nosuch"]).fails(125, "nosuch");
+}

@@ -665,6 +665,8 @@ pub enum ImageCommand {
     History(super::history::HistoryArgs),
     /// Remove names from an image
     Untag(super::history::UntagArgs),
+    /// List what an image's top layer changed
+    Diff(super::diff::DiffArgs),
 }
 
 impl ImageCommand {
@@ -707,6 +709,7 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
         ImageCommand::Push(a) => super::push::push(engine, a),
         ImageCommand::History(a) => super::history::history(engine, a),
         ImageCommand::Untag(a) => super::history::untag(engine, a),
+        ImageCommand::Diff(a) => super::diff::diff(engine, a),
         ImageCommand::Ls(a) => list(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),

@@ -334,8 +334,7 @@ pub struct CpArgs {
 /// Copies files between the host and a running container.
 pub fn cp(engine: &Engine, a: CpArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
-    crate::engine::copy::copy(&cs, &a.source, &a.destination, &engine.paths, a.overwrite)
-        .map_err(|e| Failure::with_code(e.to_string(), 125))?;
+    crate::engine::copy::copy(&cs, &a.source, &a.destination, &engine.paths, a.overwrite)?;
     Ok(0)
 }
 

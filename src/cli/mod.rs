@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod build;
+pub mod diff;
 pub mod exec;
 pub mod format;
 pub mod history;
@@ -127,6 +128,10 @@ pub enum Command {
     Untag(history::UntagArgs),
     /// Show how an image was made, layer by layer
     History(history::HistoryArgs),
+    /// List what a container changed in its image (or an image's top layer)
+    Diff(diff::DiffArgs),
+    /// Write a container's root filesystem as a tar
+    Export(diff::ExportArgs),
     /// Show details of images (as JSON)
     Inspect(images::InspectArgs),
     /// Create an image from a root filesystem tarball
@@ -220,6 +225,8 @@ mod exit_codes {
         crate::engine::StorageOptionError,
         crate::engine::hooks_dir::HooksDirError,
         crate::image::push::PushError,
+        crate::engine::changes::ChangesError,
+        crate::engine::copy::CopyError,
         crate::image::archive::ArchiveError,
         crate::image::auth::AuthError,
         crate::image::import::ImportError,
@@ -274,6 +281,8 @@ impl Command {
             | Command::Restart(_)
             | Command::Rm(_)
             | Command::Commit(_)
+            | Command::Export(_)
+            | Command::Diff(_)
             | Command::Build(_)
             | Command::Buildx(_)
             | Command::Network(_) => true,
@@ -329,6 +338,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Push(a) => push::push(&engine, a),
         Command::Untag(a) => history::untag(&engine, a),
         Command::History(a) => history::history(&engine, a),
+        Command::Diff(a) => diff::diff(&engine, a),
+        Command::Export(a) => diff::export(&engine, a),
         Command::Build(a) => build::build(&engine, *a),
         Command::Buildx(build::BuildxCommand::Build(a)) => build::build(&engine, *a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),

@@ -382,3 +382,50 @@ mod tests {
         assert_eq!(Location::parse("./f"), Location::Host("./f".into()));
     }
 }
+
+/// `export`: the container's root filesystem as one flat tar on `out`,
+/// running or not. Paths are walked with directory fds and O_NOFOLLOW;
+/// filesystems mounted in a running container (/proc, /sys, /dev,
+/// volumes) appear as empty directories, as in the image.
+pub fn export(
+    containers: &Containers,
+    name: &str,
+    paths: &super::Paths,
+    out: &std::fs::File,
+) -> Result<(), CopyError> {
+    with_container_root(containers, name, paths, |root| {
+        let dir =
+            fdtree::open_dir_at(root.as_raw_fd(), b".").map_err(failed("opening the root"))?;
+        let dev = fdtree::fstat(dir.as_raw_fd())
+            .map_err(failed("reading the root"))?
+            .st_dev;
+        let w = out.try_clone().map_err(failed("the output"))?;
+        let mut b = tar::Builder::new(std::io::BufWriter::new(w));
+        fdtree::tar_tree(
+            &mut b,
+            dir.as_raw_fd(),
+            Path::new(""),
+            &mut |tar, visit| match visit {
+                fdtree::Visit::Entry { path, st }
+                    if fdtree::kind(st.st_mode) == libc::S_IFDIR && st.st_dev != dev =>
+                {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(st.st_mode & 0o7777);
+                    h.set_uid(st.st_uid as u64);
+                    h.set_gid(st.st_gid as u64);
+                    h.set_mtime(st.st_mtime.max(0) as u64);
+                    h.set_size(0);
+                    tar.append_data(&mut h, path, std::io::empty())?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            },
+        )
+        .map_err(failed("writing the export"))?;
+        b.into_inner()
+            .and_then(|mut w| std::io::Write::flush(&mut w))
+            .map_err(failed("writing the export"))?;
+        Ok(())
+    })
+}

@@ -1,6 +1,7 @@
 //! The podman-level verbs over the stores: where state lives (root vs
 //! rootless), image removal with garbage collection, and running containers.
 
+pub mod changes;
 pub mod container;
 pub mod copy;
 pub mod detached;

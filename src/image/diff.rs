@@ -51,6 +51,63 @@ pub fn tar_upper<W: Write>(upper: &Path, out: W) -> io::Result<W> {
     tar.into_inner()
 }
 
+/// One change, as `podman diff` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Change {
+    /// The path in the image, from `/`.
+    pub path: String,
+    /// 'A' added, 'C' changed, 'D' deleted.
+    pub kind: char,
+}
+
+/// The changes an overlay upper dir (or an unpacked layer, which has the
+/// same whiteouts) makes over `lowers`: a path that is in a lower is
+/// changed, one that is not is added, a whiteout is a deletion.
+pub fn changes(upper: &Path, lowers: &[std::path::PathBuf]) -> io::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    walk_changes(upper, Path::new(""), lowers, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk_changes(
+    dir: &Path,
+    rel: &Path,
+    lowers: &[std::path::PathBuf],
+    out: &mut Vec<Change>,
+) -> io::Result<()> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        let p = dir.join(&n);
+        let r = rel.join(&n);
+        let m = std::fs::symlink_metadata(&p)?;
+        let shown = format!("/{}", r.display());
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        if m.file_type().is_char_device() && m.rdev() == 0 {
+            out.push(Change {
+                path: shown,
+                kind: 'D',
+            });
+            continue;
+        }
+        let in_lower = lowers
+            .iter()
+            .any(|l| std::fs::symlink_metadata(l.join(&r)).is_ok());
+        out.push(Change {
+            path: shown,
+            kind: if in_lower { 'C' } else { 'A' },
+        });
+        if m.is_dir() {
+            walk_changes(&p, &r, lowers, out)?;
+        }
+    }
+    Ok(())
+}
+
 fn is_opaque(dir: RawFd) -> bool {
     OPAQUE.iter().any(|name| {
         let mut v = [0u8; 1];
