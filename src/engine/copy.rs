@@ -362,27 +362,6 @@ pub fn copy(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_locations() {
-        assert_eq!(
-            Location::parse("db:/etc/x"),
-            Location::Container {
-                name: "db".into(),
-                path: "/etc/x".into()
-            }
-        );
-        assert_eq!(
-            Location::parse("/tmp/a:b"),
-            Location::Host("/tmp/a:b".into())
-        );
-        assert_eq!(Location::parse("./f"), Location::Host("./f".into()));
-    }
-}
-
 /// `export`: the container's root filesystem as one flat tar on `out`,
 /// running or not. Paths are walked with directory fds and O_NOFOLLOW;
 /// filesystems mounted in a running container (/proc, /sys, /dev,
@@ -428,4 +407,25 @@ pub fn export(
             .map_err(failed("writing the export"))?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations() {
+        assert_eq!(
+            Location::parse("db:/etc/x"),
+            Location::Container {
+                name: "db".into(),
+                path: "/etc/x".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("/tmp/a:b"),
+            Location::Host("/tmp/a:b".into())
+        );
+        assert_eq!(Location::parse("./f"), Location::Host("./f".into()));
+    }
 }
