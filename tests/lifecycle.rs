@@ -232,6 +232,39 @@ fn commit_checks(env: &Env) {
     ]);
     assert_eq!(gone.ok(), "gone\n");
     assert!(env.berth(&["images"]).ok().contains("localhost/snap"));
+    // The runtime's mount targets are not part of the change: the image
+    // has no /etc/hosts or /proc of its own (podman's diff of it neither).
+    let changes = env.berth(&["diff", "snap"]);
+    assert!(
+        !changes.ok().contains("/etc/hosts") && !changes.stdout.contains("/proc"),
+        "{}",
+        changes.stdout
+    );
+    assert!(changes.stdout.contains("A /made"), "{}", changes.stdout);
+    // --pause on a running container, --iidfile.
+    env.berth(&["run", "-d", "--name", "running", img, "sleep", "30"])
+        .ok();
+    let iid = env.dir.path().join("home/iid");
+    let paused = env.berth(&[
+        "commit",
+        "-q",
+        "--pause",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "running",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&iid)
+            .unwrap_or_else(|e| panic!("{e}: {:?} {}", iid, paused.stderr)),
+        format!("sha256:{}", paused.ok().trim())
+    );
+    let ps = env.berth(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        ps.ok().contains("running Up"),
+        "unpaused after: {}",
+        ps.stdout
+    );
+    env.berth(&["rm", "-f", "-t", "0", "running"]).ok();
     // A commit of the commit stacks one more layer; a directory replaced
     // whole hides what the layers below had in it (an opaque directory).
     env.berth(&[

@@ -230,7 +230,13 @@ pub fn layer_from_tar(
             .map_err(|e| format!("copying into {dest}: {e}"))?;
         Ok(())
     })?;
-    upper_as_layer(engine, &work.dir("upper"), parent, clamp)
+    upper_as_layer(
+        engine,
+        &work.dir("upper"),
+        &Default::default(),
+        parent,
+        clamp,
+    )
 }
 
 /// Copies a tar, changing each entry's header with `f`.
@@ -264,12 +270,13 @@ pub fn rewrite_tar(
 pub fn upper_as_layer(
     engine: &Engine,
     upper: &Path,
+    skip: &std::collections::BTreeSet<PathBuf>,
     parent: Option<&Digest>,
     clamp: Option<i64>,
 ) -> Result<LayerRef, BuildError> {
     let tmp = engine.store.temp_path("build-diff")?;
     let file = std::fs::File::create(tmp.path()).map_err(BuildError::io("writing the layer"))?;
-    crate::image::diff::tar_upper(upper, std::io::BufWriter::new(file))
+    crate::image::diff::tar_upper(upper, std::io::BufWriter::new(file), skip)
         .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
         .map_err(BuildError::io("writing the layer"))?;
     let clamped = engine.store.temp_path("build-diff")?;

@@ -905,10 +905,11 @@ impl<'a> Builder<'a> {
             });
         }
         let dir = containers.dir(&id);
-        prune_mount_targets(&dir, &st.lowers(engine));
+        let skip = crate::engine::lifecycle::runtime_made(&dir, &st.lowers(engine));
         let layer = layer::upper_as_layer(
             engine,
             &dir.join("upper"),
+            &skip,
             st.parent_chain().as_ref(),
             self.opts.timestamp,
         );
@@ -1294,53 +1295,6 @@ fn log_tail(path: &Path, n: usize) -> Vec<String> {
         .filter(|l| !l.trim().is_empty())
         .collect();
     lines[lines.len().saturating_sub(n)..].to_vec()
-}
-
-/// Mount targets the runtime made in a RUN container's upper dir (empty
-/// files and dirs for /etc/hosts, /proc, ... that the image lacks) are
-/// not part of the step's change.
-fn prune_mount_targets(dir: &Path, lowers: &[PathBuf]) {
-    let spec: Option<oci_spec::runtime::Spec> = std::fs::read(dir.join("userdata/config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let Some(spec) = spec else { return };
-    let upper = dir.join("upper");
-    let mut dests: Vec<String> = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .map(|m| m.destination().display().to_string())
-        .filter(|d| d != "/")
-        .collect();
-    // Deepest first, so a parent emptied by its child's removal goes too.
-    dests.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
-    for d in dests {
-        let mut rel = d.trim_start_matches('/').to_string();
-        while !rel.is_empty() {
-            let in_lower = lowers
-                .iter()
-                .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok());
-            if in_lower {
-                break;
-            }
-            let p = upper.join(&rel);
-            let empty = match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => std::fs::read_dir(&p)
-                    .map(|mut r| r.next().is_none())
-                    .unwrap_or(false),
-                Ok(m) if m.is_file() => m.len() == 0,
-                _ => false,
-            };
-            if !empty {
-                break;
-            }
-            let _ = crate::util::fsutil::remove_any(&p);
-            rel = match rel.rsplit_once('/') {
-                Some((parent, _)) => parent.to_string(),
-                None => String::new(),
-            };
-        }
-    }
 }
 
 /// Sends this process's stdout to /dev/null while alive (`-q`: a RUN's

@@ -357,6 +357,15 @@ pub struct CommitArgs {
     /// Print only the image id
     #[arg(short, long)]
     pub quiet: bool,
+    /// Pause the container while its files are read
+    #[arg(short, long)]
+    pub pause: bool,
+    /// Write the image id to this file
+    #[arg(long)]
+    pub iidfile: Option<std::path::PathBuf>,
+    /// Image format: oci or docker (both are stored as OCI; `push --format docker` converts)
+    #[arg(short, long, default_value = "oci")]
+    pub format: String,
 }
 
 /// Makes an image of a container's changes; prints its id.
@@ -374,7 +383,38 @@ pub fn commit(engine: &Engine, a: CommitArgs) -> CliResult {
         message: a.message,
         created_by: String::new(),
     };
-    let img = lifecycle::commit(engine, &cs, &a.container, opts)?;
+    if !matches!(a.format.as_str(), "oci" | "docker") {
+        return Err(Failure::with_code(
+            format!("invalid --format {:?}: use oci or docker", a.format),
+            125,
+        ));
+    }
+    let running = a.pause
+        && cs
+            .find(&a.container)
+            .is_ok_and(|r| r.state == crate::engine::record::State::Running);
+    let paused = running
+        && match lifecycle::pause(&cs, &a.container, true) {
+            Ok(()) => true,
+            Err(lifecycle::LifecycleError::NoCgroup(_)) => {
+                eprintln!(
+                    "WARN: {} has no cgroup to freeze: committing it running",
+                    a.container
+                );
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let made = lifecycle::commit(engine, &cs, &a.container, opts);
+    if paused {
+        lifecycle::pause(&cs, &a.container, false)?;
+    }
+    let img = made?;
+    if let Some(p) = &a.iidfile {
+        std::fs::write(p, img.id.to_string()).map_err(|e| {
+            Failure::with_code(format!("writing --iidfile {}: {e}", p.display()), 125)
+        })?;
+    }
     println!("{}", img.id.hex());
     Ok(0)
 }

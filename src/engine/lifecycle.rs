@@ -10,7 +10,9 @@ use super::record::{Action, ContainerRecord, State, StateError};
 use super::volumes::{self, Volumes};
 use super::Engine;
 use crate::cgroups::{self, CgroupError};
+use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Why a lifecycle command failed.
@@ -256,7 +258,15 @@ pub fn commit(
         .temp_path("commit")
         .map_err(LifecycleError::Store)?;
     let file = std::fs::File::create(tmp.path()).map_err(failed)?;
-    crate::image::diff::tar_upper(&containers.dir(&c.id).join("upper"), file)
+    let lowers: Vec<PathBuf> = base
+        .chain_ids()
+        .iter()
+        .rev()
+        .map(|ch| engine.store.layer_diff(ch))
+        .collect();
+    let dir = containers.dir(&c.id);
+    let skip = runtime_made(&dir, &lowers);
+    crate::image::diff::tar_upper(&dir.join("upper"), file, &skip)
         .and_then(|f| f.sync_all())
         .map_err(failed)?;
     let layer = std::fs::File::open(tmp.path()).map_err(failed)?;
@@ -274,6 +284,59 @@ pub fn commit(
         layer,
         &opts,
     )?)
+}
+
+/// What the runtime made in a container's upper dir for its mounts (empty
+/// files and directories for /etc/hosts, /proc, /dev, ... that the image
+/// lacks): not the container's change, so `commit` and a build's RUN
+/// leave them out. Paths are relative to the upper dir.
+pub fn runtime_made(dir: &Path, lowers: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut made = BTreeSet::new();
+    let spec: Option<oci_spec::runtime::Spec> = std::fs::read(dir.join("userdata/config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(spec) = spec else { return made };
+    let upper = dir.join("upper");
+    let mut dests: Vec<PathBuf> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| {
+            m.destination()
+                .strip_prefix("/")
+                .unwrap_or(m.destination())
+                .to_path_buf()
+        })
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    // Deepest first, so a parent holding only such targets goes too.
+    dests.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dests {
+        let mut rel = d;
+        loop {
+            if rel.as_os_str().is_empty()
+                || lowers
+                    .iter()
+                    .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok())
+            {
+                break;
+            }
+            let p = upper.join(&rel);
+            let empty = match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(&p)
+                    .map(|r| r.flatten().all(|e| made.contains(&rel.join(e.file_name()))))
+                    .unwrap_or(false),
+                Ok(m) if m.is_file() => m.len() == 0,
+                _ => false,
+            };
+            if !empty {
+                break;
+            }
+            made.insert(rel.clone());
+            rel = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+    }
+    made
 }
 
 /// Waits until the container no longer runs and returns its record (None

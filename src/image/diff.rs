@@ -17,8 +17,12 @@ use std::path::Path;
 const OPAQUE: [&[u8]; 2] = [b"trusted.overlay.opaque\0", b"user.overlay.opaque\0"];
 
 /// Writes the changes in `upper` (an overlay upper dir) to `out` as a tar
-/// layer.
-pub fn tar_upper<W: Write>(upper: &Path, out: W) -> io::Result<W> {
+/// layer, leaving out the paths in `skip` (relative to the upper dir).
+pub fn tar_upper<W: Write>(
+    upper: &Path,
+    out: W,
+    skip: &std::collections::BTreeSet<std::path::PathBuf>,
+) -> io::Result<W> {
     let root = fdtree::open_dir_at(libc::AT_FDCWD, upper.as_os_str().as_bytes())?;
     let mut tar = tar::Builder::new(out);
     fdtree::tar_tree(
@@ -34,6 +38,7 @@ pub fn tar_upper<W: Write>(upper: &Path, out: W) -> io::Result<W> {
                     }
                     Ok(false)
                 }
+                Visit::Entry { path, .. } if skip.contains(path) => Ok(true),
                 // overlayfs' whiteout: this name was deleted.
                 Visit::Entry { path, st }
                     if kind(st.st_mode) == libc::S_IFCHR && st.st_rdev == 0 =>
@@ -139,7 +144,7 @@ mod tests {
         let gone = std::ffi::CString::new(base.join("etc/old").as_os_str().as_bytes()).unwrap();
         // SAFETY: mknod of a 0:0 char device (needs CAP_MKNOD: root runs the tests).
         let made = unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
-        let tar = tar_upper(&base, Vec::new()).unwrap();
+        let tar = tar_upper(&base, Vec::new(), &Default::default()).unwrap();
         let mut names: Vec<String> = tar::Archive::new(&tar[..])
             .entries()
             .unwrap()
