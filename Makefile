@@ -59,6 +59,7 @@ bench: build bench-deps
 	bench/start.sh
 	bench/lifecycle.sh
 	bench/network.sh
+	bench/build.sh
 
 # Fuzz targets in fuzz/ (cargo-fuzz's layout: reference parsing,
 # manifests/indexes/configs, registries.conf, layer unpacking that must
