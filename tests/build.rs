@@ -110,6 +110,7 @@ RUN exit 9
 
 FROM busybox
 COPY --from=build /out/tool /usr/local/bin/tool
+COPY --from=build /out /opt/tools
 CMD [\"tool\"]
 ";
     let ctx = context(&env, "multi", &[("Containerfile", file)]);
@@ -133,6 +134,11 @@ CMD [\"tool\"]
         env.berth(&["run", "--rm", "builder", "cat", "/out/junk"])
             .ok(),
         "junk\n"
+    );
+    assert_eq!(
+        env.berth(&["run", "--rm", "multi", "ls", "/opt/tools"]).ok(),
+        "junk\ntool\n",
+        "a directory copied to a destination that names it"
     );
     build(&env, &ctx, &["--target", "nope"]).fails(125, "--target nope");
     env.assert_consistent();
@@ -169,6 +175,7 @@ WORKDIR /app
 WORKDIR sub
 COPY --chown=1000:1000 --chmod=0640 a.txt b.txt ./
 COPY *.md /docs/
+COPY conf /etc/app
 ADD pack.tar.gz /unpacked/
 COPY <<EOF /etc/motd
 greeting is $GREETING
@@ -195,6 +202,7 @@ CMD ["cat /app/sub/from-run"]
             ("b.txt", "b\n"),
             ("x.md", "x\n"),
             ("y.md", "y\n"),
+            ("conf/x.conf", "x=1\n"),
         ],
     );
     std::fs::write(ctx.join("pack.tar.gz"), archive).unwrap();
@@ -249,13 +257,13 @@ CMD ["cat /app/sub/from-run"]
     let files = env
         .berth(&[
             "run", "--rm", "--user", "0", "every",
-            "stat -c '%u:%g %a %n' a.txt b.txt; ls /docs; cat /unpacked/inside/packed.txt /etc/motd shell",
+            "stat -c '%u:%g %a %n' a.txt b.txt; ls /docs; cat /unpacked/inside/packed.txt /etc/motd shell /etc/app/x.conf",
         ])
         .ok()
         .to_string();
     assert_eq!(
         files,
-        "1000:1000 640 a.txt\n1000:1000 640 b.txt\nx.md\ny.md\ntar\ngreeting is hello berth\nshell-ok\n"
+        "1000:1000 640 a.txt\n1000:1000 640 b.txt\nx.md\ny.md\ntar\ngreeting is hello berth\nshell-ok\nx=1\n"
     );
     // ONBUILD runs in a build that starts from the image.
     let child = context(&env, "child", &[("Containerfile", "FROM every\nUSER 0\n")]);

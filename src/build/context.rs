@@ -163,7 +163,14 @@ impl Context {
                 };
                 any = true;
                 if m.is_dir() {
-                    self.walk(&host, &rel, "", &mut items)?;
+                    // A directory's contents go into the destination; when
+                    // the destination names it (`COPY src /app/all`), they
+                    // go under that name.
+                    let prefix = file_name.unwrap_or("");
+                    if !prefix.is_empty() {
+                        items.push(item(host.clone(), prefix.to_string(), &m)?);
+                    }
+                    self.walk(&host, &rel, prefix, &mut items)?;
                 } else {
                     let base = rel.rsplit('/').next().unwrap_or(&rel);
                     let name = file_name.unwrap_or(base).to_string();
@@ -358,6 +365,12 @@ mod tests {
         assert_eq!(names(&globbed), ["a.txt", "b.txt"]);
         let renamed = c.select(&["a.txt".into()], Some("conf")).unwrap();
         assert_eq!(names(&renamed), ["conf"]);
+        // A directory copied to a destination that names it.
+        let named = c.select(&["site".into()], Some("all")).unwrap();
+        assert_eq!(
+            names(&named),
+            ["all", "all/css", "all/css/a.css", "all/index.html"]
+        );
         let e = c
             .select(&["secret.key".into()], None)
             .unwrap_err()

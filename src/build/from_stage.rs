@@ -35,9 +35,16 @@ pub fn tar_from_root(
             let st = fdtree::fstat(fd.as_raw_fd()).map_err(|e| e.to_string())?;
             if fdtree::kind(st.st_mode) == libc::S_IFDIR {
                 let dir = fdtree::open_dir_at(fd.as_raw_fd(), b".").map_err(|e| e.to_string())?;
-                fdtree::tar_tree(&mut b, dir.as_raw_fd(), Path::new(""), &mut |_, _| {
-                    Ok(false)
-                })
+                // Its contents go into the destination, or under the
+                // destination's name when that names it.
+                match file_name {
+                    Some(n) => fdtree::tar_dir(&mut b, dir.as_raw_fd(), Path::new(n)),
+                    None => {
+                        fdtree::tar_tree(&mut b, dir.as_raw_fd(), Path::new(""), &mut |_, _| {
+                            Ok(false)
+                        })
+                    }
+                }
                 .map_err(|e| e.to_string())?;
             } else {
                 let base = comps
