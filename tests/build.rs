@@ -136,7 +136,8 @@ CMD [\"tool\"]
         "junk\n"
     );
     assert_eq!(
-        env.berth(&["run", "--rm", "multi", "ls", "/opt/tools"]).ok(),
+        env.berth(&["run", "--rm", "multi", "ls", "/opt/tools"])
+            .ok(),
         "junk\ntool\n",
         "a directory copied to a destination that names it"
     );
@@ -570,4 +571,40 @@ fn diff_and_export_show_a_containers_files() {
     );
     env.berth(&["rm", "-f", "-t", "0", "live", "changed"]).ok();
     env.berth(&["export", "nosuch"]).fails(125, "nosuch");
+}
+
+/// A COPY into a path the image made a symlink out of (even one aimed
+/// at `../../..` or an absolute host path) lands inside the image, where
+/// the container would see it, and nothing is written on the host.
+#[test]
+fn copy_through_an_image_symlink_stays_inside_the_image() {
+    let env = Env::root();
+    busybox_image(&env);
+    let host = format!("/tmp/berth-escape-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&host);
+    let file = format!(
+        "FROM busybox\nRUN mkdir -p {host} /owned && ln -s ../../../../../..{host} /app && ln -s {host} /abs && chown 1000:1000 /owned && chmod 750 /owned\nCOPY f /app/f\nCOPY f /abs/g\nCOPY f /owned/deeper/f\n"
+    );
+    let ctx = context(
+        &env,
+        "escape",
+        &[("Containerfile", &file), ("f", "inside\n")],
+    );
+    build(&env, &ctx, &["-t", "escape"]).ok();
+    assert!(
+        !std::path::Path::new(&host).exists(),
+        "the build wrote {host} on the host"
+    );
+    let out = env
+        .berth(&[
+            "run",
+            "--rm",
+            "escape",
+            "sh",
+            "-c",
+            &format!("cat {host}/f {host}/g; test -L /app && echo link"),
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(out, "inside\ninside\nlink\n");
 }

@@ -1,18 +1,17 @@
-//! Making a layer without running anything: the image so far is mounted
-//! as an overlay in a child process's own mount namespace, a tar of new
-//! files is unpacked at a directory resolved inside that root (so a
-//! symlink in the image cannot aim it at the host), and the overlay's
-//! upper dir becomes the layer. Parent directories that the copy passes
-//! through keep their metadata from the image (overlay copies them up).
+//! Making a layer without running anything: the destination is resolved
+//! inside the image so far (mounted in a child process's own mount
+//! namespace, so a symlink in the image cannot aim it at the host), and
+//! the layer is written directly: the directories on the way, with their
+//! metadata from the image (as overlay's copy-up keeps it), then the new
+//! files below the resolved destination.
 
 use super::context::{Item, Kind};
 use super::BuildError;
 use crate::engine::rootfs::RootfsDriver;
 use crate::engine::Engine;
 use crate::image::layer_stack::{store_layer, LayerRef};
-use crate::image::unpack::{unpack, CopyRules, UnpackOptions};
 use crate::util::digest::Digest;
-use crate::util::secure_path::{clean_components, fd_path, mkdir_all_in_root, open_at};
+use crate::util::secure_path::{clean_components, fd_path, open_at};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -201,9 +200,108 @@ pub fn in_mounted_root(
     }
 }
 
-/// Unpacks the tar file `tar` at `dest` (a directory in the image, made
-/// if missing) over `lowers` (top first), and stores the change as a
-/// layer on the chain `parent`.
+/// An existing directory's metadata, for the parents a layer repeats.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct DirMeta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+}
+
+/// Where `dest` is in the image over `lowers`: its path with the image's
+/// symlinks resolved inside the image, and each existing directory on the
+/// way with its metadata (None for one the layer adds).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Resolved {
+    /// Components of the resolved path, from the root.
+    parts: Vec<String>,
+    metas: Vec<Option<DirMeta>>,
+}
+
+/// Resolves `dest` inside the image (mounted read-only in a child with a
+/// mount namespace of its own): symlinks are followed as the container
+/// would, never out of its root.
+fn resolve_dest(engine: &Engine, lowers: &[PathBuf], dest: &str) -> Result<Resolved, BuildError> {
+    let work = Work::new(engine)?;
+    let out = work.dir("resolved.json");
+    in_mounted_root(engine, lowers, &work, |root| {
+        let comps = clean_components(dest.as_bytes());
+        let mut parts: Vec<String> = Vec::new();
+        let mut metas = Vec::new();
+        let mut missing = false;
+        for (i, c) in comps.iter().enumerate() {
+            let name = String::from_utf8_lossy(c).into_owned();
+            if missing {
+                parts.push(name);
+                metas.push(None);
+                continue;
+            }
+            let key = comps[..=i].join(&b'/');
+            match crate::util::secure_path::open_in_root(root.as_raw_fd(), &key, libc::O_PATH) {
+                Ok(fd) => {
+                    // Where the kernel resolved it, relative to the root.
+                    let real = std::fs::read_link(fd_path(&fd)).map_err(|e| e.to_string())?;
+                    let st =
+                        crate::util::fdtree::fstat(fd.as_raw_fd()).map_err(|e| e.to_string())?;
+                    let base = std::fs::read_link(fd_path(root)).map_err(|e| e.to_string())?;
+                    let rel = real
+                        .strip_prefix(&base)
+                        .map_err(|_| format!("{dest} resolves outside the image"))?;
+                    parts = rel
+                        .iter()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .collect();
+                    metas.truncate(0);
+                    // Metadata of every directory on the resolved path.
+                    let mut acc = Vec::new();
+                    for p in &parts {
+                        acc.push(p.as_str());
+                        let k = acc.join("/");
+                        let m = crate::util::secure_path::open_in_root(
+                            root.as_raw_fd(),
+                            k.as_bytes(),
+                            libc::O_PATH,
+                        )
+                        .ok()
+                        .and_then(|f| crate::util::fdtree::fstat(f.as_raw_fd()).ok())
+                        .filter(|st| crate::util::fdtree::kind(st.st_mode) == libc::S_IFDIR)
+                        .map(|st| DirMeta {
+                            mode: st.st_mode & 0o7777,
+                            uid: st.st_uid,
+                            gid: st.st_gid,
+                            mtime: st.st_mtime,
+                        });
+                        metas.push(m);
+                    }
+                    if crate::util::fdtree::kind(st.st_mode) != libc::S_IFDIR {
+                        // A file where a directory is wanted: the layer's
+                        // directory replaces it.
+                        if let Some(m) = metas.last_mut() {
+                            *m = None;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing = true;
+                    parts.push(name);
+                    metas.push(None);
+                }
+                Err(e) => return Err(format!("resolving {dest} in the image: {e}")),
+            }
+        }
+        let json = serde_json::to_vec(&Resolved { parts, metas }).map_err(|e| e.to_string())?;
+        std::fs::write(&out, json).map_err(|e| e.to_string())
+    })?;
+    let bytes = std::fs::read(&out).map_err(BuildError::io("reading the resolved destination"))?;
+    serde_json::from_slice(&bytes).map_err(|e| BuildError::Usage(format!("internal error: {e}")))
+}
+
+/// Makes the layer that puts the entries of `tar` (named relative to a
+/// directory) at `dest` in the image over `lowers`, and stores it on the
+/// chain `parent`. No file is unpacked to make it: the layer is written
+/// directly, with the directories on the way to `dest` repeated with
+/// their metadata from the image (as overlay's copy-up would).
 pub fn layer_from_tar(
     engine: &Engine,
     lowers: &[PathBuf],
@@ -212,31 +310,63 @@ pub fn layer_from_tar(
     tar: &Path,
     clamp: Option<i64>,
 ) -> Result<LayerRef, BuildError> {
-    let work = Work::new(engine)?;
-    let rootless = engine.paths.rootless;
-    in_mounted_root(engine, lowers, &work, |root| {
-        let dir = mkdir_all_in_root(root.as_raw_fd(), &clean_components(dest.as_bytes()))
-            .map_err(|e| format!("making {dest} in the image: {e}"))?;
-        let input = std::fs::File::open(tar).map_err(|e| e.to_string())?;
-        let opts = UnpackOptions {
-            rootless,
-            copy: Some(CopyRules {
-                overwrite: true,
-                keep_owners: true,
-                devices: false,
-            }),
-        };
-        unpack(input, Path::new(&fd_path(&dir)), opts)
-            .map_err(|e| format!("copying into {dest}: {e}"))?;
+    let resolved = resolve_dest(engine, lowers, dest)?;
+    let tmp = engine.store.temp_path("build-copy-layer")?;
+    let now = chrono::Utc::now().timestamp();
+    let time = |t: i64| -> u64 {
+        match clamp {
+            Some(c) if t > c => c.max(0) as u64,
+            _ => t.max(0) as u64,
+        }
+    };
+    let write = || -> std::io::Result<()> {
+        let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(tmp.path())?));
+        let mut prefix = PathBuf::new();
+        for (part, meta) in resolved.parts.iter().zip(&resolved.metas) {
+            prefix.push(part);
+            let m = meta.unwrap_or(DirMeta {
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime: now,
+            });
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(m.mode);
+            h.set_uid(m.uid as u64);
+            h.set_gid(m.gid as u64);
+            h.set_mtime(time(m.mtime));
+            h.set_size(0);
+            b.append_data(&mut h, &prefix, std::io::empty())?;
+        }
+        let mut input = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(tar)?));
+        for e in input.entries()? {
+            let mut e = e?;
+            let mut h = e.header().clone();
+            h.set_mtime(time(h.mtime().unwrap_or(0) as i64));
+            let path = prefix.join(e.path()?.as_ref());
+            match e.header().entry_type() {
+                tar::EntryType::Link => {
+                    let target = prefix.join(e.link_name()?.unwrap_or_default().as_ref());
+                    b.append_link(&mut h, &path, &target)?;
+                }
+                tar::EntryType::Symlink => {
+                    let target = e.link_name()?.unwrap_or_default().into_owned();
+                    b.append_link(&mut h, &path, &target)?;
+                }
+                _ => b.append_data(&mut h, &path, &mut e)?,
+            }
+        }
+        b.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         Ok(())
-    })?;
-    upper_as_layer(
-        engine,
-        &work.dir("upper"),
-        &Default::default(),
+    };
+    write().map_err(BuildError::io("writing the layer"))?;
+    let f = std::fs::File::open(tmp.path()).map_err(BuildError::io("reading the layer"))?;
+    Ok(store_layer(
+        &engine.store,
+        std::io::BufReader::new(f),
         parent,
-        clamp,
-    )
+    )?)
 }
 
 /// Copies a tar, changing each entry's header with `f`.
