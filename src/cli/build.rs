@@ -167,8 +167,26 @@ fn build_args(a: &BuildArgs) -> Result<std::collections::BTreeMap<String, String
     Ok(out)
 }
 
+/// How many user ids this (rootless) process has mapped.
+fn mapped_ids() -> u64 {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Runs `berth build`.
 pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
+    if engine.paths.rootless {
+        let n = mapped_ids();
+        if n < 65536 {
+            // Said before anything runs, not as an lchown error half way.
+            eprintln!(
+                "WARN: only {n} user id(s) are mapped for rootless builds (/etc/subuid, /etc/subgid): files an image gives to ids from {n} up cannot be made; add ranges with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`, then `berth system migrate`"
+            );
+        }
+    }
     let stdin_context = if a.context == "-" {
         Some(context_from_stdin(engine)?)
     } else {
