@@ -608,3 +608,57 @@ fn copy_through_an_image_symlink_stays_inside_the_image() {
         .to_string();
     assert_eq!(out, "inside\ninside\nlink\n");
 }
+
+/// RUN --mount: a cache kept between builds, a context bind whose content
+/// is in the step's key (a changed file reruns the step, buildah #5400),
+/// a tmpfs, and a secret that never reaches the image.
+#[test]
+fn run_mounts_cache_bind_tmpfs_and_secret() {
+    let env = Env::root();
+    busybox_image(&env);
+    let file = "\
+FROM busybox
+RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/log; wc -l < /cache/log > /count'
+RUN --mount=type=bind,source=data,target=/data cat /data/x > /copied
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t && grep -q \" /scratch tmpfs\" /proc/mounts && echo tmpfs > /was'
+RUN --mount=type=secret,id=token,required=true sh -c 'test \"$(cat /run/secrets/token)\" = s3cr3t && echo seen > /secret-seen'
+";
+    let ctx = context(
+        &env,
+        "mounts",
+        &[("Containerfile", file), ("data/x", "1\n")],
+    );
+    let secret = env.dir.path().join("home/token.txt");
+    std::fs::write(&secret, "s3cr3t").unwrap();
+    let s = format!("id=token,src={}", secret.display());
+    let show = "cat /count /copied /was /secret-seen; ls /run/secrets 2>&1; test -e /scratch || test -e /cache || echo no-mount-targets";
+    build(&env, &ctx, &["-t", "m", "--secret", &s]).ok();
+    assert_eq!(
+        env.berth(&["run", "--rm", "m", "sh", "-c", show]).ok(),
+        "1\n1\ntmpfs\nseen\nls: /run/secrets: No such file or directory\nno-mount-targets\n"
+    );
+    // The bound file changed: that RUN (and what follows) runs again.
+    std::fs::write(ctx.join("data/x"), "2\n").unwrap();
+    let r = build(&env, &ctx, &["-t", "m", "--secret", &s]);
+    assert_eq!(hits(r.ok()), 1, "only the cache step hits: {}", r.stdout);
+    assert_eq!(
+        env.berth(&["run", "--rm", "m", "cat", "/copied"]).ok(),
+        "2\n"
+    );
+    // The cache outlives the builds.
+    build(&env, &ctx, &["-t", "m", "--no-cache", "--secret", &s]).ok();
+    assert_eq!(
+        env.berth(&["run", "--rm", "m", "cat", "/count"]).ok(),
+        "2\n"
+    );
+    // The secret's bytes are in no layer.
+    let out = env.dir.path().join("m.tar");
+    env.berth(&["run", "--name", "mc", "m", "true"]).ok();
+    env.berth(&["export", "-o", out.to_str().unwrap(), "mc"])
+        .ok();
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!bytes.windows(6).any(|w| w == b"s3cr3t"));
+    // A required secret that was not given.
+    build(&env, &ctx, &["--no-cache"]).fails(125, "the secret token is required");
+    env.assert_consistent();
+}

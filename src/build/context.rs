@@ -114,6 +114,11 @@ fn is_glob(s: &str) -> bool {
 }
 
 impl Context {
+    /// Where a context path is on the host (None when it climbs out).
+    pub fn path_of(&self, src: &str) -> Option<PathBuf> {
+        clean_rel(src).map(|r| self.root.join(r))
+    }
+
     /// The ignore file's pattern that excludes `rel`, if any.
     fn excluded(&self, rel: &str) -> Option<&str> {
         self.ignore.excluded_by(rel)

@@ -11,6 +11,7 @@ pub mod from_stage;
 pub mod ignore;
 pub mod layer;
 pub mod parse;
+pub mod run_mounts;
 mod stage;
 pub mod words;
 
@@ -119,6 +120,8 @@ pub struct BuildOptions {
     /// `--format docker` keeps HEALTHCHECK and friends, as podman does
     /// (they are kept in both here).
     pub docker_format: bool,
+    /// `--secret id=ID,src=PATH`: files RUN --mount=type=secret shows.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 /// Builds the image; returns its record. Plain progress lines go to `out`

@@ -804,9 +804,6 @@ impl<'a> Builder<'a> {
     }
 
     fn run_step(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
-        if ins.flag("mount").is_some() {
-            return Err(self.err(ins, "RUN --mount is not supported yet".into()));
-        }
         let argv = match (&ins.args, ins.heredocs.first()) {
             (Args::Exec(v), _) => v.clone(),
             (Args::Shell(s), Some(h)) if s.trim().starts_with("<<") && ins.heredocs.len() == 1 => {
@@ -847,17 +844,37 @@ impl<'a> Builder<'a> {
         }
         let canonical = argv.join(" ");
         let c = st.config.config.clone().unwrap_or_default();
+        let mounts = {
+            let specs: Vec<String> = ins
+                .flag_all("mount")
+                .iter()
+                .map(|m| self.expand_one(st, ins, m))
+                .collect::<Result<_, _>>()?;
+            let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+            let workdir = c.working_dir.clone().unwrap_or_else(|| "/".into());
+            let cache_root = self.engine.store.root().join("build-cache/mounts");
+            super::run_mounts::plan(
+                &specs,
+                &self.context,
+                &mut self.stats,
+                &self.opts.secrets,
+                &cache_root,
+                &workdir,
+            )
+            .map_err(|p| self.err(ins, p))?
+        };
         let extra = format!(
-            "{:?}|{:?}|{:?}|{:?}|{}",
+            "{:?}|{:?}|{:?}|{:?}|{}|{}",
             c.env,
             c.user,
             c.working_dir,
             arg_key,
-            self.opts.network.clone().unwrap_or_default()
+            self.opts.network.clone().unwrap_or_default(),
+            mounts.key
         );
         let step_text = ins.text.clone();
         self.layer_step(st, &canonical, &extra, &mut |b, st| {
-            b.run_container(st, argv.clone(), env.clone(), &step_text)
+            b.run_container(st, argv.clone(), env.clone(), &mounts, &step_text)
         })
     }
 
@@ -866,6 +883,7 @@ impl<'a> Builder<'a> {
         st: &State,
         argv: Vec<String>,
         env: Vec<String>,
+        mounts: &super::run_mounts::RunMounts,
         step: &str,
     ) -> Result<LayerRef, BuildError> {
         let engine = self.engine;
@@ -877,6 +895,8 @@ impl<'a> Builder<'a> {
             command: argv,
             env,
             network: self.opts.network.clone(),
+            volumes: mounts.volumes.clone(),
+            tmpfs: mounts.tmpfs.clone(),
             ..Default::default()
         };
         let quiet = QuietStdout::new(self.opts.quiet);

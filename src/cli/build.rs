@@ -68,6 +68,9 @@ pub struct BuildArgs {
     /// Skip TLS verification when pulling base images
     #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: String,
+    /// A secret for RUN --mount=type=secret: id=ID,src=PATH
+    #[arg(long, value_name = "id=ID,src=PATH")]
+    pub secret: Vec<String>,
     /// The build context: a directory, or - for a tar on stdin
     #[arg(default_value = ".")]
     pub context: String,
@@ -250,6 +253,17 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         "docker" => true,
         o => return Err(usage(format!("invalid --format {o:?}: use oci or docker"))),
     };
+    let mut secrets = std::collections::BTreeMap::new();
+    for s in &a.secret {
+        let kv: std::collections::BTreeMap<&str, &str> =
+            s.split(',').filter_map(|f| f.split_once('=')).collect();
+        let (Some(id), Some(src)) = (kv.get("id"), kv.get("src").or(kv.get("source"))) else {
+            return Err(usage(format!("invalid --secret {s:?}: use id=ID,src=PATH")));
+        };
+        let path =
+            std::fs::canonicalize(src).map_err(|e| usage(format!("--secret {id}: {src}: {e}")))?;
+        secrets.insert(id.to_string(), path);
+    }
     let pull_options = crate::image::pull::PullOptions {
         tls_verify: truthy(&a.tls_verify, "--tls-verify")?,
         ..Default::default()
@@ -270,6 +284,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         pull_options,
         timestamp,
         docker_format,
+        secrets,
     };
     let mut out = std::io::stdout();
     let result = crate::build::build(engine, &opts, &mut out);
