@@ -662,3 +662,29 @@ RUN --mount=type=secret,id=token,required=true sh -c 'test \"$(cat /run/secrets/
     build(&env, &ctx, &["--no-cache"]).fails(125, "the secret token is required");
     env.assert_consistent();
 }
+
+/// A listing whose reader is gone (`| head`) ends by SIGPIPE, as Unix
+/// tools do, not with a panic about a broken pipe.
+#[test]
+fn listings_end_quietly_when_their_reader_goes() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::root();
+    busybox_image(&env);
+    for args in [
+        &["images"][..],
+        &["history", "busybox"][..],
+        &["ps", "-a"][..],
+    ] {
+        let (r, w) = std::io::pipe().unwrap();
+        drop(r);
+        let out = env.cmd(args).stdout(w).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}

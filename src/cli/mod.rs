@@ -269,6 +269,23 @@ pub type CliResult = Result<i32, Failure>;
 impl Command {
     /// Commands that write layer files: rootless, they run inside the
     /// user namespace so image ownership maps into the subordinate ids.
+    /// Commands that only print: when their reader goes away (`| head`),
+    /// they end as any Unix tool does, by SIGPIPE, instead of failing on
+    /// the write. (Commands that run containers keep SIGPIPE ignored: they
+    /// must live to clean up.)
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Ps(_)
+                | Command::Images(_)
+                | Command::History(_)
+                | Command::Inspect(_)
+                | Command::Diff(_)
+                | Command::Logs(_)
+                | Command::Port(_)
+        )
+    }
+
     fn needs_userns(&self) -> bool {
         match self {
             Command::Pull(_)
@@ -296,6 +313,10 @@ impl Command {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> CliResult {
+    if cli.command.only_prints() {
+        // SAFETY: restoring the default disposition of one signal.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone());
     // Before anything is read from them (the user namespace's record).
     paths.check_owned()?;
