@@ -109,6 +109,8 @@ pub struct BuildOptions {
     pub no_layers: bool,
     /// `--label`: added to the final image.
     pub labels: Vec<String>,
+    /// `--annotation`: on the final image's manifest.
+    pub annotations: Vec<String>,
     /// `-q`: print only the image id.
     pub quiet: bool,
     /// `--network` for RUN steps.

@@ -349,7 +349,23 @@ impl<'a> Builder<'a> {
             .map(|n| n.to_string())
             .unwrap_or_else(|| "".into());
         self.say(&format!("COMMIT {label}"));
-        let img = layer_stack::record(&self.engine.store, &st.config, &st.layers, &names)?;
+        let annotations: std::collections::BTreeMap<String, String> = self
+            .opts
+            .annotations
+            .iter()
+            .map(|a| {
+                let (k, v) = a.split_once('=').unwrap_or((a, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let annotations = (!annotations.is_empty()).then_some(annotations);
+        let img = layer_stack::record(
+            &self.engine.store,
+            &st.config,
+            &st.layers,
+            &names,
+            annotations,
+        )?;
         self.say(&format!("--> {}", &img.id.hex()[..12]));
         for n in &names {
             self.say(&format!("Successfully tagged {n}"));

@@ -41,6 +41,9 @@ pub struct BuildArgs {
     /// Add a label to the image
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Add an annotation to the image's manifest
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
     /// Print only the image id
     #[arg(short, long)]
     pub quiet: bool,
@@ -278,6 +281,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         no_cache: a.no_cache,
         no_layers: !truthy(&a.layers, "--layers")?,
         labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
         quiet: a.quiet,
         network: a.network.clone(),
         pull,

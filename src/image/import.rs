@@ -90,6 +90,18 @@ pub fn record_image(
     name: Option<&Reference>,
     size: u64,
 ) -> Result<ImageRecord, StoreError> {
+    record_annotated(store, config, layers, name, size, None)
+}
+
+/// `record_image` with annotations on the manifest (`build --annotation`).
+pub fn record_annotated(
+    store: &Store,
+    config: &ImageConfig,
+    layers: Vec<Descriptor>,
+    name: Option<&Reference>,
+    size: u64,
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<ImageRecord, StoreError> {
     let config_bytes = serde_json::to_vec(config).expect("config serialises");
     let config_digest = store.write_blob(&config_bytes)?;
     let manifest = Manifest {
@@ -97,7 +109,7 @@ pub fn record_image(
         media_type: Some(media::OCI_MANIFEST.into()),
         config: Descriptor::new(media::OCI_CONFIG, config_digest, config_bytes.len() as u64),
         layers,
-        annotations: None,
+        annotations,
     };
     let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
     let manifest_digest = store.write_blob(&manifest_bytes)?;

@@ -2,7 +2,7 @@
 //! makes them, and an image record for the state in between (a config
 //! and its layers) that is not in the store's index until it is named.
 
-use super::import::{record_image, ImportError};
+use super::import::{record_annotated, ImportError};
 use super::ingest::{ingest_layer, LayerExpectation};
 use super::manifest::{media, Descriptor, ImageConfig, Manifest};
 use super::reference::Reference;
@@ -117,10 +117,11 @@ pub fn record(
     config: &ImageConfig,
     layers: &[LayerRef],
     names: &[Reference],
+    annotations: Option<std::collections::BTreeMap<String, String>>,
 ) -> Result<ImageRecord, StoreError> {
     let size = layers.iter().map(|l| l.diff_size).sum();
     let descs = layers.iter().map(LayerRef::descriptor).collect();
-    let img = record_image(store, config, descs, names.first(), size)?;
+    let img = record_annotated(store, config, descs, names.first(), size, annotations)?;
     for n in names.iter().skip(1) {
         store.tag(&img, n)?;
     }
