@@ -136,7 +136,7 @@ pub fn untag(engine: &Engine, a: UntagArgs) -> CliResult {
     } else {
         let mut v = Vec::new();
         for n in &a.names {
-            let full = super::images::local_name(n)?.to_string();
+            let full = crate::image::reference::Reference::local(n)?.to_string();
             let found = img
                 .names
                 .iter()
