@@ -217,6 +217,8 @@ CMD ["cat /app/sub/from-run"]
             "docker",
             "--build-arg",
             "WHO=berth",
+            "--build-arg",
+            "BASE=busybox",
             "--annotation",
             "org.example.note=from the command line",
             "--label",
@@ -237,7 +239,10 @@ CMD ["cat /app/sub/from-run"]
     assert_eq!(c["Labels"]["org.example.team"], "build team");
     assert_eq!(c["Labels"]["version"], "1");
     assert_eq!(c["Labels"]["extra"], "1");
-    assert_eq!(img["Annotations"]["org.example.note"], "from the command line");
+    assert_eq!(
+        img["Annotations"]["org.example.note"],
+        "from the command line"
+    );
     assert_eq!(img["Author"], "berth tests");
     assert!(c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object());
     assert!(c["Volumes"]["/data"].is_object());

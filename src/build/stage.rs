@@ -164,6 +164,8 @@ impl<'a> Builder<'a> {
         let (text, name) = &opts.containerfile;
         let file = super::parse::parse(text, name)?;
         let mut globals = BTreeMap::new();
+        // Build args that a global ARG takes count as used (FROM $BASE).
+        let mut used_args = BTreeSet::new();
         for (k, v) in platform_args() {
             globals.insert(k.to_string(), Some(v));
         }
@@ -197,6 +199,9 @@ impl<'a> Builder<'a> {
                 for (k, v) in arg_decls(ins, &|n| globals.get(n).cloned().flatten(), file.escape)
                     .map_err(|p| instr_err(name, ins, p))?
                 {
+                    if opts.build_args.contains_key(&k) {
+                        used_args.insert(k.clone());
+                    }
                     let v = opts.build_args.get(&k).cloned().or(v);
                     globals.insert(k, v);
                 }
@@ -231,7 +236,7 @@ impl<'a> Builder<'a> {
             cache,
             stats,
             done: BTreeMap::new(),
-            used_args: BTreeSet::new(),
+            used_args,
             step: 0,
             total: 0,
         })
