@@ -160,6 +160,10 @@ impl Context {
                     }
                     continue;
                 }
+                // A source that is a symlink is followed, as docker does,
+                // but only inside the context.
+                let named = rel.clone();
+                let rel = self.follow(&rel, src)?;
                 let host = self.root.join(&rel);
                 let m = match std::fs::symlink_metadata(&host) {
                     Ok(m) => m,
@@ -177,7 +181,8 @@ impl Context {
                     }
                     self.walk(&host, &rel, prefix, &mut items)?;
                 } else {
-                    let base = rel.rsplit('/').next().unwrap_or(&rel);
+                    // Named as the source was, not as its link's target.
+                    let base = named.rsplit('/').next().unwrap_or(&named);
                     let name = file_name.unwrap_or(base).to_string();
                     items.push(item(host, name, &m)?);
                 }
@@ -190,6 +195,32 @@ impl Context {
             }
         }
         Ok(items)
+    }
+
+    /// `rel` with symlinks resolved inside the context (an absolute
+    /// target is taken from the context's root); an error when one leads
+    /// out of it.
+    fn follow(&self, rel: &str, src: &str) -> Result<String, ContextError> {
+        let mut cur = rel.to_string();
+        for _ in 0..40 {
+            let host = self.root.join(&cur);
+            let Ok(m) = std::fs::symlink_metadata(&host) else {
+                return Ok(cur);
+            };
+            if !m.file_type().is_symlink() {
+                return Ok(cur);
+            }
+            let target = std::fs::read_link(&host).map_err(io(&host))?;
+            let t = target.to_string_lossy();
+            let joined = if t.starts_with('/') {
+                t.to_string()
+            } else {
+                let parent = cur.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                format!("{parent}/{t}")
+            };
+            cur = clean_rel(&joined).ok_or_else(|| ContextError::Outside(src.to_string()))?;
+        }
+        Err(ContextError::Outside(src.to_string()))
     }
 
     fn walk(
@@ -384,6 +415,21 @@ mod tests {
         let e = c.select(&["nope".into()], None).unwrap_err().to_string();
         assert!(e.contains("\"nope\" is not in the context"), "{e}");
         assert!(c.select(&["../x".into()], None).is_err());
+        // A symlink source is followed inside the context only.
+        std::os::unix::fs::symlink("a.txt", ctx.join("to-a")).unwrap();
+        std::os::unix::fs::symlink("/site", ctx.join("to-site")).unwrap();
+        std::os::unix::fs::symlink("../../etc/passwd", ctx.join("out")).unwrap();
+        let followed = c.select(&["to-a".into()], None).unwrap();
+        assert_eq!(names(&followed), ["to-a"]);
+        assert_eq!(followed[0].kind, Kind::File);
+        assert_eq!(
+            names(&c.select(&["to-site".into()], None).unwrap()).len(),
+            3
+        );
+        assert!(c.select(&["out".into()], None).is_err());
+        for l in ["to-a", "to-site", "out"] {
+            std::fs::remove_file(ctx.join(l)).unwrap();
+        }
 
         let mut stats = StatCache::default();
         let h1 = content_hash(&site, &mut stats).unwrap();

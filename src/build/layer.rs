@@ -63,6 +63,21 @@ pub fn items_tar(
     b.finish()
 }
 
+/// A tar of empty directories (root's, 0755), named from the root.
+pub fn dirs_tar(dirs: &[String], mtime: i64, out: &Path) -> std::io::Result<()> {
+    let mut b = tar::Builder::new(std::fs::File::create(out)?);
+    for d in dirs {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_mtime(mtime.max(0) as u64);
+        h.set_size(0);
+        b.append_data(&mut h, format!("{d}/"), std::io::empty())?;
+    }
+    b.into_inner()?;
+    Ok(())
+}
+
 /// A tar with one file of `content` (a heredoc's `COPY <<EOF dest`).
 pub fn file_tar(
     name: &str,
@@ -309,6 +324,7 @@ pub fn layer_from_tar(
     dest: &str,
     tar: &Path,
     clamp: Option<i64>,
+    new_dirs: (u32, u32),
 ) -> Result<LayerRef, BuildError> {
     let resolved = resolve_dest(engine, lowers, dest)?;
     let tmp = engine.store.temp_path("build-copy-layer")?;
@@ -324,10 +340,12 @@ pub fn layer_from_tar(
         let mut prefix = PathBuf::new();
         for (part, meta) in resolved.parts.iter().zip(&resolved.metas) {
             prefix.push(part);
+            // A directory the copy adds belongs to --chown's owner, as
+            // with buildah.
             let m = meta.unwrap_or(DirMeta {
                 mode: 0o755,
-                uid: 0,
-                gid: 0,
+                uid: new_dirs.0,
+                gid: new_dirs.1,
                 mtime: now,
             });
             let mut h = tar::Header::new_gnu();

@@ -429,9 +429,19 @@ impl<'a> Builder<'a> {
         }
         let image = self.base_image(&base)?;
         let layers = layer_stack::layers_of(&self.engine.store, &image);
+        let mut config = image.config.clone();
+        // As docker and buildah: a base without PATH gets the default one.
+        let env = config
+            .config
+            .get_or_insert_with(Default::default)
+            .env
+            .get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, crate::engine::spec::DEFAULT_PATH.to_string());
+        }
         Ok(State {
             key: key_of(&["FROM", image.id.hex()]),
-            config: image.config.clone(),
+            config,
             layers,
             args: BTreeMap::new(),
             cmd_set: false,
@@ -638,8 +648,15 @@ impl<'a> Builder<'a> {
                 let pairs = self.pairs(st, ins)?;
                 let env = st.cfg().env.get_or_insert_with(Vec::new);
                 for (k, v) in &pairs {
-                    env.retain(|e| e.split_once('=').map(|x| x.0) != Some(k.as_str()));
-                    env.push(format!("{k}={v}"));
+                    // Replaced where it is, as docker and buildah do.
+                    let kv = format!("{k}={v}");
+                    match env
+                        .iter()
+                        .position(|e| e.split_once('=').map(|x| x.0) == Some(k.as_str()))
+                    {
+                        Some(i) => env[i] = kv,
+                        None => env.push(kv),
+                    }
                 }
                 let canon = pairs
                     .iter()
@@ -706,8 +723,53 @@ impl<'a> Builder<'a> {
                         .get_or_insert_with(Default::default)
                         .insert(v.clone(), serde_json::json!({}));
                 }
-                self.config_step(st, &format!("VOLUME {vols:?}"));
-                Ok(())
+                // The directories are made in the image too, as buildah
+                // does, when the image lacks them.
+                let lowers = st.lowers(self.engine);
+                let exists = |rel: &str| {
+                    lowers
+                        .iter()
+                        .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+                };
+                let mut dirs: Vec<String> = Vec::new();
+                for v in &vols {
+                    let mut acc = String::new();
+                    for c in v.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                        acc = if acc.is_empty() {
+                            c.to_string()
+                        } else {
+                            format!("{acc}/{c}")
+                        };
+                        if !exists(&acc) && !dirs.contains(&acc) {
+                            dirs.push(acc.clone());
+                        }
+                    }
+                }
+                if dirs.is_empty() {
+                    self.config_step(st, &format!("VOLUME {vols:?}"));
+                    return Ok(());
+                }
+                let canonical = format!("/bin/sh -c #(nop) VOLUME {vols:?}");
+                let tmp = self.engine.store.temp_path("build-volume")?;
+                let path = tmp.path().to_path_buf();
+                let now = self
+                    .opts
+                    .timestamp
+                    .unwrap_or_else(|| chrono::Utc::now().timestamp());
+                layer::dirs_tar(&dirs, now, &path).map_err(BuildError::io("writing the layer"))?;
+                let r = self.layer_step(st, &canonical, "", &mut |b, st| {
+                    layer::layer_from_tar(
+                        b.engine,
+                        &st.lowers(b.engine),
+                        st.parent_chain().as_ref(),
+                        "/",
+                        &path,
+                        b.opts.timestamp,
+                        (0, 0),
+                    )
+                });
+                drop(tmp);
+                r
             }
             "USER" => {
                 let u = self.expand_one(st, ins, Self::shell_text(ins).trim())?;
@@ -1074,6 +1136,7 @@ impl<'a> Builder<'a> {
                 &dir,
                 &tar_file,
                 b.opts.timestamp,
+                (owner.uid as u32, owner.gid as u32),
             )
         });
         drop(tmp);
@@ -1141,6 +1204,7 @@ impl<'a> Builder<'a> {
                 &dir,
                 &tar_path,
                 b.opts.timestamp,
+                (owner.uid as u32, owner.gid as u32),
             )
         });
         drop(tmp);
