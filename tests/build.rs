@@ -699,3 +699,44 @@ fn listings_end_quietly_when_their_reader_goes() {
         );
     }
 }
+
+/// `--squash-all` makes the image one layer with the same files.
+#[test]
+fn squash_all_makes_one_layer() {
+    let env = Env::root();
+    busybox_image(&env);
+    let ctx = context(
+        &env,
+        "squash",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nCOPY f /f\nRUN echo r > /r && rm /bin/true\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    build(&env, &ctx, &["-t", "sq", "--squash-all"]).ok();
+    let img = inspect(&env, "sq");
+    assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    let non_empty = img["History"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .count();
+    assert_eq!(non_empty, 1, "one history entry per layer");
+    assert_eq!(
+        env.berth(&[
+            "run",
+            "--rm",
+            "sq",
+            "sh",
+            "-c",
+            "cat /f /r; test -e /bin/true || echo gone"
+        ])
+        .ok(),
+        "f\nr\ngone\n"
+    );
+    build(&env, &ctx, &["--squash"]).fails(125, "--squash-all");
+}

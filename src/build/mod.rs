@@ -111,6 +111,8 @@ pub struct BuildOptions {
     pub labels: Vec<String>,
     /// `--annotation`: on the final image's manifest.
     pub annotations: Vec<String>,
+    /// `--squash-all` (and `--squash`): the image as one layer.
+    pub squash_all: bool,
     /// `-q`: print only the image id.
     pub quiet: bool,
     /// `--network` for RUN steps.

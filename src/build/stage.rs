@@ -342,6 +342,9 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|t| Reference::local(t))
             .collect::<Result<_, _>>()?;
+        if self.opts.squash_all && st.layers.len() > 1 {
+            st = self.squash_all(st)?;
+        }
         st.config.created = st.config.history.last().and_then(|h| h.created.clone());
         if !self.opts.docker_format {
             // OCI configs have no place for these; podman drops them too.
@@ -376,6 +379,47 @@ impl<'a> Builder<'a> {
             self.say(&format!("Successfully tagged {n}"));
         }
         Ok(img)
+    }
+
+    /// `--squash-all`: the image's whole tree as its one layer; the
+    /// history keeps its entries, all but a last one marked empty.
+    fn squash_all(&mut self, mut st: State) -> Result<State, BuildError> {
+        self.say("--> squashing every layer into one");
+        let tmp = self.engine.store.temp_path("build-squash")?;
+        let out = tmp.path().to_path_buf();
+        let lowers = st.lowers(self.engine);
+        let work = layer::Work::new(self.engine)?;
+        layer::in_mounted_root(self.engine, &lowers, &work, |root| {
+            let f = std::fs::File::create(&out).map_err(|e| e.to_string())?;
+            let mut b = tar::Builder::new(std::io::BufWriter::new(f));
+            let dir = crate::util::fdtree::open_dir_at(std::os::fd::AsRawFd::as_raw_fd(root), b".")
+                .map_err(|e| e.to_string())?;
+            crate::util::fdtree::tar_tree(
+                &mut b,
+                std::os::fd::AsRawFd::as_raw_fd(&dir),
+                Path::new(""),
+                &mut |_, _| Ok(false),
+            )
+            .map_err(|e| e.to_string())?;
+            b.into_inner()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })?;
+        drop(work);
+        let f = std::fs::File::open(&out).map_err(BuildError::io("reading the squashed layer"))?;
+        let layer = layer_stack::store_layer(&self.engine.store, std::io::BufReader::new(f), None)?;
+        for h in st.config.history.iter_mut() {
+            h.empty_layer = Some(true);
+        }
+        st.config.history.push(History {
+            created: Some(now(self.opts)),
+            created_by: Some("/bin/sh -c #(nop) squashed".into()),
+            ..Default::default()
+        });
+        st.config.rootfs.diff_ids = vec![layer.diff_id.clone()];
+        st.layers = vec![layer];
+        Ok(st)
     }
 
     fn base_state(&mut self, def_index: usize) -> Result<State, BuildError> {

@@ -41,6 +41,12 @@ pub struct BuildArgs {
     /// Add a label to the image
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Make the image one layer: every layer, the base's too
+    #[arg(long)]
+    pub squash_all: bool,
+    /// Squash only the new layers (not supported yet: use --squash-all)
+    #[arg(long)]
+    pub squash: bool,
     /// Add an annotation to the image's manifest
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
@@ -218,6 +224,11 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
             return Err(usage(format!("--platform {p}: this host builds {host} only; another architecture's RUN steps need binfmt emulation, which berth does not set up")));
         }
     }
+    if a.squash {
+        return Err(usage(
+            "--squash (the new layers as one, over the base's) is not supported yet: --squash-all makes the whole image one layer",
+        ));
+    }
     let containerfile = read_containerfile(a.file.as_deref(), &context)?;
     let ignore = match &a.ignorefile {
         Some(f) => Some((
@@ -282,6 +293,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         no_layers: !truthy(&a.layers, "--layers")?,
         labels: a.labels.clone(),
         annotations: a.annotations.clone(),
+        squash_all: a.squash_all,
         quiet: a.quiet,
         network: a.network.clone(),
         pull,
