@@ -1437,10 +1437,10 @@ fn decompress_to(p: &Path, kind: ArchiveKind, mut out: impl Write) -> std::io::R
 
 /// The last `n` lines a container wrote to its k8s-file log.
 fn log_tail(path: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.splitn(4, ' ').nth(3).map(String::from))
+    let lines: Vec<String> = crate::monitor::logfile::read_all(path)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| String::from_utf8_lossy(&e.content).trim_end().to_string())
         .filter(|l| !l.trim().is_empty())
         .collect();
     lines[lines.len().saturating_sub(n)..].to_vec()
