@@ -770,11 +770,7 @@ impl<'a> Builder<'a> {
                 // The directories are made in the image too, as buildah
                 // does, when the image lacks them.
                 let lowers = st.lowers(self.engine);
-                let exists = |rel: &str| {
-                    lowers
-                        .iter()
-                        .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
-                };
+                let exists = |rel: &str| crate::image::diff::in_lowers(&lowers, Path::new(rel));
                 let mut dirs: Vec<String> = Vec::new();
                 for v in &vols {
                     let mut acc = String::new();

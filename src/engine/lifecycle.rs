@@ -314,11 +314,7 @@ pub fn runtime_made(dir: &Path, lowers: &[PathBuf]) -> BTreeSet<PathBuf> {
     for d in dests {
         let mut rel = d;
         loop {
-            if rel.as_os_str().is_empty()
-                || lowers
-                    .iter()
-                    .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok())
-            {
+            if rel.as_os_str().is_empty() || crate::image::diff::in_lowers(lowers, &rel) {
                 break;
             }
             let p = upper.join(&rel);

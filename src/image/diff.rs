@@ -75,6 +75,14 @@ pub fn changes(upper: &Path, lowers: &[std::path::PathBuf]) -> io::Result<Vec<Ch
     Ok(out)
 }
 
+/// Whether `rel` is in one of the layer dirs `lowers` (as a name, of
+/// any type; whiteouts are not looked at).
+pub fn in_lowers(lowers: &[std::path::PathBuf], rel: &Path) -> bool {
+    lowers
+        .iter()
+        .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+}
+
 fn walk_changes(
     dir: &Path,
     rel: &Path,
@@ -99,9 +107,7 @@ fn walk_changes(
             });
             continue;
         }
-        let in_lower = lowers
-            .iter()
-            .any(|l| std::fs::symlink_metadata(l.join(&r)).is_ok());
+        let in_lower = in_lowers(lowers, &r);
         out.push(Change {
             path: shown,
             kind: if in_lower { 'C' } else { 'A' },
