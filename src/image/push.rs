@@ -9,7 +9,7 @@ use super::auth::{self, AuthError, Credentials};
 use super::manifest::{media, Descriptor, Manifest};
 use super::progress::Progress;
 use super::reference::{Reference, ReferenceError};
-use super::registries_conf::{Endpoint, RegistriesConf};
+use super::registries_conf::{endpoint_for, RegistriesConf};
 use super::registry::{Client, RegistryError};
 use super::store::{ImageRecord, Store, StoreError};
 use crate::util::digest::Digest;
@@ -220,15 +220,10 @@ pub fn push(
             "the image's manifest and config disagree on its layers".into(),
         ));
     }
-    let endpoint = Endpoint {
-        host: if dest.registry == "docker.io" {
-            "registry-1.docker.io".into()
-        } else {
-            dest.registry.clone()
-        },
-        repository: dest.repository.clone(),
-        insecure: opts.insecure || conf.is_insecure(&dest.registry),
-    };
+    let endpoint = endpoint_for(
+        &dest.name(),
+        opts.insecure || conf.is_insecure(&dest.registry),
+    );
     let creds = match &opts.creds {
         Some(c) => Some(c.clone()),
         None => auth::lookup(&dest.registry, &dest.repository, opts.authfile.as_deref())?,

@@ -279,7 +279,9 @@ impl RegistriesConf {
     }
 }
 
-fn endpoint_for(name: &str, insecure: bool) -> Endpoint {
+/// The endpoint of `registry/repository` itself (docker.io's API host
+/// for Docker Hub), with no mirror or remapping.
+pub fn endpoint_for(name: &str, insecure: bool) -> Endpoint {
     let (host, repo) = name.split_once('/').unwrap_or((name, ""));
     let host = if host == DOCKER_HUB || host == "index.docker.io" {
         "registry-1.docker.io"
