@@ -139,6 +139,8 @@ pub struct CreateRequest {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// `--annotation`, for the spec (and the hooks' conditions).
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// How the root filesystem is made (decided once, here).
+    pub rootfs_driver: super::rootfs::RootfsDriver,
 }
 
 /// The kernel parameters a container may set: those of its own IPC and
@@ -203,8 +205,9 @@ impl CreateRequest {
         // A FUSE mount program (fuse-overlayfs) mounts the rootfs from inside
         // the container's cgroup: it needs /dev/fuse. The container itself has
         // no such node (and no CAP_MKNOD by default).
+        let rootfs_driver = engine.rootfs_driver();
         if let (Some(rules), super::rootfs::RootfsDriver::Fuse(_)) =
-            (device_rules.as_mut(), engine.rootfs_driver())
+            (device_rules.as_mut(), &rootfs_driver)
         {
             rules.push(crate::cgroups::DeviceRule::parse("c 10:229 rwm").expect("valid rule"));
         }
@@ -313,6 +316,7 @@ impl CreateRequest {
         Ok(CreateRequest {
             sysctls,
             annotations,
+            rootfs_driver,
             o,
             keep_id,
             caps,

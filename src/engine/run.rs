@@ -365,7 +365,7 @@ pub fn run(
             if engine.paths.rootless {
                 options.push_str(",userxattr");
             }
-            match engine.rootfs_driver() {
+            match req.rootfs_driver.clone() {
                 RootfsDriver::Kernel => Some(spec::Overlay {
                     options,
                     program: None,
