@@ -11,7 +11,7 @@ use crate::engine::rootfs::RootfsDriver;
 use crate::engine::Engine;
 use crate::image::layer_stack::{store_layer, LayerRef};
 use crate::util::digest::Digest;
-use crate::util::secure_path::{clean_components, fd_path, open_at};
+use crate::util::secure_path::{clean_components, fd_path};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -126,8 +126,9 @@ impl Drop for Work {
 }
 
 /// Runs `f` on the root of `lowers` (top first) mounted as an overlay on
-/// `work`'s dirs, in a child process with its own mount namespace, so
-/// nothing stays mounted. `f`'s error is its message.
+/// `work`'s dirs, in a child process with its own mount namespace (the
+/// engine's `with_spec_root`), so nothing stays mounted. `f`'s error is
+/// its message.
 pub fn in_mounted_root(
     engine: &Engine,
     lowers: &[PathBuf],
@@ -171,48 +172,10 @@ pub fn in_mounted_root(
         "mounts": [mount],
     }))
     .map_err(|e| BuildError::Usage(format!("internal error: {e}")))?;
-    let (mut err_r, mut err_w) = std::io::pipe().map_err(BuildError::io("pipe"))?;
-    // SAFETY: the child mounts, runs `f` and _exits; it never returns here.
-    match unsafe { nix::unistd::fork() }.map_err(|e| BuildError::io("fork")(e.into()))? {
-        nix::unistd::ForkResult::Child => {
-            drop(err_r);
-            let result = (|| -> Result<(), String> {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                    .map_err(|e| format!("a mount namespace for the layer: {e}"))?;
-                crate::runtime::mount_rootfs_here(&spec, &merged, rootless)
-                    .map_err(|e| e.to_string())?;
-                let root = open_at(
-                    libc::AT_FDCWD,
-                    merged.as_os_str().as_encoded_bytes(),
-                    libc::O_PATH | libc::O_DIRECTORY,
-                    0,
-                )
-                .map_err(|e| format!("opening the image's root: {e}"))?;
-                f(&root)
-            })();
-            let code = match result {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = err_w.write_all(e.as_bytes());
-                    1
-                }
-            };
-            // SAFETY: leave without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(err_w);
-            let mut msg = String::new();
-            let _ = std::io::Read::read_to_string(&mut err_r, &mut msg);
-            match nix::sys::wait::waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-                _ if !msg.is_empty() => Err(BuildError::Usage(msg)),
-                other => Err(BuildError::Usage(format!(
-                    "the layer process failed: {other:?}"
-                ))),
-            }
-        }
-    }
+    crate::engine::copy::with_spec_root(&spec, &merged, &engine.paths, "the image", |root| {
+        f(root).map_err(crate::engine::copy::CopyError::Refused)
+    })
+    .map_err(|e| BuildError::Usage(e.to_string()))
 }
 
 /// An existing directory's metadata, for the parents a layer repeats.

@@ -83,7 +83,6 @@ fn with_stopped_root(
     paths: &super::Paths,
     f: impl FnOnce(&OwnedFd) -> Result<(), CopyError>,
 ) -> Result<(), CopyError> {
-    let rootless = paths.rootless;
     let spec: oci_spec::runtime::Spec =
         std::fs::read(containers.dir(&r.id).join("userdata/config.json"))
             .ok()
@@ -95,6 +94,21 @@ fn with_stopped_root(
                 ))
             })?;
     let rootfs = PathBuf::from(r.rootfs_mount.clone().unwrap_or_default());
+    with_spec_root(&spec, &rootfs, paths, &r.name, f)
+}
+
+/// Runs `f` with the root filesystem `spec` describes (its overlay, or its
+/// plain root) mounted at `rootfs`, in a child process with a mount
+/// namespace of its own (rootless: in the store's user namespace), so
+/// nothing stays mounted after. `name` says whose root it is in errors.
+pub fn with_spec_root(
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Path,
+    paths: &super::Paths,
+    name: &str,
+    f: impl FnOnce(&OwnedFd) -> Result<(), CopyError>,
+) -> Result<(), CopyError> {
+    let rootless = paths.rootless;
     let (mut err_r, mut err_w) = std::io::pipe().map_err(failed("pipe"))?;
     // SAFETY: the child only mounts, copies and exits; it does not return.
     match unsafe { nix::unistd::fork() }.map_err(failed("fork"))? {
@@ -114,8 +128,8 @@ fn with_stopped_root(
                         .map_err(failed("a mount namespace for the copy"))
                 })
                 .and_then(|_| {
-                    crate::runtime::mount_rootfs_here(&spec, &rootfs, rootless)
-                        .map_err(failed(format!("mounting the root of {}", r.name)))
+                    crate::runtime::mount_rootfs_here(spec, rootfs, rootless)
+                        .map_err(failed(format!("mounting the root of {name}")))
                 })
                 .and_then(|_| {
                     let root = crate::util::secure_path::open_at(
@@ -124,7 +138,7 @@ fn with_stopped_root(
                         libc::O_PATH | libc::O_DIRECTORY,
                         0,
                     )
-                    .map_err(failed(format!("opening the root of {}", r.name)))?;
+                    .map_err(failed(format!("opening the root of {name}")))?;
                     f(&root)
                 });
             let code = match result {
