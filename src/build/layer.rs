@@ -320,24 +320,9 @@ pub fn layer_from_tar(
             h.set_size(0);
             b.append_data(&mut h, &prefix, std::io::empty())?;
         }
-        let mut input = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(tar)?));
-        for e in input.entries()? {
-            let mut e = e?;
-            let mut h = e.header().clone();
-            h.set_mtime(time(h.mtime().unwrap_or(0) as i64));
-            let path = prefix.join(e.path()?.as_ref());
-            match e.header().entry_type() {
-                tar::EntryType::Link => {
-                    let target = prefix.join(e.link_name()?.unwrap_or_default().as_ref());
-                    b.append_link(&mut h, &path, &target)?;
-                }
-                tar::EntryType::Symlink => {
-                    let target = e.link_name()?.unwrap_or_default().into_owned();
-                    b.append_link(&mut h, &path, &target)?;
-                }
-                _ => b.append_data(&mut h, &path, &mut e)?,
-            }
-        }
+        copy_entries(tar, &mut b, &prefix, &mut |h| {
+            h.set_mtime(time(h.mtime().unwrap_or(0) as i64))
+        })?;
         b.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         Ok(())
     };
@@ -350,26 +335,40 @@ pub fn layer_from_tar(
     )?)
 }
 
+/// Appends the entries of the tar at `from` to `b`, named below `prefix`
+/// (hard link targets too; symlink targets stay as they are), each header
+/// changed by `f` first.
+fn copy_entries<W: Write>(
+    from: &Path,
+    b: &mut tar::Builder<W>,
+    prefix: &Path,
+    f: &mut dyn FnMut(&mut tar::Header),
+) -> std::io::Result<()> {
+    let mut input = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(from)?));
+    for e in input.entries()? {
+        let mut e = e?;
+        let mut h = e.header().clone();
+        f(&mut h);
+        let path = prefix.join(e.path()?.as_ref());
+        match e.link_name()?.map(|l| l.into_owned()) {
+            Some(target) if h.entry_type() == tar::EntryType::Link => {
+                b.append_link(&mut h, &path, prefix.join(target))?
+            }
+            Some(target) => b.append_link(&mut h, &path, &target)?,
+            None => b.append_data(&mut h, &path, &mut e)?,
+        }
+    }
+    Ok(())
+}
+
 /// Copies a tar, changing each entry's header with `f`.
 pub fn rewrite_tar(
     from: &Path,
     to: &Path,
     f: &mut dyn FnMut(&mut tar::Header),
 ) -> std::io::Result<()> {
-    let mut input = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(from)?));
     let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(to)?));
-    for e in input.entries()? {
-        let mut e = e?;
-        let mut h = e.header().clone();
-        f(&mut h);
-        let path = e.path()?.into_owned();
-        if let Some(link) = e.link_name()? {
-            let link = link.into_owned();
-            b.append_link(&mut h, &path, &link)?;
-        } else {
-            b.append_data(&mut h, &path, &mut e)?;
-        }
-    }
+    copy_entries(from, &mut b, Path::new(""), f)?;
     b.into_inner()?.into_inner().map_err(|e| e.into_error())?;
     Ok(())
 }
