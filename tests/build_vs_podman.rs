@@ -8,7 +8,6 @@ mod common;
 use common::{Env, TempDir};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 /// A base image of busybox-static alone, as a tar both engines import.
 fn base_tar(dir: &Path) -> std::path::PathBuf {
@@ -209,47 +208,19 @@ fn tree_of(tar_bytes: &[u8]) -> Vec<String> {
 
 #[test]
 fn builds_match_podman_build() {
-    if Command::new("podman").arg("--version").output().is_err() {
-        common::skip("builds_match_podman_build", "podman is not installed");
-        return;
-    }
+    let podman = match common::podman::Podman::new() {
+        Ok(p) => p,
+        Err(why) => {
+            common::skip("builds_match_podman_build", &why);
+            return;
+        }
+    };
     let env = Env::root();
     let work = TempDir::new("vs-podman");
     let base = base_tar(work.path());
     let ctx = work.path().join("ctx");
     context(&ctx);
-    let conf = work.path().join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\nruntime = \"runc\"\n",
-    )
-    .unwrap();
-    let podman = |args: &[&str]| {
-        let out = Command::new("podman")
-            .env("CONTAINERS_CONF", &conf)
-            .arg("--root")
-            .arg(work.path().join("p-root"))
-            .arg("--runroot")
-            .arg(work.path().join("p-run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    podman(&["import", "-q", base.to_str().unwrap(), "localhost/base"]);
+    podman.ok(&["import", "-q", base.to_str().unwrap(), "localhost/base"]);
     env.berth(&["import", "-q", base.to_str().unwrap(), "base"])
         .ok();
     let c = ctx.to_str().unwrap();
@@ -258,17 +229,17 @@ fn builds_match_podman_build() {
         let file = ctx.join(format!("{name}.Containerfile"));
         let f = file.to_str().unwrap();
         let tag = format!("localhost/vs-{name}");
-        podman(&["build", "-q", "--network", "none", "-f", f, "-t", &tag, c]);
+        podman.ok(&["build", "-q", "--network", "none", "-f", f, "-t", &tag, c]);
         env.berth(&["build", "-q", "--network", "none", "-f", f, "-t", &tag, c])
             .ok();
-        let pc = config_of(&podman(&["image", "inspect", &tag]));
+        let pc = config_of(&podman.ok(&["image", "inspect", &tag]));
         let bc = config_of(env.berth(&["image", "inspect", &tag]).ok().as_bytes());
         if pc != bc {
             differences.push(format!("{name}: config\n  podman {pc:?}\n  berth  {bc:?}"));
         }
         let cname = format!("vs-{name}");
-        podman(&["create", "--name", &cname, &tag, "true"]);
-        let pt = tree_of(&podman(&["export", &cname]));
+        podman.ok(&["create", "--name", &cname, &tag, "true"]);
+        let pt = tree_of(&podman.ok(&["export", &cname]));
         env.berth(&["create", "--name", &cname, &tag, "true"]).ok();
         let bt = tree_of(&env.cmd(&["export", &cname]).output().unwrap().stdout);
         // An /etc that buildah made only for its mount targets.
@@ -287,13 +258,5 @@ fn builds_match_podman_build() {
             ));
         }
     }
-    let _ = Command::new("podman")
-        .env("CONTAINERS_CONF", &conf)
-        .arg("--root")
-        .arg(work.path().join("p-root"))
-        .arg("--runroot")
-        .arg(work.path().join("p-run"))
-        .args(["--storage-driver", "vfs", "system", "reset", "-f"])
-        .output();
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

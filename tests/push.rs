@@ -4,7 +4,7 @@
 mod common;
 
 use common::registry::{shared, Auth, Registry, PASS, USER};
-use common::{busybox_image, Env, TempDir};
+use common::{busybox_image, Env};
 use std::process::Command;
 
 /// Builds a small image with layers of the build's own (uncompressed in
@@ -187,10 +187,13 @@ fn blobs_are_mounted_across_repositories() {
 #[test]
 fn podman_runs_what_berth_pushed() {
     let r = shared(Auth::None);
-    if Command::new("podman").arg("--version").output().is_err() {
-        common::skip("podman_runs_what_berth_pushed", "podman is not installed");
-        return;
-    }
+    let podman = match common::podman::Podman::new() {
+        Ok(p) => p,
+        Err(why) => {
+            common::skip("podman_runs_what_berth_pushed", &why);
+            return;
+        }
+    };
     let env = Env::root();
     let ctx = env.dir.path().join("home/scratch-ctx");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -205,35 +208,8 @@ fn podman_runs_what_berth_pushed() {
         .ok();
     let dest = format!("{}/pushed/forpodman:v1", r.host());
     push_to(&env, r, "forpodman", &dest, &env.dir.path().join("d")).ok();
-    let store = TempDir::new("podman-store");
-    let podman = |args: &[&str]| {
-        let out = Command::new("podman")
-            .arg("--root")
-            .arg(store.path().join("root"))
-            .arg("--runroot")
-            .arg(store.path().join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--runtime",
-                "runc",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (ok, _, err) = podman(&["pull", "-q", "--tls-verify=false", &dest]);
-    assert!(ok, "podman pull: {err}");
-    let (ok, out, err) = podman(&[
+    podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
+    let out = podman.ok(&[
         "run",
         "--rm",
         "--network",
@@ -246,9 +222,7 @@ fn podman_runs_what_berth_pushed() {
         "nproc=32768:32768",
         &dest,
     ]);
-    assert!(ok, "podman run: {err}");
-    assert_eq!(out, "pushed by berth\nmade\n");
-    let _ = podman(&["rmi", "-a", "-f"]);
+    assert_eq!(String::from_utf8_lossy(&out), "pushed by berth\nmade\n");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod fixtures;
 pub mod http;
+pub mod podman;
 pub mod pty;
 pub mod push;
 pub mod registry;
