@@ -426,7 +426,7 @@ impl<'a> Builder<'a> {
         let def = &self.stages[def_index];
         let base = self.raw_base(def);
         let ins = def.base.clone();
-        let (file, _) = (&self.opts.containerfile.1, ());
+        let file = &self.opts.containerfile.1;
         if let Some(p) = ins.flag("platform") {
             let host = platform_args()[0].1.clone();
             let g = |n: &str| self.globals.get(n).cloned().flatten();
@@ -873,7 +873,7 @@ impl<'a> Builder<'a> {
                 Ok(())
             }
             "HEALTHCHECK" => {
-                let hc = healthcheck(ins, &st.shell()).map_err(|p| self.err(ins, p))?;
+                let hc = healthcheck(ins).map_err(|p| self.err(ins, p))?;
                 st.cfg().healthcheck = Some(hc.clone());
                 self.config_step(st, &format!("HEALTHCHECK {hc}"));
                 Ok(())
@@ -1087,8 +1087,14 @@ impl<'a> Builder<'a> {
         } else {
             format!("{workdir}/{dest_raw}")
         });
-        let dest_is_dir = dest_raw.ends_with('/') || dest_raw == "." || list.len() > 1;
+        let dest = Dest::new(
+            dest_abs,
+            dest_raw.ends_with('/') || dest_raw == "." || list.len() > 1,
+        );
         let owner = self.owner(st, ins)?;
+        if let (Some(from), true) = (ins.flag("from"), ins.heredocs.is_empty()) {
+            return self.copy_from(st, ins, from.to_string(), list, &dest, owner);
+        }
         let mtime = self.opts.timestamp;
         let tmp = self.engine.store.temp_path("build-copy")?;
         let tar_path = tmp.path().to_path_buf();
@@ -1100,7 +1106,7 @@ impl<'a> Builder<'a> {
             } else {
                 h.content.clone()
             };
-            let (dir, name) = split_dest(&dest_abs, dest_is_dir, &h.name);
+            let name = dest.file_name.clone().unwrap_or_else(|| h.name.clone());
             let f = std::fs::File::create(&tar_path).map_err(BuildError::io("writing the copy"))?;
             layer::file_tar(
                 &name,
@@ -1110,35 +1116,15 @@ impl<'a> Builder<'a> {
                 f,
             )
             .map_err(BuildError::io("writing the copy"))?;
-            (dir, Digest::of(content.as_bytes()).to_string())
-        } else if let Some(from) = ins.flag("from") {
-            return self.copy_from(
-                st,
-                ins,
-                from.to_string(),
-                list,
-                dest_abs,
-                dest_is_dir,
-                owner,
-            );
+            (dest.dir.clone(), Digest::of(content.as_bytes()).to_string())
         } else {
             if add {
                 if let Some(u) = list.iter().find(|s| s.contains("://")) {
                     return Err(self.err(ins, format!("ADD {u}: downloading needs the network, which this build cannot reach; fetch the file into the context and COPY it")));
                 }
             }
-            let file_name = if dest_is_dir {
-                None
-            } else {
-                dest_abs.rsplit('/').next().filter(|n| !n.is_empty())
-            };
-            let items = self.context.select(&list, file_name)?;
+            let items = self.context.select(&list, dest.file_name.as_deref())?;
             let hash = content_hash(&items, &mut self.stats)?;
-            let dir = if dest_is_dir {
-                dest_abs.clone()
-            } else {
-                parent_of(&dest_abs)
-            };
             // ADD unpacks a local archive given alone.
             let archive = if add && items.len() == 1 && items[0].kind == super::context::Kind::File
             {
@@ -1153,18 +1139,18 @@ impl<'a> Builder<'a> {
                         "unpacking {}",
                         items[0].host.display()
                     )))?;
-                    (dest_abs.clone(), format!("archive {hash}"))
+                    (dest.abs.clone(), format!("archive {hash}"))
                 }
                 None => {
                     layer::items_tar(&items, owner, mtime, std::io::BufWriter::new(f))
                         .map_err(BuildError::io("reading the context"))?;
-                    (dir, hash.to_string())
+                    (dest.dir.clone(), hash.to_string())
                 }
             }
         };
         let canonical = format!(
-            "/bin/sh -c #(nop) {} {} in {dest_abs}",
-            ins.keyword, content_key
+            "/bin/sh -c #(nop) {} {} in {}",
+            ins.keyword, content_key, dest.abs
         );
         let extra = format!("{:?}|{:?}", owner_key(ins), dir);
         let tar_file = tar_path.clone();
@@ -1183,15 +1169,13 @@ impl<'a> Builder<'a> {
         r
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn copy_from(
         &mut self,
         st: &mut State,
         ins: &Instruction,
         from: String,
         sources: Vec<String>,
-        dest_abs: String,
-        dest_is_dir: bool,
+        dest: &Dest,
         owner: Owner,
     ) -> Result<(), BuildError> {
         let (src_layers, src_key) = match self.stage_index(&from).and_then(|i| self.done.get(&i)) {
@@ -1207,23 +1191,11 @@ impl<'a> Builder<'a> {
         let lowers = src_layers.lowers(self.engine);
         let tmp = self.engine.store.temp_path("build-from")?;
         let tar_path = tmp.path().to_path_buf();
-        let file_name = if dest_is_dir {
-            None
-        } else {
-            dest_abs
-                .rsplit('/')
-                .next()
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-        };
-        let dir = if dest_is_dir {
-            dest_abs.clone()
-        } else {
-            parent_of(&dest_abs)
-        };
+        let (dir, file_name) = (&dest.dir, &dest.file_name);
         let canonical = format!(
-            "/bin/sh -c #(nop) COPY --from={from} {} in {dest_abs}",
-            sources.join(" ")
+            "/bin/sh -c #(nop) COPY --from={from} {} in {}",
+            sources.join(" "),
+            dest.abs
         );
         let extra = format!("{src_key}|{:?}|{dir}", owner_key(ins));
         let chown = ins.flag("chown").is_some();
@@ -1241,7 +1213,7 @@ impl<'a> Builder<'a> {
                 b.engine,
                 &st.lowers(b.engine),
                 st.parent_chain().as_ref(),
-                &dir,
+                dir,
                 &tar_path,
                 b.opts.timestamp,
                 (owner.uid as u32, owner.gid as u32),
@@ -1305,7 +1277,7 @@ fn arg_decls(
 }
 
 /// HEALTHCHECK as docker stores it (durations in nanoseconds).
-fn healthcheck(ins: &Instruction, shell: &[String]) -> Result<serde_json::Value, String> {
+fn healthcheck(ins: &Instruction) -> Result<serde_json::Value, String> {
     let text = match &ins.args {
         Args::Shell(s) => s.clone(),
         Args::Exec(v) => v.join(" "),
@@ -1344,10 +1316,7 @@ fn healthcheck(ins: &Instruction, shell: &[String]) -> Result<serde_json::Value,
         .trim();
     let test: Vec<String> = match serde_json::from_str::<Vec<String>>(cmd) {
         Ok(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
-        Err(_) => {
-            let _ = shell;
-            vec!["CMD-SHELL".into(), cmd.to_string()]
-        }
+        Err(_) => vec!["CMD-SHELL".into(), cmd.to_string()],
     };
     hc.insert("Test".into(), test.into());
     Ok(serde_json::Value::Object(hc))
@@ -1384,15 +1353,36 @@ fn parent_of(p: &str) -> String {
     }
 }
 
-/// (directory, file name) for a heredoc copied to `dest`.
-fn split_dest(dest: &str, is_dir: bool, name: &str) -> (String, String) {
-    if is_dir {
-        (dest.to_string(), name.to_string())
-    } else {
-        (
-            parent_of(dest),
-            dest.rsplit('/').next().unwrap_or(name).to_string(),
-        )
+/// Where a COPY or ADD puts its sources: the directory they go into,
+/// and the name a single file (or directory) takes when the destination
+/// names it rather than a directory.
+struct Dest {
+    /// The destination, absolute and clean.
+    abs: String,
+    dir: String,
+    file_name: Option<String>,
+}
+
+impl Dest {
+    fn new(abs: String, is_dir: bool) -> Dest {
+        let file_name = if is_dir {
+            None
+        } else {
+            abs.rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty())
+                .map(String::from)
+        };
+        let dir = if file_name.is_some() {
+            parent_of(&abs)
+        } else {
+            abs.clone()
+        };
+        Dest {
+            abs,
+            dir,
+            file_name,
+        }
     }
 }
 
