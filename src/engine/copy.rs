@@ -402,14 +402,8 @@ pub fn export(
                 fdtree::Visit::Entry { path, st }
                     if fdtree::kind(st.st_mode) == libc::S_IFDIR && st.st_dev != dev =>
                 {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_entry_type(tar::EntryType::Directory);
-                    h.set_mode(st.st_mode & 0o7777);
-                    h.set_uid(st.st_uid as u64);
-                    h.set_gid(st.st_gid as u64);
-                    h.set_mtime(st.st_mtime.max(0) as u64);
-                    h.set_size(0);
-                    tar.append_data(&mut h, path, std::io::empty())?;
+                    // Written from its stat, not walked into.
+                    fdtree::append_entry(tar, path, st, None, None)?;
                     Ok(true)
                 }
                 _ => Ok(false),

@@ -289,7 +289,9 @@ pub fn tar_file<W: Write>(
     append_entry(tar, name, &st, None, Some(Box::new(data)))
 }
 
-fn append_entry<W: Write>(
+/// Writes one entry whose header comes from `st` (with a link target or
+/// the data, when it has one).
+pub fn append_entry<W: Write>(
     tar: &mut tar::Builder<W>,
     name: &Path,
     st: &libc::stat,
