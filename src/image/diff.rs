@@ -67,10 +67,13 @@ pub struct Change {
 
 /// The changes an overlay upper dir (or an unpacked layer, which has the
 /// same whiteouts) makes over `lowers`: a path that is in a lower is
-/// changed, one that is not is added, a whiteout is a deletion.
+/// changed, one that is not is added, a whiteout is a deletion. The dir
+/// is walked with directory fds and O_NOFOLLOW, so a running container
+/// that swaps a directory for a link cannot make berth list a host one.
 pub fn changes(upper: &Path, lowers: &[std::path::PathBuf]) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
-    walk_changes(upper, Path::new(""), lowers, &mut out)?;
+    let root = fdtree::open_dir_at(libc::AT_FDCWD, upper.as_os_str().as_bytes())?;
+    walk_changes(root.as_raw_fd(), Path::new(""), lowers, &mut out)?;
     out.sort();
     Ok(out)
 }
@@ -84,36 +87,39 @@ pub fn in_lowers(lowers: &[std::path::PathBuf], rel: &Path) -> bool {
 }
 
 fn walk_changes(
-    dir: &Path,
+    dir: RawFd,
     rel: &Path,
     lowers: &[std::path::PathBuf],
     out: &mut Vec<Change>,
 ) -> io::Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for n in names {
-        let p = dir.join(&n);
-        let r = rel.join(&n);
-        let m = std::fs::symlink_metadata(&p)?;
-        let shown = format!("/{}", r.display());
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        if m.file_type().is_char_device() && m.rdev() == 0 {
-            out.push(Change {
-                path: shown,
-                kind: 'D',
-            });
+    for name in fdtree::names(dir)? {
+        let r = rel.join(std::ffi::OsStr::from_bytes(&name));
+        let st = match fdtree::lstat_at(dir, &name) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        let path = format!("/{}", r.display());
+        if kind(st.st_mode) == libc::S_IFCHR && st.st_rdev == 0 {
+            out.push(Change { path, kind: 'D' });
             continue;
         }
-        let in_lower = in_lowers(lowers, &r);
+        let kind_of = if in_lowers(lowers, &r) { 'C' } else { 'A' };
         out.push(Change {
-            path: shown,
-            kind: if in_lower { 'C' } else { 'A' },
+            path,
+            kind: kind_of,
         });
-        if m.is_dir() {
-            walk_changes(&p, &r, lowers, out)?;
+        if kind(st.st_mode) == libc::S_IFDIR {
+            match fdtree::open_dir_at(dir, &name) {
+                Ok(sub) => walk_changes(sub.as_raw_fd(), &r, lowers, out)?,
+                // Swapped for a link or a file since the stat: not walked.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ELOOP | libc::ENOTDIR | libc::ENOENT)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())
