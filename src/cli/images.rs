@@ -667,6 +667,11 @@ pub enum ImageCommand {
     Untag(super::history::UntagArgs),
     /// List what an image's top layer changed
     Diff(super::diff::DiffArgs),
+    /// Mount an image read-only and print where (none: list the mounted ones)
+    Mount(super::mount::ImageMountArgs),
+    /// Unmount images
+    #[command(alias = "unmount")]
+    Umount(super::mount::ImageUmountArgs),
 }
 
 impl ImageCommand {
@@ -680,6 +685,8 @@ impl ImageCommand {
                 | ImageCommand::Prune(_)
                 | ImageCommand::Build(_)
                 | ImageCommand::Push(_)
+                | ImageCommand::Mount(_)
+                | ImageCommand::Umount(_)
         )
     }
 }
@@ -710,6 +717,8 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
         ImageCommand::History(a) => super::history::history(engine, a),
         ImageCommand::Untag(a) => super::history::untag(engine, a),
         ImageCommand::Diff(a) => super::diff::diff(engine, a),
+        ImageCommand::Mount(a) => super::mount::image_mount(engine, a),
+        ImageCommand::Umount(a) => super::mount::image_umount(engine, a),
         ImageCommand::Ls(a) => list(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),

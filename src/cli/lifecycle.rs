@@ -233,6 +233,20 @@ pub enum ContainerCommand {
     Ls(PsArgs),
     /// Remove all stopped containers
     Prune,
+    /// Mount a container's root filesystem (as `berth mount`)
+    Mount(super::mount::MountArgs),
+    /// Unmount containers (as `berth umount`)
+    #[command(alias = "unmount")]
+    Umount(super::mount::UmountArgs),
+}
+
+impl ContainerCommand {
+    pub(super) fn needs_userns(&self) -> bool {
+        matches!(
+            self,
+            ContainerCommand::Prune | ContainerCommand::Mount(_) | ContainerCommand::Umount(_)
+        )
+    }
 }
 
 /// `berth container exists`
@@ -256,6 +270,8 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
             }
             Ok(0)
         }
+        ContainerCommand::Mount(a) => super::mount::mount(engine, a),
+        ContainerCommand::Umount(a) => super::mount::umount(engine, a),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod login;
 pub mod logs;
+pub mod mount;
 pub mod network;
 pub mod progress;
 pub mod ps;
@@ -132,6 +133,13 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Write a container's root filesystem as a tar
     Export(diff::ExportArgs),
+    /// Mount a container's root filesystem and print where (none: list the mounted ones)
+    Mount(mount::MountArgs),
+    /// Unmount containers' root filesystems
+    #[command(alias = "unmount")]
+    Umount(mount::UmountArgs),
+    /// Run a command in the rootless store's user and mount namespaces
+    Unshare(mount::UnshareArgs),
     /// Show details of images (as JSON)
     Inspect(images::InspectArgs),
     /// Create an image from a root filesystem tarball
@@ -227,6 +235,7 @@ mod exit_codes {
         crate::image::push::PushError,
         crate::engine::changes::ChangesError,
         crate::engine::copy::CopyError,
+        crate::engine::mount::MountError,
         crate::image::archive::ArchiveError,
         crate::image::auth::AuthError,
         crate::image::import::ImportError,
@@ -294,16 +303,20 @@ impl Command {
             | Command::Import(_)
             | Command::Load(_)
             | Command::Run(_)
+            | Command::Create(_)
             | Command::Start(_)
             | Command::Restart(_)
             | Command::Rm(_)
             | Command::Commit(_)
             | Command::Export(_)
             | Command::Diff(_)
+            | Command::Mount(_)
+            | Command::Umount(_)
             | Command::Build(_)
             | Command::Buildx(_)
             | Command::Network(_) => true,
             Command::Image(c) => c.needs_userns(),
+            Command::Container(c) => c.needs_userns(),
             Command::Volume(c) => c.needs_userns(),
             Command::System(c) => c.needs_userns(),
             _ => false,
@@ -361,6 +374,9 @@ pub fn run(cli: Cli) -> CliResult {
         Command::History(a) => history::history(&engine, a),
         Command::Diff(a) => diff::diff(&engine, a),
         Command::Export(a) => diff::export(&engine, a),
+        Command::Mount(a) => mount::mount(&engine, a),
+        Command::Umount(a) => mount::umount(&engine, a),
+        Command::Unshare(a) => mount::unshare(&engine, a),
         Command::Build(a) => build::build(&engine, *a),
         Command::Buildx(build::BuildxCommand::Build(a)) => build::build(&engine, *a),
         Command::ContainerMonitor(a) => Ok(crate::engine::detached::monitor_main(&engine, &a.id)),

@@ -76,6 +76,9 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<Removal, Remove
     if !force && images_in_use(store).contains(&img.id) {
         return Err(RemoveError::InUse(img.id.short().to_string()));
     }
+    if let Err(e) = super::mount::unmount_image(store, &img) {
+        tracing::warn!("{e}");
+    }
     store.remove_image(&img.manifest_digest)?;
     Ok(Removal::Deleted {
         untagged: img.names.clone(),

@@ -419,5 +419,9 @@ pub fn remove_stopped(
         cgroups::remove_leftover(parent, name);
     }
     super::netsetup::cleanup(&containers.store_root(), record);
+    // A root left mounted by `berth mount` goes with the container.
+    if let Err(e) = super::mount::unmount_container(containers, record) {
+        tracing::warn!("{e}");
+    }
     containers.remove(&record.id, &record.name)
 }

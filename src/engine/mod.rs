@@ -13,6 +13,7 @@ pub mod init;
 pub mod inspect;
 pub mod keep_id;
 pub mod lifecycle;
+pub mod mount;
 pub mod netsetup;
 pub mod record;
 pub mod request;

@@ -42,6 +42,8 @@ pub enum UsernsError {
     Sys(&'static str, nix::Error),
     #[error("the user namespace keeper did not start")]
     KeeperGone,
+    #[error("the user namespace keeper was started by an older berth and has no mount namespace: run `berth system migrate`, then try again")]
+    OldKeeper,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> UsernsError {
@@ -226,24 +228,53 @@ fn spawn_keeper() -> Result<Pid, UsernsError> {
 }
 
 /// The keeper's life: it gives up the caller's other namespaces and
-/// descriptors (so it pins nothing but the user namespace) and sleeps
-/// until it is killed.
+/// descriptors (so it pins nothing but the user namespace and a mount
+/// namespace for `berth mount`) and sleeps until it is killed.
 pub fn keeper_main() -> ! {
     let name = std::ffi::CString::new(KEEPER_NAME).expect("no NUL");
     // SAFETY: plain syscalls on valid arguments.
     unsafe {
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         for fd in 0..3 {
             libc::dup2(null, fd);
         }
         libc::close_range(3, u32::MAX, 0);
         libc::chdir(c"/".as_ptr());
-        libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS);
+        // A mount namespace of the user's own holds what `berth mount`
+        // mounts (seen through `berth unshare`), as podman's pause process
+        // does. Made before the name is set: the name says it is ready.
+        libc::unshare(
+            libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNS,
+        );
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
         loop {
             libc::pause();
         }
     }
+}
+
+/// Moves this process into the keeper's mount namespace, where rootless
+/// `berth mount` leaves its mounts and `berth unshare` shows them. The
+/// caller must already be in the store's user namespace and be
+/// single-threaded; its working directory is kept (by path).
+pub fn enter_store_mountns(runroot: &Path) -> Result<(), UsernsError> {
+    let k = live_keeper(runroot).ok_or(UsernsError::KeeperGone)?;
+    let theirs = std::fs::read_link(format!("/proc/{}/ns/mnt", k.pid))
+        .map_err(io("reading the keeper's mount namespace"))?;
+    let ours =
+        std::fs::read_link("/proc/self/ns/mnt").map_err(io("reading the mount namespace"))?;
+    if theirs == ours {
+        return Err(UsernsError::OldKeeper);
+    }
+    let ns = std::fs::File::open(format!("/proc/{}/ns/mnt", k.pid))
+        .map_err(io("opening the keeper's mount namespace"))?;
+    let cwd = std::env::current_dir().ok();
+    setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+        .map_err(|e| UsernsError::Sys("joining the store's mount namespace", e))?;
+    if let Some(d) = cwd {
+        let _ = std::env::set_current_dir(d);
+    }
+    Ok(())
 }
 
 /// Stops the user's keeper (`system migrate`): the next command makes a

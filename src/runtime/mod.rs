@@ -387,6 +387,33 @@ pub fn mount_rootfs_here(
     Ok(())
 }
 
+/// Mounts the root filesystem `spec` describes at `target` in the
+/// caller's mount namespace and leaves it there (`berth mount`): only the
+/// root step of the plan, nothing made private, nothing else mounted.
+/// A spec whose root is a plain directory (the vfs driver) needs no mount:
+/// its path is returned instead of `target`.
+pub fn mount_root_at(
+    spec: &Spec,
+    target: &std::path::Path,
+    userns: bool,
+) -> Result<std::path::PathBuf, RuntimeError> {
+    let steps = plan::build(spec, target, false)?;
+    match steps.get(1) {
+        Some(plan::Step::BindRootfs { source, .. }) => Ok(source.clone()),
+        Some(step) => {
+            let mut ctx = mounts::MountCtx {
+                rootfs: target.to_path_buf(),
+                rootfs_fd: None,
+                userns,
+                console: None,
+            };
+            mounts::run_step(step, &mut ctx)?;
+            Ok(target.to_path_buf())
+        }
+        None => Ok(target.to_path_buf()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

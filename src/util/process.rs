@@ -48,3 +48,38 @@ fn stat_fields(pid: i32) -> Option<(String, u64)> {
 fn start_time(pid: i32) -> Option<u64> {
     stat_fields(pid).map(|(_, start)| start)
 }
+
+/// Runs `f` in a forked child and waits for it: for work that must change
+/// the process's namespaces (joining the rootless store's mount namespace)
+/// without changing the caller's. The child's error comes back over a pipe
+/// as its message.
+pub fn in_child(f: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    let (mut err_r, mut err_w) = std::io::pipe()?;
+    // SAFETY: the child runs `f`, reports, and _exits without returning.
+    match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+        nix::unistd::ForkResult::Child => {
+            drop(err_r);
+            let code = match f() {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = std::io::Write::write_all(&mut err_w, e.to_string().as_bytes());
+                    1
+                }
+            };
+            // SAFETY: leave without running the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(err_w);
+            let mut msg = String::new();
+            let _ = std::io::Read::read_to_string(&mut err_r, &mut msg);
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                _ if !msg.is_empty() => Err(std::io::Error::other(msg)),
+                other => Err(std::io::Error::other(format!(
+                    "the helper process failed: {other:?}"
+                ))),
+            }
+        }
+    }
+}
