@@ -764,6 +764,43 @@ fn rootfs_with_fuse_overlayfs_and_by_copy() {
     env.assert_consistent();
 }
 
+/// Rootless, the kernel-overlay probe runs in the store's user namespace
+/// whichever command asks first: a `create` on a fresh runtime dir once
+/// cached "no" (it probed outside the namespace), and every later
+/// container fell back to fuse-overlayfs, which an ordinary user cannot
+/// open here.
+#[test]
+fn rootless_overlay_probe_from_create() {
+    let Some(env) = Env::user("rootless_overlay_probe_from_create") else {
+        return;
+    };
+    let img = busybox_image(&env);
+    let runroot = env.dir.path().join("run");
+    let rr = runroot.to_str().unwrap();
+    let script = "grep ' / ' /proc/mounts | cut -d' ' -f3";
+    env.berth(&[
+        "--runroot",
+        rr,
+        "create",
+        "--name",
+        "p1",
+        img,
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    let cached = std::fs::read_to_string(runroot.join("overlay-native")).unwrap();
+    assert_eq!(cached.trim(), "yes");
+    assert_eq!(
+        env.berth(&["--runroot", rr, "start", "-a", "p1"])
+            .ok()
+            .trim(),
+        "overlay"
+    );
+    env.berth(&["--runroot", rr, "rm", "p1"]).ok();
+}
+
 /// `--userns keep-id`: the user's own ids inside, files on bind mounts
 /// stay the user's, the image's files keep their owners; as root it is refused.
 #[test]

@@ -62,15 +62,18 @@ fn kernel_overlay_works(runroot: &Path, store_tmp: &Path) -> bool {
     if let Ok(v) = std::fs::read_to_string(&cache) {
         return v.trim() == "yes";
     }
-    let works = probe(store_tmp);
+    let works = probe(runroot, store_tmp);
     let answer: &[u8] = if works { b"yes" } else { b"no" };
     let _ = crate::util::fsutil::atomic_write(&cache, answer, 0o644);
     tracing::debug!("kernel overlay mounts here: {works}");
     works
 }
 
-/// Mounts a tiny overlay in a forked child's own mount namespace.
-fn probe(store_tmp: &Path) -> bool {
+/// Mounts a tiny overlay in a forked child's own mount namespace. A
+/// rootless child first joins the store's user namespace, where
+/// containers mount their roots: the answer must not depend on whether
+/// the asking command had joined it.
+fn probe(runroot: &Path, store_tmp: &Path) -> bool {
     let Ok(dir) = tempfile_dir(store_tmp) else {
         return false;
     };
@@ -81,25 +84,33 @@ fn probe(store_tmp: &Path) -> bool {
             return false;
         }
     }
-    let mut opts = format!(
+    let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         sub("lower").display(),
         sub("upper").display(),
         sub("work").display()
     );
-    if crate::runtime::in_user_namespace() {
-        opts.push_str(",userxattr");
-    }
+    let rootless = !nix::unistd::geteuid().is_root() || crate::runtime::in_user_namespace();
+    let opts = if rootless {
+        format!("{opts},userxattr")
+    } else {
+        opts
+    };
     let cstr = |s: &str| crate::util::secure_path::cstr(s.as_bytes());
     let (overlay, target, data) = (
         cstr("overlay"),
         cstr(&sub("merged").display().to_string()),
         cstr(&opts),
     );
-    // SAFETY: the child makes only raw system calls with the strings
-    // prepared above, then _exits.
+    // SAFETY: called while berth is single-threaded (the driver is chosen
+    // before any thread starts); the child joins the user namespace, makes
+    // raw system calls with the strings prepared above, then _exits.
     let works = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
+            if rootless && crate::namespaces::userns::enter_store_userns(runroot).is_err() {
+                // SAFETY: leaving the forked child.
+                unsafe { libc::_exit(1) }
+            }
             // SAFETY: raw system calls on valid C strings; the child only exits after.
             unsafe {
                 let ok = libc::unshare(libc::CLONE_NEWNS) == 0
