@@ -11,6 +11,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod login;
 pub mod logs;
+pub mod manifest;
 pub mod mount;
 pub mod network;
 pub mod progress;
@@ -140,6 +141,9 @@ pub enum Command {
     Umount(mount::UmountArgs),
     /// Run a command in the rootless store's user and mount namespaces
     Unshare(mount::UnshareArgs),
+    /// Make and push multi-platform manifest lists
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Show details of images (as JSON)
     Inspect(images::InspectArgs),
     /// Create an image from a root filesystem tarball
@@ -236,6 +240,7 @@ mod exit_codes {
         crate::engine::changes::ChangesError,
         crate::engine::copy::CopyError,
         crate::engine::mount::MountError,
+        crate::image::lists::ListError,
         crate::image::archive::ArchiveError,
         crate::image::auth::AuthError,
         crate::image::import::ImportError,
@@ -375,6 +380,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Diff(a) => diff::diff(&engine, a),
         Command::Export(a) => diff::export(&engine, a),
         Command::Mount(a) => mount::mount(&engine, a),
+        Command::Manifest(c) => manifest::manifest(&engine, c),
         Command::Umount(a) => mount::umount(&engine, a),
         Command::Unshare(a) => mount::unshare(&engine, a),
         Command::Build(a) => build::build(&engine, *a),

@@ -13,6 +13,13 @@ pub struct PushArgs {
     pub image: String,
     /// Where to push it: [docker://]REGISTRY/REPOSITORY[:TAG] (default: the image's name)
     pub destination: Option<String>,
+    #[command(flatten)]
+    pub flags: PushFlags,
+}
+
+/// The flags `push` and `manifest push` share.
+#[derive(Args, Debug)]
+pub struct PushFlags {
     /// Require HTTPS and verified certificates (false allows plain http)
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub tls_verify: Option<bool>,
@@ -43,48 +50,68 @@ fn usage(msg: impl Into<String>) -> Failure {
     Failure::with_code(msg, 125)
 }
 
+impl PushFlags {
+    /// The push options these flags ask for.
+    pub fn options(&self) -> Result<PushOptions, Failure> {
+        let creds = match self.creds.as_deref() {
+            Some(c) => {
+                let (u, p) = c.split_once(':').unwrap_or((c, ""));
+                if u.is_empty() {
+                    return Err(usage("--creds needs USERNAME[:PASSWORD]"));
+                }
+                Some(crate::image::auth::Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                })
+            }
+            None => None,
+        };
+        let docker = match self.format.as_deref() {
+            None | Some("oci") => false,
+            Some("docker") | Some("v2s2") => true,
+            Some(o) => return Err(usage(format!("invalid --format {o:?}: use oci or docker"))),
+        };
+        let compression = match self.compression_format.as_deref() {
+            None => None,
+            Some("gzip") => Some(Compression::Gzip),
+            Some("zstd") | Some("zstd:chunked") => Some(Compression::Zstd),
+            Some(o) => {
+                return Err(usage(format!(
+                    "invalid --compression-format {o:?}: use gzip or zstd"
+                )))
+            }
+        };
+        Ok(PushOptions {
+            insecure: self.tls_verify == Some(false),
+            authfile: self.authfile.clone(),
+            creds,
+            docker,
+            compression,
+            level: self.compression_level,
+            by_digest: false,
+        })
+    }
+
+    /// Writes `--digestfile` when it was given.
+    pub fn write_digest(&self, digest: &crate::util::digest::Digest) -> Result<(), Failure> {
+        if let Some(p) = &self.digestfile {
+            std::fs::write(p, digest.to_string())
+                .map_err(|e| usage(format!("writing --digestfile {}: {e}", p.display())))?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs `berth push`.
 pub fn push(engine: &Engine, a: PushArgs) -> CliResult {
     let image = engine.store.find(&a.image)?;
-    let dest = destination(&image, a.destination.as_deref())?;
-    let creds = match a.creds.as_deref() {
-        Some(c) => {
-            let (u, p) = c.split_once(':').unwrap_or((c, ""));
-            if u.is_empty() {
-                return Err(usage("--creds needs USERNAME[:PASSWORD]"));
-            }
-            Some(crate::image::auth::Credentials {
-                username: u.into(),
-                password: p.into(),
-            })
-        }
-        None => None,
-    };
-    let docker = match a.format.as_deref() {
-        None | Some("oci") => false,
-        Some("docker") | Some("v2s2") => true,
-        Some(o) => return Err(usage(format!("invalid --format {o:?}: use oci or docker"))),
-    };
-    let compression = match a.compression_format.as_deref() {
-        None => None,
-        Some("gzip") => Some(Compression::Gzip),
-        Some("zstd") | Some("zstd:chunked") => Some(Compression::Zstd),
-        Some(o) => {
-            return Err(usage(format!(
-                "invalid --compression-format {o:?}: use gzip or zstd"
-            )))
-        }
-    };
-    let opts = PushOptions {
-        insecure: a.tls_verify == Some(false),
-        authfile: a.authfile,
-        creds,
-        docker,
-        compression,
-        level: a.compression_level,
-    };
-    let progress = progress::for_stderr(a.quiet);
-    let digest = push_image(
+    let dest = destination(
+        image.names.first().map(String::as_str),
+        a.destination.as_deref(),
+    )?;
+    let opts = a.flags.options()?;
+    let progress = progress::for_stderr(a.flags.quiet);
+    let pushed = push_image(
         &engine.store,
         &engine.conf,
         &image,
@@ -92,9 +119,6 @@ pub fn push(engine: &Engine, a: PushArgs) -> CliResult {
         &opts,
         progress.as_ref(),
     )?;
-    if let Some(p) = &a.digestfile {
-        std::fs::write(p, digest.to_string())
-            .map_err(|e| usage(format!("writing --digestfile {}: {e}", p.display())))?;
-    }
+    a.flags.write_digest(&pushed.digest)?;
     Ok(0)
 }

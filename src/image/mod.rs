@@ -10,6 +10,7 @@ pub mod import;
 pub mod ingest;
 pub mod inspect;
 pub mod layer_stack;
+pub mod lists;
 pub mod manifest;
 pub mod progress;
 pub mod pull;

@@ -49,7 +49,7 @@ pub enum Compression {
 }
 
 /// How to push.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct PushOptions {
     /// `--tls-verify=false`: plain http is allowed.
     pub insecure: bool,
@@ -62,6 +62,9 @@ pub struct PushOptions {
     pub compression: Option<Compression>,
     /// `--compression-level`
     pub level: Option<i32>,
+    /// Store the manifest under its digest instead of a tag (the members
+    /// of a manifest list).
+    pub by_digest: bool,
 }
 
 /// A blob to send: where its bytes are, and its descriptor.
@@ -169,9 +172,10 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
-/// The destination: DEST (with or without `docker://`), else the image's
-/// own name. A name on localhost/ has no registry to go to.
-pub fn destination(image: &ImageRecord, dest: Option<&str>) -> Result<Reference, PushError> {
+/// The destination: DEST (with or without `docker://`), else `default`
+/// (the image's or list's own name). A name on localhost/ has no registry
+/// to go to.
+pub fn destination(default: Option<&str>, dest: Option<&str>) -> Result<Reference, PushError> {
     let transport = dest.and_then(|d| d.split_once(':')).map(|(t, _)| t);
     if let Some(t) = transport.filter(|t| {
         matches!(
@@ -190,10 +194,8 @@ pub fn destination(image: &ImageRecord, dest: Option<&str>) -> Result<Reference,
     }
     let name = match dest {
         Some(d) => d.strip_prefix("docker://").unwrap_or(d).to_string(),
-        None => image
-            .names
-            .first()
-            .cloned()
+        None => default
+            .map(String::from)
             .ok_or_else(|| PushError::Usage("the image has no name: give a destination, e.g. `berth push IMAGE registry.example.com/repo:tag`".into()))?,
     };
     let r = Reference::local(&name)?;
@@ -206,20 +208,14 @@ pub fn destination(image: &ImageRecord, dest: Option<&str>) -> Result<Reference,
     Ok(r)
 }
 
-/// Pushes `image` to `dest`; returns the manifest's digest.
-pub fn push(
-    store: &Store,
+/// A registry client that may push to `dest`, with the credentials the
+/// options or the auth file give, mounting blobs from `sources`.
+pub fn push_client(
     conf: &RegistriesConf,
-    image: &ImageRecord,
     dest: &Reference,
     opts: &PushOptions,
-    progress: &dyn Progress,
-) -> Result<Digest, PushError> {
-    if image.manifest.layers.len() != image.config.rootfs.diff_ids.len() {
-        return Err(PushError::Usage(
-            "the image's manifest and config disagree on its layers".into(),
-        ));
-    }
+    sources: Vec<String>,
+) -> Result<Client, PushError> {
     let endpoint = endpoint_for(
         &dest.name(),
         opts.insecure || conf.is_insecure(&dest.registry),
@@ -228,6 +224,25 @@ pub fn push(
         Some(c) => Some(c.clone()),
         None => auth::lookup(&dest.registry, &dest.repository, opts.authfile.as_deref())?,
     };
+    Ok(Client::for_push(endpoint, creds, sources))
+}
+
+/// Pushes `image` to `dest`; returns the pushed manifest's descriptor
+/// (its digest differs from the stored one when layers were recompressed
+/// or the format changed).
+pub fn push(
+    store: &Store,
+    conf: &RegistriesConf,
+    image: &ImageRecord,
+    dest: &Reference,
+    opts: &PushOptions,
+    progress: &dyn Progress,
+) -> Result<Descriptor, PushError> {
+    if image.manifest.layers.len() != image.config.rootfs.diff_ids.len() {
+        return Err(PushError::Usage(
+            "the image's manifest and config disagree on its layers".into(),
+        ));
+    }
     // Repositories on the same registry the image came from: blobs there
     // can be mounted instead of uploaded.
     let sources: Vec<String> = image
@@ -238,10 +253,10 @@ pub fn push(
         .filter(|r| r.registry == dest.registry && r.repository != dest.repository)
         .map(|r| r.repository)
         .collect();
-    let client = Client::for_push(endpoint, creds, sources.clone());
+    let client = push_client(conf, dest, opts, sources.clone())?;
     progress.message("Getting image source signatures");
     let mut outgoing = Vec::new();
-    let result = (|| -> Result<Digest, PushError> {
+    let result = (|| -> Result<Descriptor, PushError> {
         for d in &image.manifest.layers {
             let blob = store.blob_path(&d.digest);
             if !blob.exists() {
@@ -309,12 +324,13 @@ pub fn push(
         };
         let bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
         progress.message("Writing manifest to image destination");
-        let tag = dest.tag.clone().unwrap_or_else(|| "latest".into());
-        let reference = match &dest.digest {
-            Some(d) => d.to_string(),
-            None => tag,
+        let reference = if opts.by_digest {
+            Digest::of(&bytes).to_string()
+        } else {
+            dest.manifest_ref()
         };
-        Ok(client.put_manifest(&reference, manifest_type, &bytes)?)
+        let digest = client.put_manifest(&reference, manifest_type, &bytes)?;
+        Ok(Descriptor::new(manifest_type, digest, bytes.len() as u64))
     })();
     for o in outgoing.iter().filter(|o| o.temp) {
         let _ = std::fs::remove_file(&o.path);
