@@ -738,5 +738,61 @@ fn squash_all_makes_one_layer() {
         .ok(),
         "f\nr\ngone\n"
     );
-    build(&env, &ctx, &["--squash"]).fails(125, "--squash-all");
+}
+
+/// `--squash` merges only the build's own layers, over the base's: files
+/// added, then deleted, never reach it; deletions of base files and a
+/// directory replaced whole (opaque) survive the merge.
+#[test]
+fn squash_merges_the_new_layers_over_the_base() {
+    let env = Env::root();
+    busybox_image(&env);
+    let base_layers = inspect(&env, "busybox")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    let ctx = context(
+        &env,
+        "squash-new",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nRUN mkdir /d && echo 1 > /d/f && echo big > /tmp/scratch\nRUN echo 2 > /d/g && rm /tmp/scratch\nRUN rm /d/f /bin/true\nRUN rm -r /home && mkdir /home && echo only > /home/only\nCOPY f /d/h\n",
+            ),
+            ("f", "h\n"),
+        ],
+    );
+    build(&env, &ctx, &["-t", "sqn", "--squash"]).ok();
+    let img = inspect(&env, "sqn");
+    let layers = img["RootFS"]["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), base_layers + 1, "{img}");
+    assert_eq!(
+        env.berth(&[
+            "run",
+            "--rm",
+            "sqn",
+            "sh",
+            "-c",
+            "ls /d; ls /home; ls /tmp; test -e /bin/true || echo gone; cat /d/h"
+        ])
+        .ok(),
+        "g\nh\nonly\ngone\nh\n"
+    );
+    // The merged layer holds the change, not the history of it.
+    let tar = env.dir.path().join("sqn.tar");
+    env.berth(&["save", "-o", tar.to_str().unwrap(), "sqn"])
+        .ok();
+    let names = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd {0} && mkdir x && tar -xf sqn.tar -C x && for l in $(find x -type f -size +1k); do tar -tf $l 2>/dev/null; done",
+            env.dir.path().display()
+        ))
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&names.stdout);
+    assert!(names.contains("home/.wh..wh..opq"), "{names}");
+    assert!(names.contains("bin/.wh.true"), "{names}");
+    assert!(!names.contains("scratch"), "{names}");
+    assert!(!names.contains("d/f"), "{names}");
 }

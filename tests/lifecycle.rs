@@ -287,6 +287,24 @@ fn commit_checks(env: &Env) {
         env.berth(&["run", "--rm", "snap2", "ls", "/data"]).ok(),
         "only\n"
     );
+    // --squash: one layer holding the whole tree, deletions applied.
+    env.berth(&["commit", "-q", "--squash", "d", "flat"]).ok();
+    let layers = env.berth(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{len .RootFS.Layers}}",
+        "flat",
+    ]);
+    assert_eq!(layers.ok().trim(), "1");
+    assert_eq!(
+        env.berth(&[
+            "run", "--rm", "flat", "sh", "-c",
+            "cat /made /two; ls /data; test -e /bin/true || echo gone; test -e /.berth-copied || echo clean"
+        ])
+        .ok(),
+        "made\ntwo\nonly\ngone\nclean\n"
+    );
     env.berth(&["commit", "nothing-here", "x"])
         .fails(125, "no such container");
     env.berth(&["rm", "c", "d"]).ok();

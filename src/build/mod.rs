@@ -111,8 +111,10 @@ pub struct BuildOptions {
     pub labels: Vec<String>,
     /// `--annotation`: on the final image's manifest.
     pub annotations: Vec<String>,
-    /// `--squash-all` (and `--squash`): the image as one layer.
+    /// `--squash-all`: the image as one layer.
     pub squash_all: bool,
+    /// `--squash`: the build's new layers as one, over the base's.
+    pub squash: bool,
     /// `-q`: print only the image id.
     pub quiet: bool,
     /// `--network` for RUN steps.

@@ -16,6 +16,7 @@ use crate::util::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Build args every build knows without an ARG (docker's proxy args);
@@ -52,6 +53,9 @@ struct State {
     args: BTreeMap<String, Option<String>>,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// How many of `layers` the base (FROM) brought; `--squash` merges
+    /// the rest.
+    base_layers: usize,
 }
 
 impl State {
@@ -344,6 +348,8 @@ impl<'a> Builder<'a> {
             .collect::<Result<_, _>>()?;
         if self.opts.squash_all && st.layers.len() > 1 {
             st = self.squash_all(st)?;
+        } else if self.opts.squash && st.layers.len() > st.base_layers + 1 {
+            st = self.squash_new(st)?;
         }
         st.config.created = st.config.history.last().and_then(|h| h.created.clone());
         if !self.opts.docker_format {
@@ -391,19 +397,16 @@ impl<'a> Builder<'a> {
         let work = layer::Work::new(self.engine)?;
         layer::in_mounted_root(self.engine, &lowers, &work, |root| {
             let f = std::fs::File::create(&out).map_err(|e| e.to_string())?;
-            let mut b = tar::Builder::new(std::io::BufWriter::new(f));
-            let dir = crate::util::fdtree::open_dir_at(std::os::fd::AsRawFd::as_raw_fd(root), b".")
+            // The root fd may be O_PATH: reopened to be read.
+            let dir = crate::util::fdtree::open_dir_at(root.as_raw_fd(), b".")
                 .map_err(|e| e.to_string())?;
-            crate::util::fdtree::tar_tree(
-                &mut b,
-                std::os::fd::AsRawFd::as_raw_fd(&dir),
-                Path::new(""),
-                &mut |_, _| Ok(false),
+            crate::util::fdtree::tar_contents(
+                dir.as_raw_fd(),
+                std::io::BufWriter::new(f),
+                &Default::default(),
             )
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
             .map_err(|e| e.to_string())?;
-            b.into_inner()
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .map_err(|e| e.to_string())?;
             Ok(())
         })?;
         drop(work);
@@ -419,6 +422,58 @@ impl<'a> Builder<'a> {
         });
         st.config.rootfs.diff_ids = vec![layer.diff_id.clone()];
         st.layers = vec![layer];
+        Ok(st)
+    }
+
+    /// `--squash`: the layers the build made as one, over the base's. The
+    /// new layers' directories are applied in order onto the base mounted
+    /// as an overlay, whose upper dir then holds their combined change
+    /// (deletions of base files as whiteouts).
+    fn squash_new(&mut self, mut st: State) -> Result<State, BuildError> {
+        self.say("--> squashing the new layers into one");
+        let base = State {
+            layers: st.layers[..st.base_layers].to_vec(),
+            ..st.clone()
+        };
+        let new_dirs: Vec<PathBuf> = st.lowers(self.engine)[..st.layers.len() - st.base_layers]
+            .iter()
+            .rev()
+            .cloned()
+            .collect();
+        let work = layer::Work::new(self.engine)?;
+        layer::in_mounted_root(self.engine, &base.lowers(self.engine), &work, |root| {
+            for d in &new_dirs {
+                let from = std::fs::File::open(d).map_err(|e| e.to_string())?;
+                crate::image::apply::apply_layer(from.as_raw_fd(), root.as_raw_fd())
+                    .map_err(|e| format!("merging {}: {e}", d.display()))?;
+            }
+            Ok(())
+        })?;
+        let layer = layer::upper_as_layer(
+            self.engine,
+            &work.dir("upper"),
+            &Default::default(),
+            base.parent_chain().as_ref(),
+            self.opts.timestamp,
+        )?;
+        drop(work);
+        let mut seen = 0;
+        for h in st.config.history.iter_mut() {
+            if h.empty_layer != Some(true) {
+                seen += 1;
+                if seen > st.base_layers {
+                    h.empty_layer = Some(true);
+                }
+            }
+        }
+        st.config.history.push(History {
+            created: Some(now(self.opts)),
+            created_by: Some("/bin/sh -c #(nop) squashed".into()),
+            ..Default::default()
+        });
+        st.layers.truncate(st.base_layers);
+        st.layers.push(layer);
+        st.config.rootfs.diff_ids = st.layers.iter().map(|l| l.diff_id.clone()).collect();
         Ok(st)
     }
 
@@ -459,6 +514,7 @@ impl<'a> Builder<'a> {
                 key: key_of(&["FROM scratch"]),
                 args: BTreeMap::new(),
                 cmd_set: false,
+                base_layers: 0,
             });
         }
         if let Some(j) = self.stage_index(&base).filter(|j| *j < def_index) {
@@ -469,6 +525,7 @@ impl<'a> Builder<'a> {
                 .ok_or_else(|| BuildError::Usage(format!("stage {base} was not built")))?;
             st.args.clear();
             st.cmd_set = false;
+            st.base_layers = st.layers.len();
             return Ok(st);
         }
         let image = self.base_image(&base)?;
@@ -486,6 +543,7 @@ impl<'a> Builder<'a> {
         Ok(State {
             key: key_of(&["FROM", image.id.hex()]),
             config,
+            base_layers: layers.len(),
             layers,
             args: BTreeMap::new(),
             cmd_set: false,

@@ -44,7 +44,7 @@ pub struct BuildArgs {
     /// Make the image one layer: every layer, the base's too
     #[arg(long)]
     pub squash_all: bool,
-    /// Squash only the new layers (not supported yet: use --squash-all)
+    /// Squash the build's new layers into one, over the base's
     #[arg(long)]
     pub squash: bool,
     /// Add an annotation to the image's manifest
@@ -224,11 +224,6 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
             return Err(usage(format!("--platform {p}: this host builds {host} only; another architecture's RUN steps need binfmt emulation, which berth does not set up")));
         }
     }
-    if a.squash {
-        return Err(usage(
-            "--squash (the new layers as one, over the base's) is not supported yet: --squash-all makes the whole image one layer",
-        ));
-    }
     let containerfile = read_containerfile(a.file.as_deref(), &context)?;
     let ignore = match &a.ignorefile {
         Some(f) => Some((
@@ -294,6 +289,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         labels: a.labels.clone(),
         annotations: a.annotations.clone(),
         squash_all: a.squash_all,
+        squash: a.squash,
         quiet: a.quiet,
         network: a.network.clone(),
         pull,

@@ -1,5 +1,5 @@
 //! A small subset of Go templates, enough for the `--format` strings podman
-//! users write: `{{.Field.Sub}}`, `{{json .X}}`, `{{upper .X}}`, `\t`, and a
+//! users write: `{{.Field.Sub}}`, `{{json .X}}`, `{{upper .X}}`, `{{len .X}}`, `\t`, and a
 //! leading `table` that adds a header row.
 
 use serde_json::Value;
@@ -74,6 +74,18 @@ pub fn render(tpl: &str, v: &Value) -> Result<String, TemplateError> {
             }
             "upper" => go_string(&value(words.next().unwrap_or("."))).to_uppercase(),
             "lower" => go_string(&value(words.next().unwrap_or("."))).to_lowercase(),
+            "len" => match value(words.next().unwrap_or(".")) {
+                Value::Array(a) => a.len().to_string(),
+                Value::Object(o) => o.len().to_string(),
+                Value::String(s) => s.len().to_string(),
+                Value::Null => "0".into(),
+                other => {
+                    return Err(TemplateError(
+                        tpl.clone(),
+                        format!("len of {other}: not a list, map or string"),
+                    ))
+                }
+            },
             p if p.starts_with('.') => go_string(&value(p)),
             other => {
                 return Err(TemplateError(
@@ -184,6 +196,10 @@ mod tests {
         let v = json!({"Id": "abc", "Config": {"Cmd": ["sh", "-c"], "Env": null}, "Size": 5});
         assert_eq!(render("{{.Id}} {{.Size}}", &v).unwrap(), "abc 5");
         assert_eq!(render("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
+        assert_eq!(
+            render("{{len .Config.Cmd}} {{len .Config.Env}}", &v).unwrap(),
+            "2 0"
+        );
         assert_eq!(
             render("{{json .Config.Cmd}}", &v).unwrap(),
             r#"["sh","-c"]"#

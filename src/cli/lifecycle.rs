@@ -376,6 +376,9 @@ pub struct CommitArgs {
     /// Pause the container while its files are read
     #[arg(short, long)]
     pub pause: bool,
+    /// Make the image one layer: the container's whole tree
+    #[arg(short, long)]
+    pub squash: bool,
     /// Write the image id to this file
     #[arg(long)]
     pub iidfile: Option<std::path::PathBuf>,
@@ -398,6 +401,7 @@ pub fn commit(engine: &Engine, a: CommitArgs) -> CliResult {
         author: a.author,
         message: a.message,
         created_by: String::new(),
+        squash: a.squash,
     };
     if !matches!(a.format.as_str(), "oci" | "docker") {
         return Err(Failure::with_code(

@@ -11,7 +11,7 @@ use super::volumes::{self, Volumes};
 use super::Engine;
 use crate::cgroups::{self, CgroupError};
 use std::collections::BTreeSet;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -266,9 +266,13 @@ pub fn commit(
         .collect();
     let dir = containers.dir(&c.id);
     let skip = runtime_made(&dir, &lowers);
-    crate::image::diff::tar_upper(&dir.join("upper"), file, &skip)
-        .and_then(|f| f.sync_all())
-        .map_err(failed)?;
+    if opts.squash {
+        flat_tar(engine, &dir.join("upper"), &lowers, &skip, file).map_err(failed)?;
+    } else {
+        crate::image::diff::tar_upper(&dir.join("upper"), file, &skip)
+            .and_then(|f| f.sync_all())
+            .map_err(failed)?;
+    }
     let layer = std::fs::File::open(tmp.path()).map_err(failed)?;
     let opts = crate::image::commit::CommitOptions {
         created_by: if opts.created_by.is_empty() {
@@ -284,6 +288,34 @@ pub fn commit(
         layer,
         &opts,
     )?)
+}
+
+/// `commit --squash`: the container's whole tree (its image's layers with
+/// its upper dir over them, copied into a temp dir, as the vfs driver
+/// would) as one tar stream, without what the runtime made.
+fn flat_tar(
+    engine: &Engine,
+    upper: &Path,
+    lowers: &[PathBuf],
+    skip: &BTreeSet<PathBuf>,
+    out: std::fs::File,
+) -> std::io::Result<()> {
+    let flat = engine
+        .store
+        .temp_path("commit-flat")
+        .map_err(std::io::Error::other)?;
+    std::fs::create_dir(flat.path())?;
+    let stack: Vec<PathBuf> = std::iter::once(upper.to_path_buf())
+        .chain(lowers.iter().cloned())
+        .collect();
+    crate::engine::rootfs::copy_layers(&stack, flat.path()).map_err(std::io::Error::other)?;
+    let mut skip = skip.clone();
+    skip.insert(PathBuf::from(crate::engine::rootfs::COPIED_MARKER));
+    let dir = std::fs::File::open(flat.path())?;
+    crate::util::fdtree::tar_contents(dir.as_raw_fd(), std::io::BufWriter::new(out), &skip)?
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()
 }
 
 /// What the runtime made in a container's upper dir for its mounts (empty

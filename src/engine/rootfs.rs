@@ -10,7 +10,7 @@
 //! spec's `root.path`.
 
 use super::StorageOptions;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// How the root filesystem is made.
@@ -157,82 +157,34 @@ pub struct CopyLayersError {
     source: std::io::Error,
 }
 
+/// The file in a copied root that says the copy is complete.
+pub const COPIED_MARKER: &str = ".berth-copied";
+
 /// The vfs driver: copies `lowers` (top first, as overlay's lowerdir
 /// lists them) into `root`, bottom first, applying whiteouts and opaque
 /// dirs. Done once; a marker says it is done, so a restart keeps the
 /// container's changes.
 pub fn copy_layers(lowers: &[PathBuf], root: &Path) -> Result<(), CopyLayersError> {
-    let marker = root.join(".berth-copied");
+    let marker = root.join(COPIED_MARKER);
     if marker.exists() {
         return Ok(());
     }
+    let open = |p: &Path| std::fs::File::open(p);
     for lower in lowers.iter().rev() {
-        copy_tree(lower, root).map_err(|source| CopyLayersError {
-            layer: lower.display().to_string(),
-            source,
-        })?;
+        open(lower)
+            .and_then(|from| {
+                let to = open(root)?;
+                crate::image::apply::apply_layer(from.as_raw_fd(), to.as_raw_fd())
+            })
+            .map_err(|source| CopyLayersError {
+                layer: lower.display().to_string(),
+                source,
+            })?;
     }
     std::fs::write(&marker, b"").map_err(|source| CopyLayersError {
         layer: "(marker)".into(),
         source,
     })
-}
-
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    m.file_type().is_char_device() && m.rdev() == 0
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    let p = crate::util::secure_path::cstr(dir.as_os_str().as_encoded_bytes());
-    [c"trusted.overlay.opaque", c"user.overlay.opaque"]
-        .iter()
-        .any(|k| {
-            let mut v = [0u8; 2];
-            // SAFETY: valid C strings and buffer.
-            let r =
-                unsafe { libc::lgetxattr(p.as_ptr(), k.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
-            r == 1 && v[0] == b'y'
-        })
-}
-
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(src)? {
-        let e = e?;
-        let from = e.path();
-        let to = dst.join(e.file_name());
-        let m = std::fs::symlink_metadata(&from)?;
-        if is_whiteout(&m) {
-            crate::util::fsutil::remove_any(&to)?;
-            continue;
-        }
-        if m.is_dir() {
-            let existing = std::fs::symlink_metadata(&to).ok();
-            if existing.as_ref().is_some_and(|x| !x.is_dir())
-                || (existing.is_some() && is_opaque(&from))
-            {
-                crate::util::fsutil::remove_any(&to)?;
-            }
-            if !to.exists() {
-                std::fs::create_dir(&to)?;
-            }
-            copy_tree(&from, &to)?;
-        } else {
-            crate::util::fsutil::remove_any(&to)?;
-            if m.file_type().is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-            } else if m.is_file() {
-                std::fs::copy(&from, &to)?;
-            } else {
-                continue; // device nodes and fifos of layers: /dev is mounted anyway
-            }
-        }
-        let _ = std::os::unix::fs::lchown(&to, Some(m.uid()), Some(m.gid()));
-        if !m.file_type().is_symlink() {
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

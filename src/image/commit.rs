@@ -20,6 +20,8 @@ pub struct CommitOptions {
     pub message: Option<String>,
     /// What the history says made the layer (the container's command).
     pub created_by: String,
+    /// `--squash`: `layer` is the whole tree, the image's only layer.
+    pub squash: bool,
 }
 
 /// The OCI media type for a layer of a Docker manifest (the same bytes).
@@ -43,7 +45,11 @@ pub fn commit(
     changes::apply(&mut cfg, &opts.changes)?;
     store.clean_stale_temp();
     let _guard = store.writer_guard()?;
-    let parent = base.chain_ids().last().cloned();
+    let parent = if opts.squash {
+        None
+    } else {
+        base.chain_ids().last().cloned()
+    };
     let expect = LayerExpectation {
         blob: None,
         diff_id: None,
@@ -56,6 +62,12 @@ pub fn commit(
         config.author = opts.author.clone();
     }
     config.config = Some(cfg);
+    if opts.squash {
+        config.rootfs.diff_ids.clear();
+        for h in config.history.iter_mut() {
+            h.empty_layer = Some(true);
+        }
+    }
     config.rootfs.diff_ids.push(layer.diff_id.clone());
     config.history.push(History {
         created: Some(now),
@@ -64,9 +76,12 @@ pub fn commit(
         comment: opts.message.clone(),
         empty_layer: None,
     });
-    let mut layers: Vec<Descriptor> = base
-        .manifest
-        .layers
+    let kept = if opts.squash {
+        0
+    } else {
+        base.manifest.layers.len()
+    };
+    let mut layers: Vec<Descriptor> = base.manifest.layers[..kept]
         .iter()
         .map(|d| {
             let mut d = d.clone();
@@ -84,6 +99,10 @@ pub fn commit(
         &config,
         layers,
         opts.name.as_ref(),
-        base.size + layer.diff_size,
+        if opts.squash {
+            layer.diff_size
+        } else {
+            base.size + layer.diff_size
+        },
     )?)
 }

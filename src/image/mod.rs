@@ -1,6 +1,7 @@
 //! Images: references, registries, the content store and layer unpacking.
 //! Knows nothing of containers; `engine` builds on it.
 
+pub mod apply;
 pub mod archive;
 pub mod auth;
 pub mod changes;

@@ -179,11 +179,36 @@ pub fn copy_tree(from: RawFd, to: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-fn set_owner_mode(fd: RawFd, st: &libc::stat) -> io::Result<()> {
+/// Gives an open entry the owner and mode `st` has.
+pub fn set_owner_mode(fd: RawFd, st: &libc::stat) -> io::Result<()> {
     // SAFETY: plain syscalls on an fd we hold; chmod after chown keeps set-id bits.
     check(unsafe { libc::fchown(fd, st.st_uid, st.st_gid) })?;
     // SAFETY: as above.
     check(unsafe { libc::fchmod(fd, st.st_mode & 0o7777) })?;
+    Ok(())
+}
+
+/// Removes the entry `name` of `dir`, a directory with everything in it;
+/// nothing is followed (a symlink goes, not what it points at). A missing
+/// entry is not an error.
+pub fn remove_at(dir: RawFd, name: &[u8]) -> io::Result<()> {
+    let st = match lstat_at(dir, name) {
+        Ok(st) => st,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let n = cstr(name);
+    if kind(st.st_mode) == libc::S_IFDIR {
+        let sub = open_dir_at(dir, name)?;
+        for child in names(sub.as_raw_fd())? {
+            remove_at(sub.as_raw_fd(), &child)?;
+        }
+        // SAFETY: valid C string; removes the (now empty) directory entry.
+        check(unsafe { libc::unlinkat(dir, n.as_ptr(), libc::AT_REMOVEDIR) })?;
+    } else {
+        // SAFETY: as above; unlinkat never follows the entry.
+        check(unsafe { libc::unlinkat(dir, n.as_ptr(), 0) })?;
+    }
     Ok(())
 }
 
@@ -201,6 +226,20 @@ pub fn copy_data(src: &OwnedFd, dst: &OwnedFd) -> io::Result<u64> {
 pub fn tar_dir<W: Write>(tar: &mut tar::Builder<W>, dir: RawFd, name: &Path) -> io::Result<()> {
     append_entry(tar, name, &fstat(dir)?, None, None)?;
     tar_tree(tar, dir, name, &mut |_, _| Ok(false))
+}
+
+/// The entries below `dir` as one whole tar stream (an image flattened to
+/// one layer), leaving out `skip` (paths relative to `dir`).
+pub fn tar_contents<W: Write>(
+    dir: RawFd,
+    out: W,
+    skip: &std::collections::BTreeSet<std::path::PathBuf>,
+) -> io::Result<W> {
+    let mut b = tar::Builder::new(out);
+    tar_tree(&mut b, dir, Path::new(""), &mut |_, v| {
+        Ok(matches!(v, Visit::Entry { path, .. } if skip.contains(path)))
+    })?;
+    b.into_inner()
 }
 
 /// A point of the walk of `tar_tree`, for its caller's hook.

@@ -267,7 +267,14 @@ impl Env {
     pub fn networked(who: As, test: &str) -> Option<Env> {
         let mut env = match who {
             As::Root => Env::root(),
-            As::User => Env::user(test)?,
+            As::User => {
+                // Rootless networking (slirp4netns, pasta) opens the tun device.
+                if let Err(why) = tun_usable_by_users() {
+                    skip(test, &why);
+                    return None;
+                }
+                Env::user(test)?
+            }
         };
         std::fs::write(env.dir.path().join("containers.conf"), "").unwrap();
         env.netns = Some(make_netns());
