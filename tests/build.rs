@@ -796,3 +796,124 @@ fn squash_merges_the_new_layers_over_the_base() {
     assert!(!names.contains("scratch"), "{names}");
     assert!(!names.contains("d/f"), "{names}");
 }
+
+/// A real HTTP file server (python's http.server) on a free loopback port,
+/// serving `dir`; killed when dropped.
+struct FileServer(std::process::Child, u16);
+
+impl FileServer {
+    fn start(dir: &Path) -> FileServer {
+        let port = common::registry::free_port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        common::http::eventually("the file server", 15, || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        FileServer(child, port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ADD URL`: downloaded with the URL's file name and mode 0600, keyed on
+/// the content (same file: a hit; changed file: a miss), `--checksum`
+/// checked, and a server that is not there is a one-line error.
+#[test]
+fn add_downloads_urls_keyed_on_their_content() {
+    let env = Env::root();
+    busybox_image(&env);
+    let served = env.dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("notes.txt"), "first\n").unwrap();
+    let server = FileServer::start(&served);
+    let url = format!("http://127.0.0.1:{}/notes.txt", server.1);
+    let file = format!(
+        "FROM busybox\nADD {url} /dl/\nADD {url} /named\nRUN stat -c '%a %n' /dl/notes.txt /named > /modes\n"
+    );
+    let ctx = context(&env, "add-url", &[("Containerfile", &file)]);
+    build(&env, &ctx, &["-t", "dl"]).ok();
+    assert_eq!(
+        env.berth(&[
+            "run",
+            "--rm",
+            "dl",
+            "sh",
+            "-c",
+            "cat /dl/notes.txt /named /modes"
+        ])
+        .ok(),
+        "first\nfirst\n600 /dl/notes.txt\n600 /named\n"
+    );
+    let again = build(&env, &ctx, &["-t", "dl"]);
+    assert_eq!(
+        hits(again.ok()),
+        3,
+        "unchanged download: all hits\n{}",
+        again.stdout
+    );
+    std::fs::write(served.join("notes.txt"), "second\n").unwrap();
+    let changed = build(&env, &ctx, &["-t", "dl"]);
+    assert_eq!(
+        hits(changed.ok()),
+        0,
+        "changed content: a miss\n{}",
+        changed.stdout
+    );
+    assert_eq!(
+        env.berth(&["run", "--rm", "dl", "cat", "/named"]).ok(),
+        "second\n"
+    );
+    // --checksum pins the content.
+    use sha2::Digest as _;
+    let sum = format!("sha256:{:x}", sha2::Sha256::digest(b"second\n"));
+    let pinned = context(
+        &env,
+        "add-sum",
+        &[(
+            "Containerfile",
+            &format!("FROM busybox\nADD --checksum={sum} {url} /f\n"),
+        )],
+    );
+    build(&env, &pinned, &[]).ok();
+    std::fs::write(served.join("notes.txt"), "tampered\n").unwrap();
+    build(&env, &pinned, &[]).fails(125, "not --checksum=");
+    // A missing file and a server that is not there.
+    let missing = context(
+        &env,
+        "add-404",
+        &[(
+            "Containerfile",
+            &format!("FROM busybox\nADD {url}.gone /f\n"),
+        )],
+    );
+    build(&env, &missing, &[]).fails(125, "the server answered 404");
+    drop(server);
+    let gone = context(
+        &env,
+        "add-gone",
+        &[("Containerfile", &format!("FROM busybox\nADD {url} /f\n"))],
+    );
+    let r = build(&env, &gone, &[]);
+    r.fails(125, "Containerfile:2: ADD http://127.0.0.1:");
+    assert!(r.stderr.contains("network"), "{}", r.stderr);
+    env.assert_consistent();
+}

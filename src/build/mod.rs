@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod context;
+pub mod fetch;
 pub mod from_stage;
 pub mod ignore;
 pub mod layer;

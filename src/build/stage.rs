@@ -1176,10 +1176,9 @@ impl<'a> Builder<'a> {
             .map_err(BuildError::io("writing the copy"))?;
             (dest.dir.clone(), Digest::of(content.as_bytes()).to_string())
         } else {
-            if add {
-                if let Some(u) = list.iter().find(|s| s.contains("://")) {
-                    return Err(self.err(ins, format!("ADD {u}: downloading needs the network, which this build cannot reach; fetch the file into the context and COPY it")));
-                }
+            if add && list.iter().any(|s| super::fetch::is_url(s)) {
+                drop(tmp);
+                return self.add_urls(st, ins, &list, &dest, owner);
             }
             let items = self.context.select(&list, dest.file_name.as_deref())?;
             let hash = content_hash(&items, &mut self.stats)?;
@@ -1206,25 +1205,131 @@ impl<'a> Builder<'a> {
                 }
             }
         };
+        let r = self.copy_layer(st, ins, &content_key, &dest, &dir, &tar_path, owner);
+        drop(tmp);
+        r
+    }
+
+    /// The layer of a COPY/ADD whose entries are in the tar `tar_file`
+    /// (named relative to `dir`), keyed on `content_key`.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_layer(
+        &mut self,
+        st: &mut State,
+        ins: &Instruction,
+        content_key: &str,
+        dest: &Dest,
+        dir: &str,
+        tar_file: &Path,
+        owner: Owner,
+    ) -> Result<(), BuildError> {
         let canonical = format!(
             "/bin/sh -c #(nop) {} {} in {}",
             ins.keyword, content_key, dest.abs
         );
         let extra = format!("{:?}|{:?}", owner_key(ins), dir);
-        let tar_file = tar_path.clone();
-        let r = self.layer_step(st, &canonical, &extra, &mut |b, st| {
+        self.layer_step(st, &canonical, &extra, &mut |b, st| {
             layer::layer_from_tar(
                 b.engine,
                 &st.lowers(b.engine),
                 st.parent_chain().as_ref(),
-                &dir,
-                &tar_file,
+                dir,
+                tar_file,
                 b.opts.timestamp,
                 (owner.uid as u32, owner.gid as u32),
             )
-        });
-        drop(tmp);
-        r
+        })
+    }
+
+    /// `ADD URL… DEST`: each URL downloaded (every build: the content,
+    /// not the URL, is the cache key), then written as files of mode 0600
+    /// (docker's) with the server's Last-Modified time. `--checksum`
+    /// pins the content.
+    fn add_urls(
+        &mut self,
+        st: &mut State,
+        ins: &Instruction,
+        list: &[String],
+        dest: &Dest,
+        owner: Owner,
+    ) -> Result<(), BuildError> {
+        use super::fetch;
+        if let Some(local) = list.iter().find(|s| !fetch::is_url(s)) {
+            return Err(self.err(
+                ins,
+                format!(
+                    "ADD {local}: one ADD takes URLs or context files, not both; use two ADD lines"
+                ),
+            ));
+        }
+        let checksum = ins.flag("checksum");
+        if checksum.is_some() && list.len() > 1 {
+            return Err(self.err(ins, "ADD --checksum takes one URL".into()));
+        }
+        let tmp = self.engine.store.temp_path("build-add")?;
+        std::fs::create_dir(tmp.path()).map_err(BuildError::io("making a download dir"))?;
+        let mut files = Vec::new();
+        for (i, url) in list.iter().enumerate() {
+            let path = tmp.path().join(i.to_string());
+            self.say(&format!("Downloading {url}"));
+            let got =
+                fetch::fetch(url, &path).map_err(|e| self.err(ins, format!("ADD {url}: {e}")))?;
+            if let Some(want) = checksum {
+                if want != got.digest.to_string() {
+                    return Err(self.err(
+                        ins,
+                        format!(
+                            "ADD {url}: the download's digest is {}, not --checksum={want}",
+                            got.digest
+                        ),
+                    ));
+                }
+            }
+            let name =
+                match (&dest.file_name, got.name.is_empty()) {
+                    (Some(n), _) => n.clone(),
+                    (None, false) => got.name.clone(),
+                    (None, true) => return Err(self.err(
+                        ins,
+                        format!(
+                            "ADD {url}: the URL names no file; give the destination a file name"
+                        ),
+                    )),
+                };
+            files.push((name, path, got));
+        }
+        let tar_path = tmp.path().join("layer.tar");
+        let now = chrono::Utc::now().timestamp();
+        let write = || -> std::io::Result<()> {
+            let mut b =
+                tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(&tar_path)?));
+            for (name, path, got) in &files {
+                let mut h = tar::Header::new_gnu();
+                h.set_uid(owner.uid);
+                h.set_gid(owner.gid);
+                h.set_mode(owner.mode.unwrap_or(0o600));
+                h.set_mtime(self.opts.timestamp.or(got.mtime).unwrap_or(now).max(0) as u64);
+                h.set_size(got.size);
+                h.set_entry_type(tar::EntryType::Regular);
+                b.append_data(&mut h, name, std::fs::File::open(path)?)?;
+            }
+            b.into_inner()?.flush()
+        };
+        write().map_err(BuildError::io("writing the downloads"))?;
+        let key: Vec<String> = files
+            .iter()
+            .map(|(name, _, got)| format!("{name}={}", got.digest))
+            .collect();
+        let dir = dest.dir.clone();
+        self.copy_layer(
+            st,
+            ins,
+            &format!("url {}", key.join(",")),
+            dest,
+            &dir,
+            &tar_path,
+            owner,
+        )
     }
 
     fn copy_from(
