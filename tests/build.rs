@@ -917,3 +917,78 @@ fn add_downloads_urls_keyed_on_their_content() {
     assert!(r.stderr.contains("network"), "{}", r.stderr);
     env.assert_consistent();
 }
+
+/// `--build-context NAME=DIR|docker-image://IMAGE`, and RUN bind mounts
+/// `from=` a stage or a named context and read-write ones: each read
+/// where it should be, writes of an rw mount reach no file, and a changed
+/// file in a named context is a cache miss (buildah #5560).
+#[test]
+fn build_contexts_and_bind_mounts_from_stages() {
+    let env = Env::root();
+    busybox_image(&env);
+    let extra = context(&env, "named-extra", &[("e.txt", "extra one\n")]);
+    let ctx = context(
+        &env,
+        "named-main",
+        &[
+            (
+                "Containerfile",
+                "FROM base AS tools\nRUN mkdir /t && echo tool > /t/tool\nFROM base\nCOPY --from=extra e.txt /e.txt\nRUN --mount=type=bind,from=tools,source=/t,target=/mnt/t cat /mnt/t/tool > /from-stage\nRUN --mount=type=bind,from=extra,target=/mnt/x cat /mnt/x/e.txt > /from-ctx\nRUN --mount=type=bind,source=data,target=/mnt/d,rw=true echo scribble > /mnt/d/new && cat /mnt/d/f > /rw-read\n",
+            ),
+            ("data/f", "data\n"),
+        ],
+    );
+    let named = format!("extra={}", extra.display());
+    let args = [
+        "-t",
+        "named",
+        "--build-context",
+        &named,
+        "--build-context",
+        "base=docker-image://busybox",
+    ];
+    build(&env, &ctx, &args).ok();
+    assert_eq!(
+        env.berth(&[
+            "run",
+            "--rm",
+            "named",
+            "cat",
+            "/e.txt",
+            "/from-stage",
+            "/from-ctx",
+            "/rw-read"
+        ])
+        .ok(),
+        "extra one\ntool\nextra one\ndata\n"
+    );
+    assert!(
+        !ctx.join("data/new").exists(),
+        "an rw bind mount's writes stay out of the context"
+    );
+    let again = build(&env, &ctx, &args);
+    assert_eq!(hits(again.ok()), 5, "{}", again.stdout);
+    std::fs::write(extra.join("e.txt"), "extra two\n").unwrap();
+    let changed = build(&env, &ctx, &args);
+    assert_eq!(
+        hits(changed.ok()),
+        1,
+        "the tools stage hits; the rest reads the changed context\n{}",
+        changed.stdout
+    );
+    assert_eq!(
+        env.berth(&["run", "--rm", "named", "cat", "/e.txt", "/from-ctx"])
+            .ok(),
+        "extra two\nextra two\n"
+    );
+    let bad = format!("base={}", extra.display());
+    build(&env, &ctx, &["--build-context", &bad])
+        .fails(125, "a directory build context is no base image");
+    build(
+        &env,
+        &ctx,
+        &["--build-context", "x=https://example.com/c.tar"],
+    )
+    .fails(125, "only directories");
+    env.assert_consistent();
+}

@@ -46,7 +46,11 @@ pub fn fetch(url: &str, out: &Path) -> Result<Fetched, String> {
         .build();
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, r) => format!("the server answered {code} {}", r.status_text()),
-        ureq::Error::Transport(t) => format!("{t} (is the network reachable from here?)"),
+        ureq::Error::Transport(t) => format!(
+            "{}{}: is the network reachable from here? Otherwise fetch the file into the context and COPY it",
+            t.kind(),
+            t.message().map(|m| format!(" ({m})")).unwrap_or_default()
+        ),
     })?;
     let mtime = resp
         .header("Last-Modified")

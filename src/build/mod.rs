@@ -129,6 +129,19 @@ pub struct BuildOptions {
     pub docker_format: bool,
     /// `--secret id=ID,src=PATH`: files RUN --mount=type=secret shows.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--build-context NAME=VALUE`: what `COPY --from=NAME`,
+    /// `RUN --mount=from=NAME` and `FROM NAME` read instead of a stage or
+    /// an image of that name.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// A `--build-context` value.
+#[derive(Clone, Debug)]
+pub enum NamedContext {
+    /// A directory, read as the main context is (no ignore file).
+    Dir(PathBuf),
+    /// An image (`docker-image://` or `container-image://`).
+    Image(String),
 }
 
 /// Builds the image; returns its record. Plain progress lines go to `out`

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What a RUN step's mounts add to its container and to its cache key.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunMounts {
     /// `-v HOST:TARGET[:ro]` for the container.
     pub volumes: Vec<String>,
@@ -19,6 +19,19 @@ pub struct RunMounts {
     pub tmpfs: Vec<String>,
     /// What the mounts add to the step's key.
     pub key: String,
+    /// Bind mounts the builder resolves: `from=` another stage, image or
+    /// build context, or read-write ones (a copy, so writes reach nothing).
+    pub pending: Vec<PendingBind>,
+}
+
+/// A bind mount that needs more than the main context to set up.
+#[derive(Clone, Debug)]
+pub struct PendingBind {
+    pub from: Option<String>,
+    /// The path inside what `from` names (or the context).
+    pub source: String,
+    pub target: String,
+    pub rw: bool,
 }
 
 fn fields(spec: &str) -> BTreeMap<String, String> {
@@ -66,13 +79,18 @@ pub fn plan(
             }
             "bind" => {
                 let target = target.ok_or("a bind mount needs target=PATH")?;
-                if f.contains_key("from") {
-                    return Err("RUN --mount=type=bind,from=... is not supported yet: COPY --from the files, or bind from the context".into());
-                }
-                if matches!(get(&["rw", "readwrite"]).as_deref(), Some("true")) {
-                    return Err("a read-write bind mount is not supported yet: its writes would reach the context".into());
-                }
+                let rw = matches!(get(&["rw", "readwrite"]).as_deref(), Some("true"));
+                let from = get(&["from"]);
                 let source = get(&["source", "src"]).unwrap_or_else(|| ".".into());
+                if rw || from.is_some() {
+                    out.pending.push(PendingBind {
+                        from,
+                        source,
+                        target,
+                        rw,
+                    });
+                    continue;
+                }
                 let items = context
                     .select(std::slice::from_ref(&source), None)
                     .map_err(|e| e.to_string())?;

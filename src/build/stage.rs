@@ -284,6 +284,11 @@ impl<'a> Builder<'a> {
             if let Some(f) = ins.flag("from") {
                 deps.push(f.to_string());
             }
+            // RUN --mount=...,from=STAGE
+            for m in ins.flag_all("mount") {
+                let from = m.split(',').find_map(|f| f.trim().strip_prefix("from="));
+                deps.extend(from.map(String::from));
+            }
         }
         for d in deps {
             if let Some(j) = self.stage_index(&d).filter(|j| *j < i) {
@@ -494,6 +499,17 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
+        let base = match self.opts.named_contexts.get(&base) {
+            Some(super::NamedContext::Image(i)) => i.clone(),
+            Some(super::NamedContext::Dir(_)) => {
+                return Err(instr_err(
+                    file,
+                    &ins,
+                    format!("FROM {base}: a directory build context is no base image; give an image with --build-context {base}=docker-image://IMAGE"),
+                ))
+            }
+            None => base,
+        };
         if base == "scratch" {
             let arch = platform_args()[2].1.clone();
             return Ok(State {
@@ -1044,6 +1060,16 @@ impl<'a> Builder<'a> {
             )
             .map_err(|p| self.err(ins, p))?
         };
+        let mut binds = Vec::new();
+        let mut mounts = mounts;
+        for p in std::mem::take(&mut mounts.pending) {
+            let (source, key) = self.resolve_bind(st, &p).map_err(|e| self.err(ins, e))?;
+            mounts.key.push_str(&format!(
+                "bind:{:?}:{}:{}:{}:{key};",
+                p.from, p.source, p.target, p.rw
+            ));
+            binds.push((source, p));
+        }
         let extra = format!(
             "{:?}|{:?}|{:?}|{:?}|{}|{}",
             c.env,
@@ -1055,8 +1081,133 @@ impl<'a> Builder<'a> {
         );
         let step_text = ins.text.clone();
         self.layer_step(st, &canonical, &extra, &mut |b, st| {
+            let mut mounts = mounts.clone();
+            let mut keep = Vec::new();
+            for (source, p) in &binds {
+                let host = b.materialise(source, &mut keep)?;
+                let ro = if p.rw { "" } else { ":ro" };
+                mounts
+                    .volumes
+                    .push(format!("{}:{}{ro}", host.display(), p.target));
+            }
             b.run_container(st, argv.clone(), env.clone(), &mounts, &step_text)
         })
+    }
+
+    /// Where a `RUN --mount=type=bind` with `from=` or `rw` reads from,
+    /// and what it adds to the step's key: a context's content hash, or
+    /// the stage's key or image's id.
+    fn resolve_bind(
+        &mut self,
+        st: &State,
+        p: &super::run_mounts::PendingBind,
+    ) -> Result<(BindSource, String), String> {
+        let named = p
+            .from
+            .as_ref()
+            .and_then(|f| self.opts.named_contexts.get(f));
+        let dir_ctx;
+        let ctx = match (&p.from, named) {
+            (None, _) => Some(&self.context),
+            (Some(_), Some(super::NamedContext::Dir(d))) => {
+                dir_ctx = Context {
+                    root: d.clone(),
+                    ignore: Default::default(),
+                };
+                Some(&dir_ctx)
+            }
+            _ => None,
+        };
+        if let Some(ctx) = ctx {
+            let items = ctx
+                .select(std::slice::from_ref(&p.source), None)
+                .map_err(|e| e.to_string())?;
+            let hash = content_hash(&items, &mut self.stats).map_err(|e| e.to_string())?;
+            let host = ctx.path_of(&p.source).ok_or_else(|| {
+                format!(
+                    "bind mount source {:?} is outside the build context",
+                    p.source
+                )
+            })?;
+            let source = if p.rw {
+                BindSource::CopyOf(host)
+            } else {
+                BindSource::Host(host)
+            };
+            return Ok((source, hash.to_string()));
+        }
+        let from = match named {
+            Some(super::NamedContext::Image(i)) => i.clone(),
+            _ => p.from.clone().unwrap_or_default(),
+        };
+        let (lowers, key) = match self.stage_index(&from).and_then(|i| self.done.get(&i)) {
+            Some(s) => (s.lowers(self.engine), s.key.to_string()),
+            None => {
+                let img = self.base_image(&from).map_err(|e| e.to_string())?;
+                let mut s = st.clone();
+                s.layers = layer_stack::layers_of(&self.engine.store, &img);
+                (s.lowers(self.engine), img.id.to_string())
+            }
+        };
+        Ok((
+            BindSource::Root {
+                lowers,
+                source: p.source.clone(),
+            },
+            key,
+        ))
+    }
+
+    /// The host path a resolved bind mount shows the step: copies go to
+    /// the store's tmp (kept in `keep` until the step is done).
+    fn materialise(
+        &self,
+        source: &BindSource,
+        keep: &mut Vec<crate::image::store::TempPath>,
+    ) -> Result<PathBuf, BuildError> {
+        if let BindSource::Host(p) = source {
+            return Ok(p.clone());
+        }
+        let tmp = self.engine.store.temp_path("build-bind")?;
+        std::fs::create_dir(tmp.path()).map_err(BuildError::io("making a bind mount's copy"))?;
+        let at = tmp.path().join("src");
+        match source {
+            BindSource::Host(_) => unreachable!("bound as it is, above"),
+            BindSource::CopyOf(p) => {
+                let copy = || -> std::io::Result<()> {
+                    if p.is_dir() {
+                        std::fs::create_dir(&at)?;
+                        let from = std::fs::File::open(p)?;
+                        let to = std::fs::File::open(&at)?;
+                        crate::util::fdtree::copy_tree(from.as_raw_fd(), to.as_raw_fd())
+                    } else {
+                        std::fs::copy(p, &at).map(|_| ())
+                    }
+                };
+                copy().map_err(BuildError::io(format!("copying {}", p.display())))?;
+            }
+            BindSource::Root { lowers, source } => {
+                let tar = tmp.path().join("src.tar");
+                super::from_stage::tar_from_root(
+                    self.engine,
+                    lowers,
+                    std::slice::from_ref(source),
+                    Some("src"),
+                    None,
+                    None,
+                    &tar,
+                )?;
+                let mut a = tar::Archive::new(
+                    std::fs::File::open(&tar).map_err(BuildError::io("reading a bind source"))?,
+                );
+                a.set_preserve_permissions(true);
+                a.set_preserve_ownerships(true);
+                a.unpack(tmp.path())
+                    .map_err(BuildError::io(format!("copying out {source}")))?;
+            }
+        }
+        keep.push(tmp);
+        Ok(at)
     }
 
     fn run_container(
@@ -1210,6 +1361,41 @@ impl<'a> Builder<'a> {
         r
     }
 
+    /// `COPY --from=NAME` of a `--build-context NAME=DIR`: the sources
+    /// are selected and hashed as the main context's are, so a changed file
+    /// there is a cache miss (buildah #5560).
+    #[allow(clippy::too_many_arguments)]
+    fn copy_from_dir(
+        &mut self,
+        st: &mut State,
+        ins: &Instruction,
+        name: &str,
+        dir: PathBuf,
+        sources: &[String],
+        dest: &Dest,
+        owner: Owner,
+    ) -> Result<(), BuildError> {
+        let ctx = Context {
+            root: dir,
+            ignore: Default::default(),
+        };
+        let items = ctx.select(sources, dest.file_name.as_deref())?;
+        let hash = content_hash(&items, &mut self.stats)?;
+        let tmp = self.engine.store.temp_path("build-copy")?;
+        let f = std::fs::File::create(tmp.path()).map_err(BuildError::io("writing the copy"))?;
+        layer::items_tar(
+            &items,
+            owner,
+            self.opts.timestamp,
+            std::io::BufWriter::new(f),
+        )
+        .map_err(BuildError::io(format!("reading the build context {name}")))?;
+        let key = format!("context {name} {hash}");
+        let r = self.copy_layer(st, ins, &key, dest, &dest.dir, tmp.path(), owner);
+        drop(tmp);
+        r
+    }
+
     /// The layer of a COPY/ADD whose entries are in the tar `tar_file`
     /// (named relative to `dir`), keyed on `content_key`.
     #[allow(clippy::too_many_arguments)]
@@ -1285,17 +1471,18 @@ impl<'a> Builder<'a> {
                     ));
                 }
             }
-            let name =
-                match (&dest.file_name, got.name.is_empty()) {
-                    (Some(n), _) => n.clone(),
-                    (None, false) => got.name.clone(),
-                    (None, true) => return Err(self.err(
+            let name = match (&dest.file_name, got.name.is_empty()) {
+                (Some(n), _) => n.clone(),
+                (None, false) => got.name.clone(),
+                (None, true) => {
+                    return Err(self.err(
                         ins,
                         format!(
                             "ADD {url}: the URL names no file; give the destination a file name"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             files.push((name, path, got));
         }
         let tar_path = tmp.path().join("layer.tar");
@@ -1341,6 +1528,13 @@ impl<'a> Builder<'a> {
         dest: &Dest,
         owner: Owner,
     ) -> Result<(), BuildError> {
+        let from = match self.opts.named_contexts.get(&from) {
+            Some(super::NamedContext::Dir(d)) => {
+                return self.copy_from_dir(st, ins, &from, d.clone(), &sources, dest, owner)
+            }
+            Some(super::NamedContext::Image(i)) => i.clone(),
+            None => from,
+        };
         let (src_layers, src_key) = match self.stage_index(&from).and_then(|i| self.done.get(&i)) {
             Some(s) => (s.clone(), s.key.to_string()),
             None => {
@@ -1514,6 +1708,19 @@ fn parent_of(p: &str) -> String {
         Some(("", _)) | None => "/".into(),
         Some((d, _)) => d.to_string(),
     }
+}
+
+/// Where a `RUN --mount=type=bind` with `from=` or `rw` gets its files.
+enum BindSource {
+    /// A context path, bound as it is (read-only).
+    Host(PathBuf),
+    /// A context path, copied first (read-write: writes reach no file).
+    CopyOf(PathBuf),
+    /// A path inside a stage's or an image's layers, copied out.
+    Root {
+        lowers: Vec<PathBuf>,
+        source: String,
+    },
 }
 
 /// Where a COPY or ADD puts its sources: the directory they go into,

@@ -1,7 +1,7 @@
 //! `berth build` (also `image build`, `buildx build`): podman's flags.
 
 use super::{CliResult, Failure};
-use crate::build::{BuildOptions, PullPolicy};
+use crate::build::{BuildOptions, NamedContext, PullPolicy};
 use crate::engine::Engine;
 use clap::Args;
 use std::io::Read;
@@ -80,6 +80,9 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH
     #[arg(long, value_name = "id=ID,src=PATH")]
     pub secret: Vec<String>,
+    /// Another context for COPY --from, RUN --mount from= and FROM: NAME=DIR or NAME=docker-image://IMAGE
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
     /// The build context: a directory, or - for a tar on stdin
     #[arg(default_value = ".")]
     pub context: String,
@@ -273,6 +276,34 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
             std::fs::canonicalize(src).map_err(|e| usage(format!("--secret {id}: {src}: {e}")))?;
         secrets.insert(id.to_string(), path);
     }
+    let mut named_contexts = std::collections::BTreeMap::new();
+    for c in &a.build_context {
+        let Some((name, value)) = c
+            .split_once('=')
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        else {
+            return Err(usage(format!(
+                "invalid --build-context {c:?}: use NAME=DIR or NAME=docker-image://IMAGE"
+            )));
+        };
+        let named = if let Some(image) = value
+            .strip_prefix("docker-image://")
+            .or_else(|| value.strip_prefix("container-image://"))
+        {
+            NamedContext::Image(image.to_string())
+        } else if value.contains("://") {
+            return Err(usage(format!(
+                "--build-context {name}={value}: only directories and docker-image:// or container-image:// images are supported"
+            )));
+        } else {
+            let dir = std::fs::canonicalize(value)
+                .ok()
+                .filter(|d| d.is_dir())
+                .ok_or_else(|| usage(format!("--build-context {name}={value}: not a directory")))?;
+            NamedContext::Dir(dir)
+        };
+        named_contexts.insert(name.to_string(), named);
+    }
     let pull_options = crate::image::pull::PullOptions {
         tls_verify: truthy(&a.tls_verify, "--tls-verify")?,
         ..Default::default()
@@ -297,6 +328,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         timestamp,
         docker_format,
         secrets,
+        named_contexts,
     };
     let mut out = std::io::stdout();
     let result = crate::build::build(engine, &opts, &mut out);
