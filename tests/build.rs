@@ -992,3 +992,52 @@ fn build_contexts_and_bind_mounts_from_stages() {
     .fails(125, "only directories");
     env.assert_consistent();
 }
+
+/// A file with two names made by a RUN step stays one file with two names
+/// in the layer (a hard-link entry), not two copies of its data.
+#[test]
+fn hard_links_made_by_run_stay_links() {
+    let env = Env::root();
+    busybox_image(&env);
+    let ctx = context(
+        &env,
+        "hardlinks",
+        &[(
+            "Containerfile",
+            "FROM busybox\nRUN mkdir /h && echo data > /h/one && ln /h/one /h/two\n",
+        )],
+    );
+    build(&env, &ctx, &["-t", "links"]).ok();
+    env.berth(&["create", "--name", "lc", "links", "true"]).ok();
+    let out = env.cmd(&["export", "lc"]).output().unwrap();
+    let mut a = tar::Archive::new(&out.stdout[..]);
+    let mut kinds = Vec::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        if name.starts_with("h/") {
+            kinds.push((name, e.header().entry_type()));
+        }
+    }
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds,
+        [
+            ("h/one".to_string(), tar::EntryType::Regular),
+            ("h/two".to_string(), tar::EntryType::Link)
+        ]
+    );
+    assert_eq!(
+        env.berth(&[
+            "run",
+            "--rm",
+            "links",
+            "sh",
+            "-c",
+            "stat -c %h /h/one; cat /h/two"
+        ])
+        .ok(),
+        "2\ndata\n"
+    );
+    env.berth(&["rm", "lc"]).ok();
+}

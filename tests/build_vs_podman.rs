@@ -52,7 +52,7 @@ fn base_tar(dir: &Path) -> std::path::PathBuf {
     p
 }
 
-const FILES: [(&str, &str); 11] = [
+const FILES: [(&str, &str); 31] = [
     (
         "basics",
         "FROM localhost/base\nENV A=1 B=\"two words\"\nWORKDIR /app\nCOPY a.txt .\nCOPY dir /app/dir\nCOPY dir/ /app/dir2/\nCOPY link /app/\nRUN mkdir -p /var/x && echo hi > /var/x/f && chmod 600 /var/x/f\nUSER 1000\nEXPOSE 80 53/udp\nLABEL k=v other=\"a b\"\nCMD echo hi\n",
@@ -96,6 +96,86 @@ const FILES: [(&str, &str); 11] = [
     (
         "heredoc-free-run",
         "FROM localhost/base\nUSER 1000:1000\nRUN echo as-user > /tmp/mine\nUSER root\nRUN ln -s /tmp/mine /link && touch /empty\n",
+    ),
+    (
+        "arg-scoping",
+        "ARG X=global\nARG G=g\nFROM localhost/base\nARG X\nRUN echo \"$X [$G]\" > /x\nARG Y=local\nENV Y2=$Y\n",
+    ),
+    (
+        "env-forms",
+        "FROM localhost/base\nENV K1 v1 and more\nENV K2=v2 K3=\"${K1}-x\" K4=${K9:-dflt}\nRUN echo \"$K3 $K4\" > /k3\n",
+    ),
+    (
+        "workdir-relative",
+        "FROM localhost/base\nWORKDIR /a\nWORKDIR b\nWORKDIR ../c\nRUN pwd > /pwd\nCOPY a.txt ./\n",
+    ),
+    (
+        "workdir-as-user",
+        "FROM localhost/base\nUSER user\nWORKDIR /made/by/workdir\nRUN pwd > /tmp/p\n",
+    ),
+    (
+        "copy-trees",
+        "FROM localhost/base\nCOPY dir /target/\nCOPY dir/ /t2\nCOPY a.txt b.txt /multi/\nCOPY a.txt /renamed.txt\nCOPY a.txt /very/deep/dir/tree/\n",
+    ),
+    (
+        "copy-whole-context",
+        "FROM localhost/base\nCOPY . /all/\n",
+    ),
+    (
+        "chown-chmod",
+        "FROM localhost/base\nCOPY --chown=user:user dir /owned-dir\nCOPY --chmod=700 dir /private\nARG UID=1000\nCOPY --chown=$UID a.txt /u.txt\nUSER 1000\nCOPY a.txt /as-user.txt\n",
+    ),
+    (
+        "labels-continued",
+        "FROM localhost/base\nLABEL \"spaced key\"=\"v w\" multi=1 \\\n  two=2\nLABEL multi=overridden\nMAINTAINER someone <a@b.c>\n",
+    ),
+    (
+        "shell-cmd",
+        "FROM localhost/base\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\nRUN echo shell > /s\n",
+    ),
+    (
+        "entrypoint-exec-cmd-shell",
+        "FROM localhost/base\nENTRYPOINT [\"/bin/cat\"]\nCMD /etc/passwd\n",
+    ),
+    (
+        "volume-forms",
+        "FROM localhost/base\nVOLUME [\"/v1\", \"/v2\"]\nVOLUME /v3 /v4\nSTOPSIGNAL 9\nRUN echo after > /after\n",
+    ),
+    (
+        "run-exec-form",
+        "FROM localhost/base\nRUN [\"/bin/sh\", \"-c\", \"echo exec > /exec\"]\nRUN [\"/bin/busybox\", \"touch\", \"/touched\"]\n",
+    ),
+    (
+        "escape-directive",
+        "# escape=`\nFROM localhost/base\nRUN echo a `\n  && echo b > /esc\nCOPY a.txt /esc-copied\n",
+    ),
+    (
+        "stage-by-index",
+        "FROM localhost/base\nRUN echo zero > /z\nFROM localhost/base\nCOPY --from=0 /z /z\n",
+    ),
+    (
+        "stage-as-base",
+        "FROM localhost/base AS one\nENV ONE=1\nRUN echo 1 > /one\nFROM one\nRUN echo \"$ONE 2\" > /two\n",
+    ),
+    (
+        "delete-base-files",
+        "FROM localhost/base\nRUN rm /etc/group /bin/cat\nRUN rm -r /var && mkdir /var && touch /var/fresh\n",
+    ),
+    (
+        "modes-and-links",
+        "FROM localhost/base\nRUN mkdir -m 2775 /sgid && touch /sgid/f && chmod 4755 /sgid/f && ln -s ../sgid/f /bin/f && ln /sgid/f /hard\n",
+    ),
+    (
+        "expose-forms",
+        "FROM localhost/base\nEXPOSE 80/tcp 80/udp 443\nEXPOSE 8000-8002\n",
+    ),
+    (
+        "env-path-user",
+        "FROM localhost/base\nENV PATH=/opt/bin:$PATH HOME=/root\nUSER user:user\nRUN id -u > /tmp/uid 2>/dev/null || echo none > /tmp/uid\n",
+    ),
+    (
+        "onbuild-free-multi",
+        "FROM localhost/base AS a\nRUN echo a > /a\nFROM localhost/base AS b\nRUN echo b > /b\nFROM localhost/base\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
     ),
 ];
 
@@ -161,6 +241,7 @@ fn config_of(inspect: &[u8]) -> BTreeMap<String, serde_json::Value> {
 fn tree_of(tar_bytes: &[u8]) -> Vec<String> {
     let mut a = tar::Archive::new(tar_bytes);
     let mut lines = Vec::new();
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
     for e in a.entries().unwrap() {
         let mut e = e.unwrap();
         let name = e.path().unwrap().display().to_string();
@@ -176,12 +257,17 @@ fn tree_of(tar_bytes: &[u8]) -> Vec<String> {
             continue;
         }
         let h = e.header().clone();
+        // A hard link is shown as the file it shares data with: which of
+        // the names a tar writes first is the writer's choice.
         let kind = match h.entry_type() {
             tar::EntryType::Directory => "d",
             tar::EntryType::Symlink => "l",
-            tar::EntryType::Link => "h",
             _ => "f",
         };
+        let hard_target = (h.entry_type() == tar::EntryType::Link).then(|| {
+            let t = e.link_name().unwrap().unwrap().display().to_string();
+            t.trim_start_matches("./").to_string()
+        });
         let link = e
             .link_name()
             .unwrap()
@@ -190,11 +276,16 @@ fn tree_of(tar_bytes: &[u8]) -> Vec<String> {
             .unwrap_or_default();
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-        let digest = if kind == "f" {
-            format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&data))[..12].to_string()
-        } else {
-            String::new()
+        let digest = match (&hard_target, kind) {
+            (Some(t), _) => digests.get(t).cloned().unwrap_or_default(),
+            (None, "f") => {
+                format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&data))[..12].to_string()
+            }
+            _ => String::new(),
         };
+        if kind == "f" {
+            digests.insert(name.clone(), digest.clone());
+        }
         lines.push(format!(
             "{kind} {:o} {}:{} {name} {link} {digest}",
             h.mode().unwrap() & 0o7777,

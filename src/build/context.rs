@@ -52,6 +52,9 @@ pub struct Item {
     pub mode: u32,
     pub mtime: i64,
     pub size: u64,
+    /// The directory the destination names (`COPY dir /app/all`): made
+    /// for the copy, so `--chmod` leaves its mode alone, as buildah does.
+    pub dest_dir: bool,
 }
 
 /// The remembered digests of unchanged files.
@@ -177,7 +180,9 @@ impl Context {
                     // go under that name.
                     let prefix = file_name.unwrap_or("");
                     if !prefix.is_empty() {
-                        items.push(item(host.clone(), prefix.to_string(), &m)?);
+                        let mut top = item(host.clone(), prefix.to_string(), &m)?;
+                        top.dest_dir = true;
+                        items.push(top);
                     }
                     self.walk(&host, &rel, prefix, &mut items)?;
                 } else {
@@ -285,6 +290,7 @@ fn item(host: PathBuf, name: String, m: &std::fs::Metadata) -> Result<Item, Cont
         size: if m.is_file() { m.size() } else { 0 },
         name,
         host,
+        dest_dir: false,
     })
 }
 

@@ -37,7 +37,7 @@ pub fn items_tar(
         h.set_uid(owner.uid);
         h.set_gid(owner.gid);
         h.set_mtime(mtime.unwrap_or(it.mtime).max(0) as u64);
-        let mode = owner.mode.unwrap_or(it.mode);
+        let mode = owner.mode.filter(|_| !it.dest_dir).unwrap_or(it.mode);
         h.set_mode(mode);
         match &it.kind {
             Kind::Dir => {
@@ -63,11 +63,13 @@ pub fn items_tar(
     b.finish()
 }
 
-/// A tar of empty directories (root's, 0755), named from the root.
-pub fn dirs_tar(dirs: &[String], mtime: i64, out: &Path) -> std::io::Result<()> {
+/// A tar of empty directories (0755, owned by `ids`), named from the root.
+pub fn dirs_tar(dirs: &[String], ids: (u32, u32), mtime: i64, out: &Path) -> std::io::Result<()> {
     let mut b = tar::Builder::new(std::fs::File::create(out)?);
     for d in dirs {
         let mut h = tar::Header::new_gnu();
+        h.set_uid(ids.0 as u64);
+        h.set_gid(ids.1 as u64);
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
         h.set_mtime(mtime.max(0) as u64);

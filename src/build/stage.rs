@@ -56,6 +56,9 @@ struct State {
     /// How many of `layers` the base (FROM) brought; `--squash` merges
     /// the rest.
     base_layers: usize,
+    /// WORKDIR changed since the last RUN: the next RUN makes the
+    /// directory first, owned by its USER (buildah makes it then too).
+    workdir_pending: bool,
 }
 
 impl State {
@@ -430,6 +433,58 @@ impl<'a> Builder<'a> {
         Ok(st)
     }
 
+    /// The layer that makes whichever of the directories `paths` (and
+    /// their parents) the image lacks, owned by `ids`; false (no layer)
+    /// when it has them all.
+    fn dirs_layer(
+        &mut self,
+        st: &mut State,
+        canonical: &str,
+        paths: &[String],
+        ids: (u32, u32),
+    ) -> Result<bool, BuildError> {
+        let lowers = st.lowers(self.engine);
+        let exists = |rel: &str| crate::image::diff::in_lowers(&lowers, Path::new(rel));
+        let mut dirs: Vec<String> = Vec::new();
+        for v in paths {
+            let mut acc = String::new();
+            for c in v.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                acc = if acc.is_empty() {
+                    c.to_string()
+                } else {
+                    format!("{acc}/{c}")
+                };
+                if !exists(&acc) && !dirs.contains(&acc) {
+                    dirs.push(acc.clone());
+                }
+            }
+        }
+        if dirs.is_empty() {
+            return Ok(false);
+        }
+        let tmp = self.engine.store.temp_path("build-dirs")?;
+        let path = tmp.path().to_path_buf();
+        let now = self
+            .opts
+            .timestamp
+            .unwrap_or_else(|| chrono::Utc::now().timestamp());
+        layer::dirs_tar(&dirs, ids, now, &path).map_err(BuildError::io("writing the layer"))?;
+        let extra = format!("{ids:?}");
+        self.layer_step(st, canonical, &extra, &mut |b, st| {
+            layer::layer_from_tar(
+                b.engine,
+                &st.lowers(b.engine),
+                st.parent_chain().as_ref(),
+                "/",
+                &path,
+                b.opts.timestamp,
+                ids,
+            )
+        })?;
+        drop(tmp);
+        Ok(true)
+    }
+
     /// `--squash`: the layers the build made as one, over the base's. The
     /// new layers' directories are applied in order onto the base mounted
     /// as an overlay, whose upper dir then holds their combined change
@@ -531,6 +586,7 @@ impl<'a> Builder<'a> {
                 args: BTreeMap::new(),
                 cmd_set: false,
                 base_layers: 0,
+                workdir_pending: false,
             });
         }
         if let Some(j) = self.stage_index(&base).filter(|j| *j < def_index) {
@@ -542,6 +598,7 @@ impl<'a> Builder<'a> {
             st.args.clear();
             st.cmd_set = false;
             st.base_layers = st.layers.len();
+            st.workdir_pending = false;
             return Ok(st);
         }
         let image = self.base_image(&base)?;
@@ -563,6 +620,7 @@ impl<'a> Builder<'a> {
             layers,
             args: BTreeMap::new(),
             cmd_set: false,
+            workdir_pending: false,
         })
     }
 
@@ -843,47 +901,11 @@ impl<'a> Builder<'a> {
                 }
                 // The directories are made in the image too, as buildah
                 // does, when the image lacks them.
-                let lowers = st.lowers(self.engine);
-                let exists = |rel: &str| crate::image::diff::in_lowers(&lowers, Path::new(rel));
-                let mut dirs: Vec<String> = Vec::new();
-                for v in &vols {
-                    let mut acc = String::new();
-                    for c in v.split('/').filter(|c| !c.is_empty() && *c != ".") {
-                        acc = if acc.is_empty() {
-                            c.to_string()
-                        } else {
-                            format!("{acc}/{c}")
-                        };
-                        if !exists(&acc) && !dirs.contains(&acc) {
-                            dirs.push(acc.clone());
-                        }
-                    }
-                }
-                if dirs.is_empty() {
-                    self.config_step(st, &format!("VOLUME {vols:?}"));
-                    return Ok(());
-                }
                 let canonical = format!("/bin/sh -c #(nop) VOLUME {vols:?}");
-                let tmp = self.engine.store.temp_path("build-volume")?;
-                let path = tmp.path().to_path_buf();
-                let now = self
-                    .opts
-                    .timestamp
-                    .unwrap_or_else(|| chrono::Utc::now().timestamp());
-                layer::dirs_tar(&dirs, now, &path).map_err(BuildError::io("writing the layer"))?;
-                let r = self.layer_step(st, &canonical, "", &mut |b, st| {
-                    layer::layer_from_tar(
-                        b.engine,
-                        &st.lowers(b.engine),
-                        st.parent_chain().as_ref(),
-                        "/",
-                        &path,
-                        b.opts.timestamp,
-                        (0, 0),
-                    )
-                });
-                drop(tmp);
-                r
+                if !self.dirs_layer(st, &canonical, &vols, (0, 0))? {
+                    self.config_step(st, &format!("VOLUME {vols:?}"));
+                }
+                Ok(())
             }
             "USER" => {
                 let u = self.expand_one(st, ins, Self::shell_text(ins).trim())?;
@@ -901,6 +923,7 @@ impl<'a> Builder<'a> {
                 };
                 let clean = clean_abs(&joined);
                 st.cfg().working_dir = Some(clean.clone());
+                st.workdir_pending = true;
                 self.config_step(st, &format!("WORKDIR {clean}"));
                 Ok(())
             }
@@ -979,8 +1002,9 @@ impl<'a> Builder<'a> {
     /// `k=v k2="v 2"` (or the legacy `k v` form) with variables expanded.
     fn pairs(&self, st: &State, ins: &Instruction) -> Result<Vec<(String, String)>, BuildError> {
         let text = Self::shell_text(ins);
-        let first = text.split_whitespace().next().unwrap_or("");
-        if !first.contains('=') {
+        // The first word as the shell splits it: `"spaced key"=v` is a pair.
+        let words = self.expand_words(st, ins, &text)?;
+        if !words.first().is_some_and(|w| w.contains('=')) {
             let (k, v) = text
                 .trim()
                 .split_once(char::is_whitespace)
@@ -988,7 +1012,7 @@ impl<'a> Builder<'a> {
             return Ok(vec![(k.to_string(), self.expand_one(st, ins, v.trim())?)]);
         }
         let mut out = Vec::new();
-        for w in self.expand_words(st, ins, &text)? {
+        for w in words {
             let (k, v) = w
                 .split_once('=')
                 .ok_or_else(|| self.err(ins, format!("{w:?} is not KEY=VALUE")))?;
@@ -1000,7 +1024,32 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
+    /// Makes the working directory WORKDIR named, when the image lacks
+    /// it, owned by the USER the RUN step runs as.
+    fn make_workdir(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
+        st.workdir_pending = false;
+        let Some(wd) = st.cfg().working_dir.clone() else {
+            return Ok(());
+        };
+        let user = st.cfg().user.clone().unwrap_or_default();
+        let ids = if user.is_empty() {
+            (0, 0)
+        } else {
+            let lowers = st.lowers(self.engine);
+            let dirs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
+            let ids = crate::engine::user::resolve(&user, &dirs)
+                .map_err(|e| self.err(ins, format!("USER {user}: {e}")))?;
+            (ids.uid, ids.gid)
+        };
+        let canonical = format!("/bin/sh -c #(nop) WORKDIR {wd}");
+        self.dirs_layer(st, &canonical, std::slice::from_ref(&wd), ids)?;
+        Ok(())
+    }
+
     fn run_step(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
+        if st.workdir_pending {
+            self.make_workdir(st, ins)?;
+        }
         let argv = match (&ins.args, ins.heredocs.first()) {
             (Args::Exec(v), _) => v.clone(),
             (Args::Shell(s), Some(h)) if s.trim().starts_with("<<") && ins.heredocs.len() == 1 => {

@@ -5,6 +5,7 @@
 //! swapped for a symlink mid-walk is never followed to a host path.
 
 use super::secure_path::{check, cstr, open_at};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -263,6 +264,19 @@ pub fn tar_tree<W: Write>(
     name: &Path,
     hook: &mut TarHook<'_, W>,
 ) -> io::Result<()> {
+    walk_tar(tar, dir, name, hook, &mut HashMap::new())
+}
+
+/// `tar_tree`'s walk; `links` remembers the first name of each file with
+/// more than one link, so the next ones become hard-link entries (a layer
+/// keeps one copy of the data, as podman and docker write it).
+fn walk_tar<W: Write>(
+    tar: &mut tar::Builder<W>,
+    dir: RawFd,
+    name: &Path,
+    hook: &mut TarHook<'_, W>,
+    links: &mut HashMap<(u64, u64), std::path::PathBuf>,
+) -> io::Result<()> {
     hook(
         tar,
         Visit::Dir {
@@ -291,13 +305,29 @@ pub fn tar_tree<W: Write>(
             libc::S_IFDIR => match open_dir_at(dir, &child) {
                 Ok(sub) => {
                     append_entry(tar, &path, &fstat(sub.as_raw_fd())?, None, None)?;
-                    tar_tree(tar, sub.as_raw_fd(), &path, hook)?
+                    walk_tar(tar, sub.as_raw_fd(), &path, hook, links)?
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {}
                 Err(e) => return Err(e),
             },
+            libc::S_IFREG if st.st_nlink > 1 && links.contains_key(&(st.st_dev, st.st_ino)) => {
+                let first = &links[&(st.st_dev, st.st_ino)];
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_mode(st.st_mode & 0o7777);
+                h.set_uid(st.st_uid as u64);
+                h.set_gid(st.st_gid as u64);
+                h.set_mtime(st.st_mtime.max(0) as u64);
+                h.set_size(0);
+                tar.append_link(&mut h, &path, first)?;
+            }
             libc::S_IFREG => match open_file_at(dir, &child) {
-                Ok(f) => tar_file(tar, &f, &path)?,
+                Ok(f) => {
+                    if st.st_nlink > 1 {
+                        links.insert((st.st_dev, st.st_ino), path.clone());
+                    }
+                    tar_file(tar, &f, &path)?
+                }
                 // Swapped for a link or a device since the stat: left out.
                 Err(e)
                     if matches!(e.raw_os_error(), Some(libc::ELOOP))
