@@ -60,6 +60,8 @@ bench: build bench-deps
 	bench/lifecycle.sh
 	bench/network.sh
 	bench/build.sh
+	FILES=10000 BYTES=10000 RUNS=1 bench/build.sh
+	bench/push.sh
 
 # Fuzz targets in fuzz/ (cargo-fuzz's layout: reference parsing,
 # manifests/indexes/configs, registries.conf, layer unpacking that must

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 berth=$PWD/target/release/berth
 runs=${RUNS:-3}
 files=${FILES:-2000}
+bytes=${BYTES:-7000}
 work=$(mktemp -d /var/tmp/berth-bench-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 podman_conf "$work"
@@ -23,17 +24,17 @@ cp /bin/busybox "$work/base/bin/"
 for a in sh cat echo mkdir ls cp wc sort; do ln -s busybox "$work/base/bin/$a"; done
 tar -C "$work/base" -cf "$work/base.tar" .
 
-# The context: FILES files (about 7 KiB each) in 20 dirs.
+# The context: FILES files of BYTES bytes (7,000 unless set) in 20 dirs.
 ctx=$work/ctx
-python3 - "$ctx" "$files" <<'PY'
+python3 - "$ctx" "$files" "$bytes" <<'PY'
 import os, sys, random
-root, n = sys.argv[1], int(sys.argv[2])
+root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 random.seed(7)
 for i in range(n):
     d = os.path.join(root, "src", f"d{i % 20:02}")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, f"f{i:05}.txt"), "wb") as f:
-        f.write(random.randbytes(7000))
+        f.write(random.randbytes(size))
 PY
 {
 	echo "FROM localhost/bench-base"
@@ -82,7 +83,7 @@ one_b=$(timeit "$change" B build -q --network none -t bench "$ctx")
 one_p=$(timeit "$change" P build -q --network none --layers -t bench "$ctx")
 
 ratio() { echo "$1 / $2" | bc -l; }
-printf '\nbuild of a %s-instruction Containerfile, %s-file context, %s runs (median):\n' "$instructions" "$files" "$runs"
+printf '\nbuild of a %s-instruction Containerfile, %s-file %s MB context, %s runs (median):\n' "$instructions" "$files" $((files * bytes / 1000000)) "$runs"
 printf '                 berth      podman     berth/podman\n'
 printf '  cold         %7.3f s  %7.3f s   %.2f\n' "$cold_b" "$cold_p" "$(ratio "$cold_b" "$cold_p")"
 printf '  unchanged    %7.3f s  %7.3f s   %.3f\n' "$same_b" "$same_p" "$(ratio "$same_b" "$same_p")"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Push benchmark: berth push vs skopeo copy of the same 4 x 40 MB image
+# (the same gzip blobs, read from local disk) to a local registry, in one
+# run. Each push goes to a registry started fresh on a new port, so
+# neither side can skip or mount a blob it pushed before (skopeo keeps a
+# blob-location cache). Prints medians and the ratio berth/skopeo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+berth=$PWD/target/release/berth
+runs=${RUNS:-3}
+work=$(mktemp -d /var/tmp/berth-bench-push.XXXXXX)
+reg_pid=
+stop_registry() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null; reg_pid=; }
+cleanup() { stop_registry; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Starts an empty registry on a fresh port; sets $port.
+start_registry() {
+	stop_registry
+	rm -rf "$work/registry"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$work/reg.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: 127.0.0.1:$port}
+YML
+	docker-registry serve "$work/reg.yml" >/dev/null 2>&1 &
+	reg_pid=$!
+	for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+}
+
+echo "building a 4 x 40 MB image..."
+compressed=$(python3 bench/make_image.py "$work/layout" 4 40)
+# berth gets the same blobs through a registry (pulled images keep their
+# compressed layers, which push sends as they are).
+start_registry
+skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://127.0.0.1:$port/src/big:latest"
+"$berth" --root "$work/berth" pull -q --tls-verify=false "127.0.0.1:$port/src/big:latest" >/dev/null
+"$berth" --root "$work/berth" tag "127.0.0.1:$port/src/big:latest" localhost/big
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+timeit() { # command with DEST in it... ; prints median seconds
+	for _ in $(seq "$runs"); do
+		start_registry
+		local cmd=("${@//DEST/127.0.0.1:$port/bench/big:latest}")
+		local s e
+		s=$(date +%s.%N)
+		"${cmd[@]}" >/dev/null 2>"$work/err" || { echo "failed: ${cmd[*]}: $(tail -1 "$work/err")" >&2; exit 1; }
+		e=$(date +%s.%N)
+		# What landed is the whole image.
+		skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$port/bench/big:latest" >/dev/null
+		echo "$e - $s" | bc -l
+	done | median
+}
+
+t_berth=$(timeit "$berth" --root "$work/berth" push -q --tls-verify=false localhost/big DEST)
+t_skopeo=$(timeit skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big" docker://DEST)
+printf '\npush of %s MB (4 gzip layers) to a fresh local registry, %s runs (median):\n' $((compressed / 1000000)) "$runs"
+printf '  berth   %6.2f s\n' "$t_berth"
+printf '  skopeo  %6.2f s   berth/skopeo = %.2f\n' "$t_skopeo" "$(echo "$t_berth / $t_skopeo" | bc -l)"
