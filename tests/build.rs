@@ -1041,3 +1041,43 @@ fn hard_links_made_by_run_stay_links() {
     );
     env.berth(&["rm", "lc"]).ok();
 }
+
+/// On a terminal a build shows BuildKit's kind of live view: each step
+/// ends as `=> [n/m] …  0.1s` or `=> CACHED [n/m] …`, and a RUN step's
+/// output is shown under it while it runs; without one, podman's lines.
+#[test]
+fn a_terminal_gets_the_live_build_view() {
+    let env = Env::root();
+    busybox_image(&env);
+    let ctx = context(
+        &env,
+        "live",
+        &[
+            (
+                "Containerfile",
+                "FROM busybox\nRUN echo shown-while-running\nCOPY f /f\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    let c = ctx.to_str().unwrap();
+    let mut s = common::pty::PtySession::spawn(env.cmd(&["build", "-t", "live", c]), 24, 100);
+    s.expect("shown-while-running", 20);
+    s.expect("=> [2/3] RUN echo shown-while-running  ", 20);
+    s.expect("=> [3/3] COPY f /f  ", 20);
+    assert_eq!(s.wait(20), 0);
+    let mut again = common::pty::PtySession::spawn(env.cmd(&["build", "-t", "live", c]), 24, 100);
+    again.expect("=> CACHED [2/3] RUN echo shown-while-running", 20);
+    again.expect("=> CACHED [3/3] COPY f /f", 20);
+    assert_eq!(again.wait(20), 0);
+    // Not a terminal: the plain lines.
+    let plain = build(&env, &ctx, &["-t", "live"]);
+    assert!(
+        plain
+            .ok()
+            .contains("STEP 2/3: RUN echo shown-while-running"),
+        "{}",
+        plain.stdout
+    );
+    assert!(!plain.stdout.contains("=> "), "{}", plain.stdout);
+}

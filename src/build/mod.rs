@@ -14,6 +14,7 @@ pub mod layer;
 pub mod parse;
 pub mod run_mounts;
 mod stage;
+pub mod view;
 pub mod words;
 
 use crate::engine::Engine;
@@ -118,6 +119,8 @@ pub struct BuildOptions {
     pub squash: bool,
     /// `-q`: print only the image id.
     pub quiet: bool,
+    /// Output goes to a terminal: the live view instead of plain lines.
+    pub live: bool,
     /// `--network` for RUN steps.
     pub network: Option<String>,
     pub pull: PullPolicy,

@@ -124,6 +124,8 @@ pub(super) struct Builder<'a> {
     used_args: BTreeSet<String>,
     step: usize,
     total: usize,
+    /// The live terminal view (None: plain lines, or quiet).
+    view: Option<super::view::LiveView>,
 }
 
 fn key_of(parts: &[&str]) -> Digest {
@@ -246,13 +248,27 @@ impl<'a> Builder<'a> {
             used_args,
             step: 0,
             total: 0,
+            view: (opts.live && !opts.quiet).then(super::view::LiveView::new),
         })
     }
 
     fn say(&mut self, line: &str) {
-        if !self.opts.quiet {
+        if let Some(v) = self.view.as_mut() {
+            v.line(line);
+        } else if !self.opts.quiet {
             let _ = writeln!(self.out, "{line}");
             let _ = self.out.flush();
+        }
+    }
+
+    /// A step begins: podman's `STEP n/m: TEXT` line, or a live one.
+    fn say_step(&mut self, prefix: &str, text: &str) {
+        match self.view.as_mut() {
+            Some(v) => v.begin(format!("[{}/{}] {text}", self.step, self.total)),
+            None => {
+                let line = format!("{prefix}STEP {}/{}: {text}", self.step, self.total);
+                self.say(&line)
+            }
         }
     }
 
@@ -657,10 +673,7 @@ impl<'a> Builder<'a> {
         } else {
             String::new()
         };
-        self.say(&format!(
-            "{prefix}STEP {}/{}: {}",
-            self.step, self.total, def_base.text
-        ));
+        self.say_step(&prefix, &def_base.text);
         let mut st = self.base_state(i)?;
         // ONBUILD triggers of the base run first.
         let triggers = st.cfg().on_build.take().unwrap_or_default();
@@ -674,7 +687,7 @@ impl<'a> Builder<'a> {
         let body = self.stages[i].body.clone();
         for ins in &body {
             self.step += 1;
-            self.say(&format!("STEP {}/{}: {}", self.step, self.total, ins.text));
+            self.say_step("", &ins.text);
             self.instruction(&mut st, ins)?;
         }
         Ok(st)
@@ -770,7 +783,10 @@ impl<'a> Builder<'a> {
         let parent = st.parent_chain();
         let (layer, created) = match self.cached(&key, parent.as_ref()) {
             Some(e) => {
-                self.say(&format!("--> Using cache {}", key.hex()));
+                match self.view.as_mut() {
+                    Some(v) => v.cached(),
+                    None => self.say(&format!("--> Using cache {}", key.hex())),
+                }
                 (e.layer, e.created)
             }
             None => {
@@ -1280,7 +1296,10 @@ impl<'a> Builder<'a> {
             tmpfs: mounts.tmpfs.clone(),
             ..Default::default()
         };
-        let quiet = QuietStdout::new(self.opts.quiet);
+        let quiet = match self.view.as_ref() {
+            Some(v) => (None, Some(v.capture())),
+            None => (Some(QuietStdout::new(self.opts.quiet)), None),
+        };
         let progress = crate::image::progress::Silent;
         let outcome = crate::engine::run::run(engine, o, &progress);
         drop(quiet);

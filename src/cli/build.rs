@@ -322,6 +322,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         squash_all: a.squash_all,
         squash: a.squash,
         quiet: a.quiet,
+        live: std::io::IsTerminal::is_terminal(&std::io::stdout()),
         network: a.network.clone(),
         pull,
         pull_options,
