@@ -10,3 +10,25 @@ runtime = "runc"
 CONF
 	export CONTAINERS_CONF=$1/containers.conf
 }
+
+# An empty docker-registry on a fresh loopback port, its data under
+# $1/registry; sets $port and $reg_pid (stop_registry stops it).
+reg_pid=
+stop_registry() {
+	if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
+	reg_pid=
+}
+start_registry() {
+	stop_registry
+	rm -rf "$1/registry"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$1/reg.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $1/registry}}
+http: {addr: 127.0.0.1:$port}
+YML
+	docker-registry serve "$1/reg.yml" >/dev/null 2>&1 &
+	reg_pid=$!
+	for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+}

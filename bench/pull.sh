@@ -8,19 +8,9 @@ cd "$(dirname "$0")/.."
 berth=$PWD/target/release/berth
 runs=${RUNS:-3}
 work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
-cleanup() { [ -n "${reg_pid:-}" ] && kill "$reg_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() { stop_registry; rm -rf "$work"; }
 trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/reg.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $work/registry}}
-http: {addr: 127.0.0.1:$port}
-YML
-docker-registry serve "$work/reg.yml" >/dev/null 2>&1 &
-reg_pid=$!
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+start_registry "$work"
 
 echo "building a 4 x 55 MB image..."
 compressed=$(python3 bench/make_image.py "$work/layout" 4 55)

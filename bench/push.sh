@@ -9,32 +9,15 @@ cd "$(dirname "$0")/.."
 berth=$PWD/target/release/berth
 runs=${RUNS:-3}
 work=$(mktemp -d /var/tmp/berth-bench-push.XXXXXX)
-reg_pid=
-stop_registry() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null; reg_pid=; }
 cleanup() { stop_registry; rm -rf "$work"; }
 trap cleanup EXIT
-
-# Starts an empty registry on a fresh port; sets $port.
-start_registry() {
-	stop_registry
-	rm -rf "$work/registry"
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	cat >"$work/reg.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $work/registry}}
-http: {addr: 127.0.0.1:$port}
-YML
-	docker-registry serve "$work/reg.yml" >/dev/null 2>&1 &
-	reg_pid=$!
-	for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
-}
+. bench/peers.sh
 
 echo "building a 4 x 40 MB image..."
 compressed=$(python3 bench/make_image.py "$work/layout" 4 40)
 # berth gets the same blobs through a registry (pulled images keep their
 # compressed layers, which push sends as they are).
-start_registry
+start_registry "$work"
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://127.0.0.1:$port/src/big:latest"
 "$berth" --root "$work/berth" pull -q --tls-verify=false "127.0.0.1:$port/src/big:latest" >/dev/null
 "$berth" --root "$work/berth" tag "127.0.0.1:$port/src/big:latest" localhost/big
@@ -42,7 +25,7 @@ skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://127.0.0.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() { # command with DEST in it... ; prints median seconds
 	for _ in $(seq "$runs"); do
-		start_registry
+		start_registry "$work"
 		local cmd=("${@//DEST/127.0.0.1:$port/bench/big:latest}")
 		local s e
 		s=$(date +%s.%N)
@@ -50,6 +33,7 @@ timeit() { # command with DEST in it... ; prints median seconds
 		e=$(date +%s.%N)
 		# What landed is the whole image.
 		skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$port/bench/big:latest" >/dev/null
+		stop_registry
 		echo "$e - $s" | bc -l
 	done | median
 }

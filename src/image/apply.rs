@@ -11,7 +11,7 @@
 //! followed out of it. Hard links in the layer become separate copies.
 
 use crate::util::fdtree::{
-    copy_data, create_file_at, kind, lstat_at, names, open_dir_at, open_file_at, readlink_at,
+    copy_data, copy_symlink_at, create_file_at, kind, lstat_at, names, open_dir_at, open_file_at,
     remove_at, set_owner_mode,
 };
 use crate::util::secure_path::{check, cstr};
@@ -64,19 +64,7 @@ pub fn apply_layer(from: RawFd, to: RawFd) -> io::Result<()> {
             }
             libc::S_IFLNK => {
                 remove_at(to, &name)?;
-                let target = cstr(&readlink_at(from, &name)?);
-                // SAFETY: valid C strings; the target is stored, not followed.
-                check(unsafe { libc::symlinkat(target.as_ptr(), to, n.as_ptr()) })?;
-                // SAFETY: as above; AT_SYMLINK_NOFOLLOW changes the link itself.
-                check(unsafe {
-                    libc::fchownat(
-                        to,
-                        n.as_ptr(),
-                        st.st_uid,
-                        st.st_gid,
-                        libc::AT_SYMLINK_NOFOLLOW,
-                    )
-                })?;
+                copy_symlink_at(from, to, &name, &st)?;
             }
             _ => {
                 // Fifos and device nodes a layer made: made again where the

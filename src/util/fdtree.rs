@@ -159,24 +159,30 @@ pub fn copy_tree(from: RawFd, to: RawFd) -> io::Result<()> {
                 copy_data(&src, &dst)?;
                 set_owner_mode(dst.as_raw_fd(), &fstat(src.as_raw_fd())?)?;
             }
-            libc::S_IFLNK => {
-                let target = cstr(&readlink_at(from, &name)?);
-                // SAFETY: valid C strings; the target is stored, not followed.
-                check(unsafe { libc::symlinkat(target.as_ptr(), to, n.as_ptr()) })?;
-                // SAFETY: as above; AT_SYMLINK_NOFOLLOW changes the link itself.
-                check(unsafe {
-                    libc::fchownat(
-                        to,
-                        n.as_ptr(),
-                        st.st_uid,
-                        st.st_gid,
-                        libc::AT_SYMLINK_NOFOLLOW,
-                    )
-                })?;
-            }
+            libc::S_IFLNK => copy_symlink_at(from, to, &name, &st)?,
             _ => {} // devices, fifos, sockets: not copied
         }
     }
+    Ok(())
+}
+
+/// Makes `name` in `to` a symlink with the target `name` has in `from`,
+/// owned as `st` says (the link itself; nothing is followed).
+pub fn copy_symlink_at(from: RawFd, to: RawFd, name: &[u8], st: &libc::stat) -> io::Result<()> {
+    let n = cstr(name);
+    let target = cstr(&readlink_at(from, name)?);
+    // SAFETY: valid C strings; the target is stored, not followed.
+    check(unsafe { libc::symlinkat(target.as_ptr(), to, n.as_ptr()) })?;
+    // SAFETY: as above; AT_SYMLINK_NOFOLLOW changes the link itself.
+    check(unsafe {
+        libc::fchownat(
+            to,
+            n.as_ptr(),
+            st.st_uid,
+            st.st_gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
     Ok(())
 }
 
