@@ -1081,3 +1081,62 @@ fn a_terminal_gets_the_live_build_view() {
     );
     assert!(!plain.stdout.contains("=> "), "{}", plain.stdout);
 }
+
+/// Two stages that each wait for the other to start: they finish only
+/// when built at the same time, and --jobs 1 builds them one by one.
+fn parallel_stages(env: &Env) {
+    busybox_image(env);
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,target=/sync,id=sync sh -c 'touch /sync/{me}; i=0; \
+             while [ ! -e /sync/{other} ]; do i=$((i+1)); [ $i -gt $WAIT ] && exit 7; sleep 1; done; echo {me} > /{me}'"
+        )
+    };
+    let file = format!(
+        "ARG WAIT=60\nFROM busybox AS a\nARG WAIT\n{}\nFROM busybox AS b\nARG WAIT\n{}\n\
+         FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD [\"cat\", \"/a\", \"/b\"]\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let ctx = context(env, "parallel", &[("Containerfile", &file)]);
+    // One at a time, the first stage gives up waiting for the second.
+    build(env, &ctx, &["--jobs", "1", "--build-arg", "WAIT=1"]).fails(7, "exited with 7");
+    let out = build(env, &ctx, &["--jobs", "2", "-t", "both"])
+        .ok()
+        .to_string();
+    // The plain lines still come in order, each step numbered once.
+    for (n, step) in [
+        "1/10: FROM busybox AS a",
+        "4/10: FROM busybox AS b",
+        "10/10: CMD",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(out.matches(step).count(), 1, "step {n}: {out}");
+    }
+    assert!(
+        out.find("STEP 3/10").unwrap() < out.find("STEP 4/10").unwrap(),
+        "{out}"
+    );
+    assert_eq!(env.berth(&["run", "--rm", "both"]).ok(), "a\nb\n");
+    // A rebuild is all hits, and a job's failure is the build's.
+    let again = build(env, &ctx, &["--jobs", "2"]).ok().to_string();
+    assert_eq!(hits(&again), 4, "{again}");
+    let bad = file.replace("echo b > /b", "echo b > /b; exit 3");
+    let ctx = context(env, "parallel-bad", &[("Containerfile", &bad)]);
+    build(env, &ctx, &["--jobs", "2"]).fails(3, "exited with 3");
+    env.assert_consistent();
+}
+
+#[test]
+fn independent_stages_build_at_once() {
+    parallel_stages(&Env::root());
+    match Env::user("build-parallel") {
+        Some(env) => parallel_stages(&env),
+        None => common::skip(
+            "independent_stages_build_at_once (rootless)",
+            "no unprivileged test user",
+        ),
+    }
+}

@@ -83,6 +83,14 @@ impl StatCache {
         }
     }
 
+    /// Takes in what another builder (a parallel job) learned.
+    pub fn merge(&mut self, other: StatCache) {
+        if !other.entries.is_empty() {
+            self.entries.extend(other.entries);
+            self.changed = true;
+        }
+    }
+
     fn digest(&mut self, path: &Path, m: &std::fs::Metadata) -> Result<String, ContextError> {
         let key = format!(
             "{}:{}:{}:{}.{}",

@@ -10,6 +10,7 @@ pub mod context;
 pub mod fetch;
 pub mod from_stage;
 pub mod ignore;
+mod jobs;
 pub mod layer;
 pub mod parse;
 pub mod run_mounts;
@@ -59,6 +60,9 @@ pub enum BuildError {
         what: String,
         source: std::io::Error,
     },
+    /// A stage built by a parallel job failed with this message.
+    #[error("{message}")]
+    Job { code: i32, message: String },
     #[error("{0}")]
     Usage(String),
 }
@@ -73,6 +77,7 @@ impl BuildError {
     pub fn exit_code(&self) -> i32 {
         match self {
             BuildError::Run { code, .. } if *code > 0 => *code,
+            BuildError::Job { code, .. } => *code,
             _ => 125,
         }
     }
@@ -121,6 +126,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Output goes to a terminal: the live view instead of plain lines.
     pub live: bool,
+    /// `--jobs`: how many independent stages build at once (0: as many
+    /// as the machine has cores).
+    pub jobs: usize,
     /// `--network` for RUN steps.
     pub network: Option<String>,
     pub pull: PullPolicy,

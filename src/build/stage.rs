@@ -126,6 +126,14 @@ pub(super) struct Builder<'a> {
     total: usize,
     /// The live terminal view (None: plain lines, or quiet).
     view: Option<super::view::LiveView>,
+    /// The number of the step before each stage's first: a stage's steps
+    /// keep their numbers whichever order stages build in.
+    first_step: BTreeMap<usize, usize>,
+    /// Base images found or pulled by this build, by name: each is pulled
+    /// once, even with `--pull=always`.
+    bases: BTreeMap<String, ImageRecord>,
+    /// Replaying a stage a parallel job built: print nothing.
+    mute: bool,
 }
 
 fn key_of(parts: &[&str]) -> Digest {
@@ -249,10 +257,16 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             view: (opts.live && !opts.quiet).then(super::view::LiveView::new),
+            first_step: BTreeMap::new(),
+            bases: BTreeMap::new(),
+            mute: false,
         })
     }
 
     fn say(&mut self, line: &str) {
+        if self.mute {
+            return;
+        }
         if let Some(v) = self.view.as_mut() {
             v.line(line);
         } else if !self.opts.quiet {
@@ -263,6 +277,9 @@ impl<'a> Builder<'a> {
 
     /// A step begins: podman's `STEP n/m: TEXT` line, or a live one.
     fn say_step(&mut self, prefix: &str, text: &str) {
+        if self.mute {
+            return;
+        }
         match self.view.as_mut() {
             Some(v) => v.begin(format!("[{}/{}] {text}", self.step, self.total)),
             None => {
@@ -296,6 +313,23 @@ impl<'a> Builder<'a> {
         if !seen.insert(i) {
             return;
         }
+        for j in self.deps(i) {
+            self.visit(j, seen, order);
+        }
+        order.push(i);
+    }
+
+    /// The earlier stages stage `i` reads: its FROM, COPY --from and RUN
+    /// --mount from=.
+    fn deps(&self, i: usize) -> Vec<usize> {
+        self.sources(i)
+            .iter()
+            .filter_map(|d| self.stage_index(d).filter(|j| *j < i))
+            .collect()
+    }
+
+    /// What stage `i` reads, as written: stage names, images, contexts.
+    fn sources(&self, i: usize) -> Vec<String> {
         let s = &self.stages[i];
         let base = self.raw_base(s);
         let mut deps: Vec<String> = vec![base];
@@ -309,12 +343,138 @@ impl<'a> Builder<'a> {
                 deps.extend(from.map(String::from));
             }
         }
-        for d in deps {
-            if let Some(j) = self.stage_index(&d).filter(|j| *j < i) {
-                self.visit(j, seen, order);
+        deps
+    }
+
+    /// Pulls, in this process, the images stage `i` reads, so that
+    /// parallel jobs never pull the same image at once.
+    fn prepare(&mut self, i: usize) -> Result<(), BuildError> {
+        for name in self.sources(i) {
+            let name = match self.opts.named_contexts.get(&name) {
+                Some(super::NamedContext::Image(image)) => image.clone(),
+                Some(super::NamedContext::Dir(_)) => continue,
+                None => name,
+            };
+            let stage = self.stage_index(&name).is_some_and(|j| j < i);
+            if !stage && name != "scratch" && !name.contains('$') {
+                self.base_image(&name)?;
             }
         }
-        order.push(i);
+        Ok(())
+    }
+
+    /// Builds the stages in `order` (each after those it reads): one after
+    /// another, or, with `--jobs` above 1 and the cache in use, those that
+    /// do not read each other at once in parallel jobs.
+    fn build_stages(&mut self, order: &[usize]) -> Result<(), BuildError> {
+        let jobs = match self.opts.jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let parallel = jobs > 1 && !self.opts.no_layers;
+        let mut pending: Vec<usize> = order.to_vec();
+        let mut running: Vec<super::jobs::Job> = Vec::new();
+        let mut failed: Option<BuildError> = None;
+        // Jobs' output, shown in the stages' order as each one's turn comes.
+        let mut held: BTreeMap<usize, String> = BTreeMap::new();
+        let mut shown = 0;
+        while !pending.is_empty() || !running.is_empty() {
+            let ready: Vec<usize> = if failed.is_some() {
+                Vec::new()
+            } else {
+                pending
+                    .iter()
+                    .copied()
+                    .filter(|i| self.deps(*i).iter().all(|d| self.done.contains_key(d)))
+                    .collect()
+            };
+            let alone = running.is_empty() && ready.len() <= 1;
+            if !parallel || alone || !super::jobs::single_threaded() {
+                let Some(&i) = ready.first() else { break };
+                pending.retain(|p| *p != i);
+                let st = self.run_stage(i)?;
+                self.done.insert(i, st);
+                shown = shown.max(order.iter().position(|s| *s == i).unwrap_or(0) + 1);
+                continue;
+            }
+            for i in ready.into_iter().take(jobs.saturating_sub(running.len())) {
+                pending.retain(|p| *p != i);
+                self.prepare(i)?;
+                let dir = self.engine.store.temp_path("build-job")?;
+                let job = super::jobs::spawn(dir, i, |dir| self.job(i, dir))?;
+                running.push(job);
+            }
+            let job = super::jobs::wait_any(&mut running)?;
+            held.insert(job.stage, job.log());
+            while let Some(log) = order.get(shown).and_then(|s| held.remove(s)) {
+                shown += 1;
+                self.show_log(&log);
+            }
+            if let Some(e) = job.failure() {
+                // Let the others finish: killing one mid-step would leave
+                // its container behind.
+                failed.get_or_insert(e);
+                continue;
+            }
+            self.stats.merge(StatCache::load(&job.stats_path()));
+            if let Some(v) = self.view.as_mut() {
+                v.end();
+            }
+            // Every step is now a cache hit: this only rebuilds the state.
+            self.mute = true;
+            let st = self.run_stage(job.stage);
+            self.mute = false;
+            self.done.insert(job.stage, st?);
+        }
+        for log in std::mem::take(&mut held).values() {
+            self.show_log(log);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None if !pending.is_empty() => Err(BuildError::Usage(
+                "the stages' order could not be worked out".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Shows a job's output: its plain lines, or on a terminal what its
+    /// own live view drew, byte for byte.
+    fn show_log(&mut self, log: &str) {
+        if self.mute {
+            return;
+        }
+        if let Some(v) = self.view.as_mut() {
+            v.end();
+            let mut term = std::io::stdout();
+            let _ = term.write_all(log.as_bytes());
+            let _ = term.flush();
+            return;
+        }
+        for line in log.lines() {
+            self.say(line);
+        }
+    }
+
+    /// A parallel job's work, in the forked child: build stage `i`, its
+    /// output to its log (the parent shows it), and keep what the stat cache
+    /// learned in `dir`.
+    fn job(&mut self, i: usize, dir: &Path) -> Result<(), BuildError> {
+        let log: &'a mut dyn Write = Box::leak(Box::new(std::io::stdout()));
+        self.out = log;
+        if self.view.is_some() {
+            self.view = Some(super::view::LiveView::new());
+        }
+        let result = self.run_stage(i).map(|_| ());
+        // The child _exits, dropping nothing: end its view's last step
+        // here (dropping the view marks a failed one).
+        match (&result, self.view.as_mut()) {
+            (Ok(()), Some(v)) => v.end(),
+            _ => drop(self.view.take()),
+        }
+        let _ = self.out.flush();
+        self.stats.save(&super::jobs::stats_path(dir));
+        result
     }
 
     fn raw_base(&self, s: &StageDef) -> String {
@@ -335,11 +495,11 @@ impl<'a> Builder<'a> {
             None => self.stages.len() - 1,
         };
         let order = self.needed(target);
-        self.total = order.iter().map(|i| 1 + self.stages[*i].body.len()).sum();
-        for i in order {
-            let st = self.run_stage(i)?;
-            self.done.insert(i, st);
+        for i in &order {
+            self.first_step.insert(*i, self.total);
+            self.total += 1 + self.stages[*i].body.len();
         }
+        self.build_stages(&order)?;
         let mut st = self.done.remove(&target).expect("built");
         // --label on the final image only.
         for l in &self.opts.labels {
@@ -641,6 +801,15 @@ impl<'a> Builder<'a> {
     }
 
     fn base_image(&mut self, name: &str) -> Result<ImageRecord, BuildError> {
+        if let Some(i) = self.bases.get(name) {
+            return Ok(i.clone());
+        }
+        let image = self.find_or_pull(name)?;
+        self.bases.insert(name.to_string(), image.clone());
+        Ok(image)
+    }
+
+    fn find_or_pull(&self, name: &str) -> Result<ImageRecord, BuildError> {
         let store = &self.engine.store;
         let found = if self.opts.pull == PullPolicy::Always {
             Err(StoreError::NotKnown(name.to_string()))
@@ -667,7 +836,7 @@ impl<'a> Builder<'a> {
 
     fn run_stage(&mut self, i: usize) -> Result<State, BuildError> {
         let def_base = self.stages[i].base.clone();
-        self.step += 1;
+        self.step = self.first_step.get(&i).copied().unwrap_or(self.step) + 1;
         let prefix = if self.stages.len() > 1 {
             format!("[{}/{}] ", i + 1, self.stages.len())
         } else {
@@ -748,7 +917,9 @@ impl<'a> Builder<'a> {
 
     /// The cache entry for `key`, when its layer (on `parent`) is still there.
     fn cached(&self, key: &Digest, parent: Option<&Digest>) -> Option<Entry> {
-        if !self.use_cache() {
+        // A replay reads what its job just wrote, --no-cache or not.
+        let replay = self.mute && !self.opts.no_layers;
+        if !self.use_cache() && !replay {
             return None;
         }
         let e = self.cache.get(key)?;

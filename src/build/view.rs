@@ -170,6 +170,11 @@ impl Capture {
         let cols = width().saturating_sub(4);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
+        // The reader starts with every signal blocked, so that a signal
+        // meant for the builder (the SIGCHLD its container monitor waits
+        // for on a signalfd) is never taken, and lost, by this thread.
+        use nix::sys::signal::{SigSet, SigmaskHow};
+        let old = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
         let reader = std::thread::spawn(move || {
             // SAFETY: `term` is a fresh descriptor this thread now owns.
             let mut term = unsafe { std::fs::File::from_raw_fd(term) };
@@ -219,6 +224,9 @@ impl Capture {
                 let _ = term.flush();
             }
         });
+        if let Some(old) = old {
+            let _ = old.thread_set_mask();
+        }
         Capture {
             saved: Some(saved),
             reader: Some(reader),

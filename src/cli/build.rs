@@ -53,6 +53,9 @@ pub struct BuildArgs {
     /// Print only the image id
     #[arg(short, long)]
     pub quiet: bool,
+    /// How many independent stages to build at once (default: one per core; 1 builds them in order)
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub jobs: usize,
     /// Write the image id to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
@@ -323,6 +326,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
         squash: a.squash,
         quiet: a.quiet,
         live: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        jobs: a.jobs,
         network: a.network.clone(),
         pull,
         pull_options,
