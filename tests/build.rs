@@ -1140,3 +1140,61 @@ fn independent_stages_build_at_once() {
         ),
     }
 }
+
+/// An unchanged rebuild decides its COPY hits from the stat cache and the
+/// layer cache alone: no file it copies is opened, let alone read into a
+/// tar (counted with strace, not timed).
+#[test]
+fn a_cached_copy_opens_none_of_its_files() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        return common::skip(
+            "a_cached_copy_opens_none_of_its_files",
+            "strace is not installed (make test-deps installs it)",
+        );
+    }
+    let env = Env::root();
+    busybox_image(&env);
+    let files: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("src/f{i:02}.txt"), format!("file {i}\n")))
+        .collect();
+    let mut all: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    all.push((
+        "Containerfile",
+        "FROM busybox\nCOPY src /src\nCOPY src/f07.txt /seven\n",
+    ));
+    let ctx = context(&env, "cached-copy", &all);
+    build(&env, &ctx, &["-t", "cc"]).ok();
+    let trace = env.dir.path().join("opens.txt");
+    let c = env.cmd(&["build", "-t", "cc", ctx.to_str().unwrap()]);
+    let mut s = std::process::Command::new("strace");
+    s.args(["-f", "-e", "trace=open,openat,openat2", "-o"])
+        .arg(&trace)
+        .arg(c.get_program())
+        .args(c.get_args());
+    s.env_clear().envs(
+        c.get_envs()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+    );
+    let out = s.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hits(&String::from_utf8_lossy(&out.stdout)), 2);
+    let opens = std::fs::read_to_string(&trace).unwrap();
+    let copied: Vec<&str> = opens.lines().filter(|l| l.contains(".txt\"")).collect();
+    assert!(
+        copied.is_empty(),
+        "a hit opened what it copies:\n{}",
+        copied.join("\n")
+    );
+    env.assert_consistent();
+}

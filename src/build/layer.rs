@@ -24,14 +24,16 @@ pub struct Owner {
     pub mode: Option<u32>,
 }
 
-/// Writes `items` as a tar (names below the destination directory).
-pub fn items_tar(
+/// Appends `items` to `b`, named below `prefix`, each header changed by
+/// `f` first.
+fn append_items<W: Write>(
+    b: &mut tar::Builder<W>,
+    prefix: &Path,
     items: &[Item],
     owner: Owner,
     mtime: Option<i64>,
-    out: impl Write,
+    f: &mut dyn FnMut(&mut tar::Header),
 ) -> std::io::Result<()> {
-    let mut b = tar::Builder::new(out);
     for it in items {
         let mut h = tar::Header::new_gnu();
         h.set_uid(owner.uid);
@@ -43,24 +45,46 @@ pub fn items_tar(
             Kind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_size(0);
-                b.append_data(&mut h, format!("{}/", it.name), std::io::empty())?;
+                f(&mut h);
+                let path = prefix.join(format!("{}/", it.name));
+                b.append_data(&mut h, path, std::io::empty())?;
             }
             Kind::Symlink(t) => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 h.set_size(0);
                 h.set_mode(0o777);
-                b.append_link(&mut h, &it.name, t)?;
+                f(&mut h);
+                b.append_link(&mut h, prefix.join(&it.name), t)?;
             }
             Kind::File => {
-                let f = std::fs::File::open(&it.host)?;
-                let len = f.metadata()?.len();
+                let file = std::fs::File::open(&it.host)?;
+                let len = file.metadata()?.len();
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(len);
-                b.append_data(&mut h, &it.name, f)?;
+                f(&mut h);
+                // No more than the header says, should the file grow.
+                b.append_data(
+                    &mut h,
+                    prefix.join(&it.name),
+                    std::io::Read::take(file, len),
+                )?;
             }
         }
     }
-    b.finish()
+    Ok(())
+}
+
+/// What a layer made without running anything holds.
+pub enum Source<'a> {
+    /// The entries of a tar file, named relative to the destination.
+    Tar(&'a Path),
+    /// Context files, read as the layer is written: no tar of them is
+    /// made first.
+    Items {
+        items: &'a [Item],
+        owner: Owner,
+        mtime: Option<i64>,
+    },
 }
 
 /// A tar of empty directories (0755, owned by `ids`), named from the root.
@@ -277,17 +301,17 @@ fn resolve_dest(engine: &Engine, lowers: &[PathBuf], dest: &str) -> Result<Resol
     serde_json::from_slice(&bytes).map_err(|e| BuildError::Usage(format!("internal error: {e}")))
 }
 
-/// Makes the layer that puts the entries of `tar` (named relative to a
+/// Makes the layer that puts what `source` holds (named relative to a
 /// directory) at `dest` in the image over `lowers`, and stores it on the
 /// chain `parent`. No file is unpacked to make it: the layer is written
 /// directly, with the directories on the way to `dest` repeated with
 /// their metadata from the image (as overlay's copy-up would).
-pub fn layer_from_tar(
+pub fn layer_from(
     engine: &Engine,
     lowers: &[PathBuf],
     parent: Option<&Digest>,
     dest: &str,
-    tar: &Path,
+    source: Source,
     clamp: Option<i64>,
     new_dirs: (u32, u32),
 ) -> Result<LayerRef, BuildError> {
@@ -322,9 +346,15 @@ pub fn layer_from_tar(
             h.set_size(0);
             b.append_data(&mut h, &prefix, std::io::empty())?;
         }
-        copy_entries(tar, &mut b, &prefix, &mut |h| {
-            h.set_mtime(time(h.mtime().unwrap_or(0) as i64))
-        })?;
+        let clamped = &mut |h: &mut tar::Header| h.set_mtime(time(h.mtime().unwrap_or(0) as i64));
+        match &source {
+            Source::Tar(tar) => copy_entries(tar, &mut b, &prefix, clamped)?,
+            Source::Items {
+                items,
+                owner,
+                mtime,
+            } => append_items(&mut b, &prefix, items, *owner, *mtime, clamped)?,
+        }
         b.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         Ok(())
     };

@@ -43,6 +43,19 @@ struct StageDef {
     body: Vec<Instruction>,
 }
 
+/// What a COPY or ADD from the context puts in its layer, read only when
+/// the step is not cached.
+enum Copied {
+    /// Context files.
+    Items(Vec<super::context::Item>),
+    /// A heredoc's text as one file.
+    File { name: String, content: String },
+    /// A local archive ADD unpacks.
+    Archive(PathBuf, ArchiveKind),
+    /// A tar already written (ADD's downloads).
+    Tar(PathBuf),
+}
+
 /// A stage's state as its instructions advance it.
 #[derive(Clone)]
 struct State {
@@ -647,12 +660,12 @@ impl<'a> Builder<'a> {
         layer::dirs_tar(&dirs, ids, now, &path).map_err(BuildError::io("writing the layer"))?;
         let extra = format!("{ids:?}");
         self.layer_step(st, canonical, &extra, &mut |b, st| {
-            layer::layer_from_tar(
+            layer::layer_from(
                 b.engine,
                 &st.lowers(b.engine),
                 st.parent_chain().as_ref(),
                 "/",
-                &path,
+                layer::Source::Tar(&path),
                 b.opts.timestamp,
                 ids,
             )
@@ -1543,10 +1556,7 @@ impl<'a> Builder<'a> {
         if let (Some(from), true) = (ins.flag("from"), ins.heredocs.is_empty()) {
             return self.copy_from(st, ins, from.to_string(), list, &dest, owner);
         }
-        let mtime = self.opts.timestamp;
-        let tmp = self.engine.store.temp_path("build-copy")?;
-        let tar_path = tmp.path().to_path_buf();
-        let (dir, content_key) = if !ins.heredocs.is_empty() {
+        let (dir, content_key, what) = if !ins.heredocs.is_empty() {
             // COPY <<EOF /dest: the heredoc is the file.
             let h = &ins.heredocs[0];
             let content = if h.expand {
@@ -1555,19 +1565,10 @@ impl<'a> Builder<'a> {
                 h.content.clone()
             };
             let name = dest.file_name.clone().unwrap_or_else(|| h.name.clone());
-            let f = std::fs::File::create(&tar_path).map_err(BuildError::io("writing the copy"))?;
-            layer::file_tar(
-                &name,
-                content.as_bytes(),
-                owner,
-                mtime.unwrap_or_else(|| chrono::Utc::now().timestamp()),
-                f,
-            )
-            .map_err(BuildError::io("writing the copy"))?;
-            (dest.dir.clone(), Digest::of(content.as_bytes()).to_string())
+            let key = Digest::of(content.as_bytes()).to_string();
+            (dest.dir.clone(), key, Copied::File { name, content })
         } else {
             if add && list.iter().any(|s| super::fetch::is_url(s)) {
-                drop(tmp);
                 return self.add_urls(st, ins, &list, &dest, owner);
             }
             let items = self.context.select(&list, dest.file_name.as_deref())?;
@@ -1579,25 +1580,16 @@ impl<'a> Builder<'a> {
             } else {
                 None
             };
-            let f = std::fs::File::create(&tar_path).map_err(BuildError::io("writing the copy"))?;
             match archive {
-                Some(kind) => {
-                    decompress_to(&items[0].host, kind, f).map_err(BuildError::io(format!(
-                        "unpacking {}",
-                        items[0].host.display()
-                    )))?;
-                    (dest.abs.clone(), format!("archive {hash}"))
-                }
-                None => {
-                    layer::items_tar(&items, owner, mtime, std::io::BufWriter::new(f))
-                        .map_err(BuildError::io("reading the context"))?;
-                    (dest.dir.clone(), hash.to_string())
-                }
+                Some(kind) => (
+                    dest.abs.clone(),
+                    format!("archive {hash}"),
+                    Copied::Archive(items[0].host.clone(), kind),
+                ),
+                None => (dest.dir.clone(), hash.to_string(), Copied::Items(items)),
             }
         };
-        let r = self.copy_layer(st, ins, &content_key, &dest, &dir, &tar_path, owner);
-        drop(tmp);
-        r
+        self.copy_layer(st, ins, &content_key, &dest, &dir, what, owner)
     }
 
     /// `COPY --from=NAME` of a `--build-context NAME=DIR`: the sources
@@ -1620,23 +1612,12 @@ impl<'a> Builder<'a> {
         };
         let items = ctx.select(sources, dest.file_name.as_deref())?;
         let hash = content_hash(&items, &mut self.stats)?;
-        let tmp = self.engine.store.temp_path("build-copy")?;
-        let f = std::fs::File::create(tmp.path()).map_err(BuildError::io("writing the copy"))?;
-        layer::items_tar(
-            &items,
-            owner,
-            self.opts.timestamp,
-            std::io::BufWriter::new(f),
-        )
-        .map_err(BuildError::io(format!("reading the build context {name}")))?;
         let key = format!("context {name} {hash}");
-        let r = self.copy_layer(st, ins, &key, dest, &dest.dir, tmp.path(), owner);
-        drop(tmp);
-        r
+        self.copy_layer(st, ins, &key, dest, &dest.dir, Copied::Items(items), owner)
     }
 
-    /// The layer of a COPY/ADD whose entries are in the tar `tar_file`
-    /// (named relative to `dir`), keyed on `content_key`.
+    /// The layer of a COPY/ADD of `what` (named relative to `dir`), keyed
+    /// on `content_key`. Nothing is read or written for it on a hit.
     #[allow(clippy::too_many_arguments)]
     fn copy_layer(
         &mut self,
@@ -1645,7 +1626,7 @@ impl<'a> Builder<'a> {
         content_key: &str,
         dest: &Dest,
         dir: &str,
-        tar_file: &Path,
+        what: Copied,
         owner: Owner,
     ) -> Result<(), BuildError> {
         let canonical = format!(
@@ -1654,12 +1635,38 @@ impl<'a> Builder<'a> {
         );
         let extra = format!("{:?}|{:?}", owner_key(ins), dir);
         self.layer_step(st, &canonical, &extra, &mut |b, st| {
-            layer::layer_from_tar(
+            let tmp = b.engine.store.temp_path("build-copy")?;
+            let source = match &what {
+                Copied::Items(items) => layer::Source::Items {
+                    items,
+                    owner,
+                    mtime: b.opts.timestamp,
+                },
+                Copied::File { name, content } => {
+                    let mtime = b
+                        .opts
+                        .timestamp
+                        .unwrap_or_else(|| chrono::Utc::now().timestamp());
+                    std::fs::File::create(tmp.path())
+                        .and_then(|f| layer::file_tar(name, content.as_bytes(), owner, mtime, f))
+                        .map_err(BuildError::io("writing the copy"))?;
+                    layer::Source::Tar(tmp.path())
+                }
+                Copied::Tar(path) => layer::Source::Tar(path),
+                Copied::Archive(host, kind) => {
+                    let f = std::fs::File::create(tmp.path())
+                        .map_err(BuildError::io("writing the copy"))?;
+                    decompress_to(host, *kind, f)
+                        .map_err(BuildError::io(format!("unpacking {}", host.display())))?;
+                    layer::Source::Tar(tmp.path())
+                }
+            };
+            layer::layer_from(
                 b.engine,
                 &st.lowers(b.engine),
                 st.parent_chain().as_ref(),
                 dir,
-                tar_file,
+                source,
                 b.opts.timestamp,
                 (owner.uid as u32, owner.gid as u32),
             )
@@ -1753,7 +1760,7 @@ impl<'a> Builder<'a> {
             &format!("url {}", key.join(",")),
             dest,
             &dir,
-            &tar_path,
+            Copied::Tar(tar_path),
             owner,
         )
     }
@@ -1805,12 +1812,12 @@ impl<'a> Builder<'a> {
                 owner.mode,
                 &tar_path,
             )?;
-            layer::layer_from_tar(
+            layer::layer_from(
                 b.engine,
                 &st.lowers(b.engine),
                 st.parent_chain().as_ref(),
                 dir,
-                &tar_path,
+                layer::Source::Tar(&tar_path),
                 b.opts.timestamp,
                 (owner.uid as u32, owner.gid as u32),
             )
