@@ -13,7 +13,7 @@ TEST_DEBS := $(BUILD_DEBS) strace docker-registry skopeo podman runc apache2-uti
 # Extra packages for benchmarks (peers run side by side with berth).
 BENCH_DEBS := $(TEST_DEBS) bc podman crun runc conmon python3 hyperfine iperf3 apache2-utils slirp4netns
 
-.PHONY: build build-deps test test-deps bench bench-deps lint demo clean fuzz
+.PHONY: build build-deps test test-deps bench bench-deps lint demo clean fuzz compat
 
 build: build-deps
 	$(CARGO) build --release
@@ -53,6 +53,13 @@ test: test-deps
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# podman's own v4.3.1 system tests against berth, from a directory the
+# user gives (never fetched or kept here); not part of `make test`.
+compat: build
+	@test -n "$(COMPAT_DIR)" || { echo "make compat COMPAT_DIR=/path/to/podman/test/system [COMPAT_FILES='010-images 030-run']"; exit 2; }
+	command -v bats >/dev/null || apt-get install -y bats
+	compat/run.sh "$(COMPAT_DIR)" $(COMPAT_FILES)
 
 bench: build bench-deps
 	bench/pull.sh

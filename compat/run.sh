@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make compat: podman's own system tests (test/system/*.bats of podman
+# v4.3.1) run against berth, from a directory the user gives; nothing of
+# podman's is kept in berth. Builds the stand-in of podman's test image
+# (quay.io/libpod/testimage:20220615: busybox, /home/podman/testimage-id
+# and pause, WORKDIR /home/podman) into berth's store, then runs each file
+# with PODMAN=berth and prints its pass/fail/skip counts.
+#
+#   make compat COMPAT_DIR=/path/to/podman/test/system [COMPAT_FILES="010-images 030-run"]
+#   PODMAN=podman compat/run.sh DIR   # the same run against podman
+set -euo pipefail
+dir=${1:?usage: compat/run.sh PODMAN_TEST_SYSTEM_DIR [FILE...]}
+shift
+[ -f "$dir/helpers.bash" ] || { echo "compat: $dir has no helpers.bash; give podman's test/system directory (v4.3.1)" >&2; exit 2; }
+here=$(cd "$(dirname "$0")/.." && pwd)
+engine=${PODMAN:-$here/target/release/berth}
+command -v bats >/dev/null || { echo "compat: bats is not installed (apt-get install bats)" >&2; exit 2; }
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(001-basic 005-info 010-images 011-image 015-help 020-tag 030-run
+	035-logs 040-ps 045-start 050-stop 055-rm 060-mount 065-cp 075-exec 080-pause 090-events
+	110-history 120-load 125-import 130-kill 140-diff 160-volumes 300-cli-parsing 320-system-df
+	500-networking 610-format)
+
+image=quay.io/libpod/testimage:20220615
+if ! "$engine" image exists "$image" 2>/dev/null; then
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+	mkdir -p "$work/root/bin" "$work/root/home/podman" "$work/root/tmp" "$work/root/etc"
+	cp /bin/busybox "$work/root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$work/root/bin/$a" ] || ln -s busybox "$work/root/bin/$a"
+	done
+	mkdir -p "$work/root/usr/bin" "$work/root/sbin" "$work/root/usr/sbin"
+	for a in env top nc; do ln -sf ../../bin/busybox "$work/root/usr/bin/$a"; done
+	echo 20220615 >"$work/root/home/podman/testimage-id"
+	touch --date=@1600000000 "$work/root/home/podman/testimage-id"
+	printf '%s\n' 'echo Confirmed: testimage pause invoked as $0' 'while :; do' '    sleep 0.1' 'done' >"$work/root/home/podman/pause"
+	chmod 755 "$work/root/home/podman/pause"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/root/etc/passwd"
+	printf 'root:x:0:\nnobody:x:65534:\n' >"$work/root/etc/group"
+	tar -C "$work/root" -cf "$work/root.tar" .
+	"$engine" import -q \
+		--change 'WORKDIR /home/podman' \
+		--change 'CMD ["/bin/echo", "This container is intended for podman CI testing"]' \
+		--change 'LABEL created_by=test/system/build-testimage' \
+		--change 'LABEL created_at=2022-06-15T00:00:00Z' \
+		"$work/root.tar" "$image" >/dev/null
+fi
+
+scratch=$(mktemp -d /tmp/berth-compat.XXXXXX)
+cp -r "$dir"/. "$scratch/"
+total_p=0 total_f=0 total_s=0
+printf '%-22s %5s %5s %5s\n' file pass fail skip
+for f in "${files[@]}"; do
+	f=${f%.bats}
+	[ -f "$scratch/$f.bats" ] || { echo "compat: no $f.bats" >&2; continue; }
+	out=$scratch/$f.tap
+	(cd "$scratch" && PODMAN=$engine timeout 1800 bats --tap "$f.bats" >"$out" 2>&1) || true
+	s=$(grep -c '^ok .* # skip' "$out" || true)
+	p=$(( $(grep -c '^ok ' "$out" || true) - s ))
+	n=$(grep -c '^not ok ' "$out" || true)
+	printf '%-22s %5d %5d %5d\n' "$f" "$p" "$n" "$s"
+	total_p=$((total_p + p)) total_f=$((total_f + n)) total_s=$((total_s + s))
+done
+printf '%-22s %5d %5d %5d\n' total "$total_p" "$total_f" "$total_s"
+echo "TAP output per file: $scratch"
