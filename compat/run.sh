@@ -3,8 +3,10 @@
 # v4.3.1) run against berth, from a directory the user gives; nothing of
 # podman's is kept in berth. Builds the stand-in of podman's test image
 # (quay.io/libpod/testimage:20220615: busybox, /home/podman/testimage-id
-# and pause, WORKDIR /home/podman) into berth's store, then runs each file
-# with PODMAN=berth and prints its pass/fail/skip counts.
+# and pause, WORKDIR /home/podman) into berth's store and pushes it to a
+# docker-registry on loopback that registries.conf names as quay.io's
+# mirror (the tests pull it again and again), then runs each file with
+# PODMAN=berth and prints its pass/fail/skip counts.
 #
 #   make compat COMPAT_DIR=/path/to/podman/test/system [COMPAT_FILES="010-images 030-run"]
 #   PODMAN=podman compat/run.sh DIR   # the same run against podman
@@ -21,10 +23,22 @@ files=("$@")
 	110-history 120-load 125-import 130-kill 140-diff 160-volumes 300-cli-parsing 320-system-df
 	500-networking 610-format)
 
+berth=$here/target/release/berth
 image=quay.io/libpod/testimage:20220615
-if ! "$engine" image exists "$image" 2>/dev/null; then
-	work=$(mktemp -d)
-	trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)
+. "$here/bench/peers.sh"
+trap 'stop_registry; rm -rf "$work"' EXIT
+start_registry "$work"
+cat >"$work/registries.conf" <<CONF
+[[registry]]
+location = "quay.io"
+[[registry.mirror]]
+location = "127.0.0.1:$port"
+insecure = true
+CONF
+export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
+[ "$(basename "$engine")" != podman ] || podman_conf "$work"
+if ! "$berth" image exists "$image" 2>/dev/null; then
 	mkdir -p "$work/root/bin" "$work/root/home/podman" "$work/root/tmp" "$work/root/etc"
 	cp /bin/busybox "$work/root/bin/busybox"
 	for a in $(/bin/busybox --list); do
@@ -39,13 +53,14 @@ if ! "$engine" image exists "$image" 2>/dev/null; then
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/root/etc/passwd"
 	printf 'root:x:0:\nnobody:x:65534:\n' >"$work/root/etc/group"
 	tar -C "$work/root" -cf "$work/root.tar" .
-	"$engine" import -q \
+	"$berth" import -q \
 		--change 'WORKDIR /home/podman' \
 		--change 'CMD ["/bin/echo", "This container is intended for podman CI testing"]' \
 		--change 'LABEL created_by=test/system/build-testimage' \
 		--change 'LABEL created_at=2022-06-15T00:00:00Z' \
 		"$work/root.tar" "$image" >/dev/null
 fi
+"$berth" push -q --tls-verify=false "$image" "127.0.0.1:$port/libpod/testimage:20220615"
 
 scratch=$(mktemp -d /tmp/berth-compat.XXXXXX)
 cp -r "$dir"/. "$scratch/"

@@ -327,6 +327,9 @@ pub struct RmiArgs {
     /// Remove all images
     #[arg(short, long)]
     pub all: bool,
+    /// Say nothing of images that do not exist
+    #[arg(short, long)]
+    pub ignore: bool,
 }
 
 /// Removes images; exit 1 if one was unknown, 2 if one is in use.
@@ -358,6 +361,8 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> CliResult {
                 println!("Deleted: {}", id.hex());
                 deleted_any = true;
             }
+            // As podman: --force and --ignore pass over unknown images.
+            Err(crate::engine::images::RemoveError::NotKnown(_)) if a.force || a.ignore => {}
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = code.max(e.exit_code());

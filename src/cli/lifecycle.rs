@@ -27,6 +27,9 @@ pub struct RmArgs {
     /// With -f: seconds to wait after the stop signal before killing (default: kill at once)
     #[arg(short = 't', long = "time")]
     pub time: Option<u64>,
+    /// Say nothing of containers that do not exist
+    #[arg(short, long)]
+    pub ignore: bool,
 }
 
 /// Removes exited containers and their files.
@@ -52,7 +55,7 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
     for t in targets {
         match lifecycle::remove(&cs, &t, options) {
             Ok(c) => println!("{}", c.id),
-            Err(LifecycleError::Container(ContainerError::NotFound(_))) if a.force => {}
+            Err(LifecycleError::Container(ContainerError::NotFound(_))) if a.force || a.ignore => {}
             // podman's `rm` says 1 for a name it does not know.
             Err(e @ LifecycleError::Container(ContainerError::NotFound(_))) => {
                 eprintln!("Error: {e}");

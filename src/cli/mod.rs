@@ -31,7 +31,8 @@ use std::path::PathBuf;
     version,
     about,
     propagate_version = true,
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Storage root (default /var/lib/berth, or ~/.local/share/berth when rootless)

@@ -32,6 +32,15 @@ pub struct PsArgs {
     /// table, json, or a Go template such as '{{.Names}} {{.Status}}'
     #[arg(long)]
     pub format: Option<String>,
+    /// Also list containers made by other tools in the store (berth's store has none)
+    #[arg(long)]
+    pub external: bool,
+    /// Print no header line
+    #[arg(long)]
+    pub noheading: bool,
+    /// Sort by command, created, id, image, names, runningfor, size or status
+    #[arg(long, value_name = "FIELD", default_value = "created")]
+    pub sort: String,
 }
 
 fn ps_value(
@@ -124,6 +133,28 @@ fn ps_matches(c: &ContainerRecord, filters: &[(String, String)]) -> Result<bool,
     Ok(true)
 }
 
+/// Orders the list as `--sort FIELD` asks; newest first for `created`, as podman.
+fn sort(list: &mut [ContainerRecord], field: &str) -> Result<(), Failure> {
+    match field {
+        "created" | "runningfor" => list.sort_by(|x, y| y.created.cmp(&x.created)),
+        "id" => list.sort_by(|x, y| x.id.cmp(&y.id)),
+        "image" => list.sort_by(|x, y| x.image.cmp(&y.image)),
+        "names" => list.sort_by(|x, y| x.name.cmp(&y.name)),
+        "command" => list.sort_by(|x, y| x.command.cmp(&y.command)),
+        "status" => list.sort_by(|x, y| {
+            crate::engine::inspect::status(x).cmp(crate::engine::inspect::status(y))
+        }),
+        "size" => {}
+        other => {
+            return Err(Failure::with_code(
+                format!("invalid --sort {other:?}: use command, created, id, image, names, runningfor, size or status"),
+                125,
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// Lists containers with podman's columns. Reads one small record per
 /// container and nothing else, so it stays fast with thousands of them.
 pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
@@ -135,7 +166,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
         filters.push((k.to_string(), v.to_string()));
     }
     let mut list = Containers::new(engine.store.root()).list();
-    list.sort_by(|x, y| y.created.cmp(&x.created));
+    sort(&mut list, &a.sort)?;
     let limit = if a.latest { Some(1) } else { a.last };
     if !a.all && limit.is_none() && !filters.iter().any(|(k, _)| k == "status") {
         list.retain(|c| c.is_running());
@@ -169,6 +200,11 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
             );
         }
         Some(t) if t != "table" => {
+            let t = if a.noheading {
+                t.trim_start_matches("table")
+            } else {
+                t
+            };
             let _ = write!(out, "{}", super::format::template_table(t, &values)?);
         }
         _ => {
@@ -183,6 +219,9 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
             ]
             .map(String::from)
             .to_vec()];
+            if a.noheading {
+                rows.clear();
+            }
             for v in &values {
                 rows.push(
                     [
