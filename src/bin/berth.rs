@@ -31,8 +31,24 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let level = match cli.log_level.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => cli.log_level.clone(),
+        "warning" => "warn".into(),
+        "fatal" | "panic" => "error".into(),
+        other => {
+            eprintln!("Log Level {other:?} is not supported, choose from: trace, debug, info, warn, warning, error, fatal, panic");
+            std::process::exit(1);
+        }
+    };
+    if cli.noout {
+        // --noout, as podman: stdout goes nowhere.
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 of a descriptor we own onto stdout.
+            unsafe { libc::dup2(null.as_raw_fd(), 1) };
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::new(level);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,6 +1,5 @@
-//! A small subset of Go templates, enough for the `--format` strings podman
-//! users write: `{{.Field.Sub}}`, `{{json .X}}`, `{{upper .X}}`, `{{len .X}}`, `\t`, and a
-//! leading `table` that adds a header row.
+//! `--format` output: Go templates (see [`super::template`]) over rows, a
+//! leading `table` that adds a header row, and tab-aligned columns.
 
 use serde_json::Value;
 
@@ -25,81 +24,7 @@ pub fn go_string(v: &Value) -> String {
     }
 }
 
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    let path = path.trim();
-    if path == "." {
-        return Some(v);
-    }
-    let mut cur = v;
-    for part in path.trim_start_matches('.').split('.') {
-        cur = match cur {
-            Value::Object(o) => o.get(part).or_else(|| {
-                o.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(part))
-                    .map(|(_, v)| v)
-            })?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-/// Why a template cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid --format template {0:?}: {1}")]
-pub struct TemplateError(pub String, pub String);
-
-/// Renders `tpl` against `v`.
-pub fn render(tpl: &str, v: &Value) -> Result<String, TemplateError> {
-    let tpl = tpl.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = tpl.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| TemplateError(tpl.clone(), "unclosed {{".into()))?;
-        let action = after[..end]
-            .trim()
-            .trim_start_matches('-')
-            .trim_end_matches('-')
-            .trim();
-        let mut words = action.split_whitespace();
-        let first = words.next().unwrap_or("");
-        let value = |path: &str| lookup(v, path).cloned().unwrap_or(Value::Null);
-        let text = match first {
-            "json" => {
-                serde_json::to_string(&value(words.next().unwrap_or("."))).unwrap_or_default()
-            }
-            "upper" => go_string(&value(words.next().unwrap_or("."))).to_uppercase(),
-            "lower" => go_string(&value(words.next().unwrap_or("."))).to_lowercase(),
-            "len" => match value(words.next().unwrap_or(".")) {
-                Value::Array(a) => a.len().to_string(),
-                Value::Object(o) => o.len().to_string(),
-                Value::String(s) => s.len().to_string(),
-                Value::Null => "0".into(),
-                other => {
-                    return Err(TemplateError(
-                        tpl.clone(),
-                        format!("len of {other}: not a list, map or string"),
-                    ))
-                }
-            },
-            p if p.starts_with('.') => go_string(&value(p)),
-            other => {
-                return Err(TemplateError(
-                    tpl.clone(),
-                    format!("unsupported action {other:?}"),
-                ))
-            }
-        };
-        out.push_str(&text);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
+pub use super::template::{render, TemplateError};
 
 /// For `table ...` templates: the header row, made from the field names.
 pub fn table_header(tpl: &str) -> String {
@@ -110,9 +35,10 @@ pub fn table_header(tpl: &str) -> String {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
+        // The first field the action names: `{{.ID | upper}}` is ID.
         let field = after[..end]
-            .split_whitespace()
-            .last()
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .find(|w| w.starts_with('.') && w.len() > 1)
             .unwrap_or("")
             .trim_start_matches('.');
         let header = match field {
@@ -189,27 +115,11 @@ pub fn columns(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn renders_go_style() {
-        let v = json!({"Id": "abc", "Config": {"Cmd": ["sh", "-c"], "Env": null}, "Size": 5});
-        assert_eq!(render("{{.Id}} {{.Size}}", &v).unwrap(), "abc 5");
-        assert_eq!(render("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
+    fn headers_name_the_first_field() {
         assert_eq!(
-            render("{{len .Config.Cmd}} {{len .Config.Env}}", &v).unwrap(),
-            "2 0"
-        );
-        assert_eq!(
-            render("{{json .Config.Cmd}}", &v).unwrap(),
-            r#"["sh","-c"]"#
-        );
-        assert_eq!(render("{{ .id }}", &v).unwrap(), "abc");
-        assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
-        assert!(render("{{.Id", &v).is_err());
-        assert!(render("{{range .X}}", &v).is_err());
-        assert_eq!(
-            table_header("{{.ID}}\\t{{.Repository}}"),
+            table_header("{{.ID}}\\t{{.Repository | upper}}"),
             "IMAGE ID\tREPOSITORY"
         );
     }

@@ -136,11 +136,14 @@ pub fn untag(engine: &Engine, a: UntagArgs) -> CliResult {
     } else {
         let mut v = Vec::new();
         for n in &a.names {
-            let full = crate::image::reference::Reference::local(n)?.to_string();
+            let r = crate::image::reference::Reference::local(n)?;
+            let full = r.to_string();
+            // `repo:tag@digest` names the image by `repo@digest`.
+            let by_digest = r.digest.as_ref().map(|d| format!("{}@{d}", r.name()));
             let found = img
                 .names
                 .iter()
-                .find(|x| **x == full || **x == *n)
+                .find(|x| **x == full || **x == *n || Some(*x) == by_digest.as_ref())
                 .cloned()
                 .ok_or_else(|| Failure::with_code(format!("{n}: tag not known"), 125))?;
             v.push(found);
@@ -149,6 +152,7 @@ pub fn untag(engine: &Engine, a: UntagArgs) -> CliResult {
     };
     for n in names {
         engine.store.untag(&n)?;
+        crate::engine::images::note(&engine.store, "untag", &img, &n);
     }
     Ok(0)
 }

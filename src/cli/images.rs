@@ -74,6 +74,7 @@ pub fn pull(engine: &Engine, a: PullArgs) -> CliResult {
         &opts,
         progress.as_ref(),
     )?;
+    crate::engine::images::note(&engine.store, "pull", &pulled.image, &a.image);
     println!("{}", pulled.image.id.hex());
     Ok(0)
 }
@@ -99,9 +100,13 @@ pub struct ImagesArgs {
     /// Do not print the header row
     #[arg(short = 'n', long)]
     pub noheading: bool,
-    /// Filter: dangling=true|false, reference=PATTERN
+    /// Filter: dangling=true|false, reference=PATTERN, label=KEY[=VALUE],
+    /// before=IMAGE, after=IMAGE (or since=IMAGE)
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// Sort by created, id, repository, size or tag
+    #[arg(long, value_name = "FIELD", default_value = "created")]
+    pub sort: String,
     /// Only images matching this reference
     pub reference: Option<String>,
 }
@@ -124,6 +129,15 @@ fn rows(images: &[ImageRecord]) -> Vec<Row<'_>> {
             });
         }
         for n in &img.names {
+            // A name by digest is a row only when no tag of that repository
+            // names the image, as podman lists them.
+            if let Some((repo, _)) = n.split_once('@') {
+                if img.names.iter().any(|o| {
+                    !o.contains('@') && Reference::parse(o).is_ok_and(|r| r.name() == repo)
+                }) {
+                    continue;
+                }
+            }
             let (repository, tag) = match Reference::parse(n) {
                 Ok(r) => (r.name(), r.tag.unwrap_or_else(|| "<none>".into())),
                 Err(_) => (n.clone(), "<none>".into()),
@@ -147,10 +161,50 @@ fn created(img: &ImageRecord) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_default()
 }
 
-fn matches_filters(row: &Row<'_>, filters: &[(String, String)]) -> bool {
-    filters.iter().all(|(k, v)| match k.as_str() {
-        "dangling" => (row.img.names.is_empty()) == (v == "true"),
-        "reference" => {
+/// One `--filter`, with the images that `before`/`after` name resolved.
+enum Filter {
+    Dangling(bool),
+    Reference(String),
+    Label(String, Option<String>),
+    Before(chrono::DateTime<chrono::Utc>),
+    After(chrono::DateTime<chrono::Utc>),
+}
+
+fn parse_filter(engine: &Engine, f: &str) -> Result<Filter, Failure> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| Failure::from(FilterError(f.to_string())))?;
+    let at = |v: &str| -> Result<_, Failure> { Ok(created(&engine.store.find(v)?)) };
+    Ok(match k {
+        "dangling" => Filter::Dangling(v == "true"),
+        "reference" => Filter::Reference(v.to_string()),
+        "label" => match v.split_once('=') {
+            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
+            None => Filter::Label(v.to_string(), None),
+        },
+        "before" => Filter::Before(at(v)?),
+        "after" | "since" => Filter::After(at(v)?),
+        _ => return Err(FilterError(f.to_string()).into()),
+    })
+}
+
+fn matches_filters(row: &Row<'_>, filters: &[Filter]) -> bool {
+    filters.iter().all(|f| match f {
+        Filter::Dangling(d) => row.img.names.is_empty() == *d,
+        Filter::Before(t) => created(row.img) < *t,
+        Filter::After(t) => created(row.img) > *t,
+        Filter::Label(k, v) => {
+            let labels = row
+                .img
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.as_ref());
+            labels
+                .and_then(|l| l.get(k))
+                .is_some_and(|x| v.as_ref().is_none_or(|v| v == x))
+        }
+        Filter::Reference(v) => {
             glob_match(v, &format!("{}:{}", row.repository, row.tag))
                 || glob_match(v, &row.repository)
                 || row
@@ -159,7 +213,6 @@ fn matches_filters(row: &Row<'_>, filters: &[(String, String)]) -> bool {
                     .iter()
                     .any(|n| crate::image::store::find_in_names(n, v))
         }
-        _ => true,
     })
 }
 
@@ -187,22 +240,28 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
     let images = engine.store.images()?;
     let mut filters = Vec::new();
     for f in &a.filter {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| Failure::from(FilterError(f.clone())))?;
-        if !["dangling", "reference"].contains(&k) {
-            return Err(FilterError(f.clone()).into());
-        }
-        filters.push((k.to_string(), v.to_string()));
+        filters.push(parse_filter(engine, f)?);
     }
     if let Some(r) = &a.reference {
-        filters.push(("reference".into(), r.clone()));
+        filters.push(Filter::Reference(r.clone()));
     }
     let mut rows: Vec<Row<'_>> = rows(&images)
         .into_iter()
         .filter(|r| matches_filters(r, &filters))
         .collect();
-    rows.sort_by_key(|r| std::cmp::Reverse(created(r.img)));
+    match a.sort.as_str() {
+        "created" => rows.sort_by_key(|r| std::cmp::Reverse(created(r.img))),
+        "id" => rows.sort_by(|x, y| x.img.id.hex().cmp(y.img.id.hex())),
+        "repository" => rows.sort_by(|x, y| x.repository.cmp(&y.repository)),
+        "tag" => rows.sort_by(|x, y| x.tag.cmp(&y.tag)),
+        "size" => rows.sort_by_key(|r| r.img.size),
+        other => {
+            return Err(Failure::with_code(
+                format!("invalid --sort {other:?}: use created, id, repository, size or tag"),
+                125,
+            ))
+        }
+    }
     let now = chrono::Utc::now();
     let id = |img: &ImageRecord| {
         if a.no_trunc {
@@ -229,8 +288,14 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
             "Tag": r.tag,
             "Digest": r.img.manifest_digest.to_string(),
             "CreatedSince": human::ago(created(r.img), now),
-            "CreatedAt": created(r.img).to_rfc3339(),
+            "CreatedAt": human::go_time(created(r.img)),
+            "Created": created(r.img).timestamp(),
             "Size": human::size(r.img.size),
+            "VirtualSize": human::size(r.img.size),
+            "Labels": r.img.config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default(),
+            "Names": r.img.names,
+            "Dangling": r.img.names.is_empty(),
+            "Containers": 0,
         })
     };
     match a.format.as_deref() {
@@ -253,7 +318,7 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
                         "Names": r.img.names,
                         "Digest": r.img.manifest_digest.to_string(),
                         "Created": created(r.img).timestamp(),
-                        "CreatedAt": created(r.img).to_rfc3339(),
+                        "CreatedAt": human::rfc3339(created(r.img)),
                         "Dangling": r.img.names.is_empty(),
                     })
                 })
@@ -313,7 +378,7 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid filter {0:?}: supported filters are dangling=true|false and reference=PATTERN")]
+#[error("invalid filter {0:?}: supported filters are dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, after=IMAGE and since=IMAGE")]
 pub(super) struct FilterError(String);
 
 /// `berth rmi`
@@ -403,6 +468,7 @@ pub fn tag(engine: &Engine, a: TagArgs) -> CliResult {
             return Err(Failure::from(UsageError("a tag cannot contain a digest")));
         }
         engine.store.tag(&img, &name)?;
+        crate::engine::images::note(&engine.store, "tag", &img, &name.to_string());
     }
     Ok(0)
 }
@@ -745,62 +811,6 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
                 }
             }
             collect_garbage(&engine.store)?;
-            Ok(0)
-        }
-    }
-}
-
-/// `berth system ...`
-#[derive(Subcommand, Debug)]
-pub enum SystemCommand {
-    /// Verify the store: digests of every blob, every image complete, no leftovers
-    Check(CheckArgs),
-    /// Stop the rootless user namespace keeper, so the next command maps the current /etc/subuid and /etc/subgid ranges
-    Migrate,
-}
-
-/// `berth system check`
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// Remove leftovers of interrupted operations before checking
-    #[arg(short, long)]
-    pub repair: bool,
-}
-
-impl SystemCommand {
-    pub(super) fn needs_userns(&self) -> bool {
-        matches!(self, SystemCommand::Check(CheckArgs { repair: true }))
-    }
-}
-
-/// Dispatches `berth system ...`.
-pub fn system_command(engine: &Engine, c: SystemCommand) -> CliResult {
-    match c {
-        SystemCommand::Check(a) => {
-            if a.repair {
-                collect_garbage(&engine.store)?;
-            }
-            let problems = engine.store.check()?;
-            if problems.is_empty() {
-                println!("No problems found");
-                return Ok(0);
-            }
-            for p in &problems {
-                println!("{p}");
-            }
-            Err(Failure::with_code(
-                format!(
-                    "{} problem(s) found in {}",
-                    problems.len(),
-                    engine.store.root().display()
-                ),
-                1,
-            ))
-        }
-        SystemCommand::Migrate => {
-            if engine.paths.rootless {
-                crate::namespaces::userns::stop_keeper(&engine.paths.runroot);
-            }
             Ok(0)
         }
     }

@@ -232,23 +232,22 @@ pub enum ContainerCommand {
     /// Whether a container exists (exit 0 if it does, 1 if not)
     Exists(ExistsArgs),
     /// List containers
-    #[command(alias = "list")]
+    #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
     /// Remove all stopped containers
     Prune,
-    /// Mount a container's root filesystem (as `berth mount`)
-    Mount(super::mount::MountArgs),
-    /// Unmount containers (as `berth umount`)
-    #[command(alias = "unmount")]
-    Umount(super::mount::UmountArgs),
+    /// The container commands, as at the top level
+    #[command(flatten)]
+    Verb(super::container_verbs::ContainerVerb),
 }
 
 impl ContainerCommand {
     pub(super) fn needs_userns(&self) -> bool {
-        matches!(
-            self,
-            ContainerCommand::Prune | ContainerCommand::Mount(_) | ContainerCommand::Umount(_)
-        )
+        match self {
+            ContainerCommand::Prune => true,
+            ContainerCommand::Verb(v) => v.needs_userns(),
+            _ => false,
+        }
     }
 }
 
@@ -273,8 +272,7 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
             }
             Ok(0)
         }
-        ContainerCommand::Mount(a) => super::mount::mount(engine, a),
-        ContainerCommand::Umount(a) => super::mount::umount(engine, a),
+        ContainerCommand::Verb(v) => super::container_verbs::dispatch(engine, v),
     }
 }
 

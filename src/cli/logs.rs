@@ -27,7 +27,7 @@ pub struct LogsArgs {
 }
 
 /// RFC 3339 or "how long ago" (30s, 10m, 2h) into a UTC time.
-fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+pub(super) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc));
     }

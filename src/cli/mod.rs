@@ -3,7 +3,9 @@
 
 pub mod attach;
 pub mod build;
+pub mod container_verbs;
 pub mod diff;
+pub mod events;
 pub mod exec;
 pub mod format;
 pub mod history;
@@ -18,6 +20,8 @@ pub mod progress;
 pub mod ps;
 pub mod push;
 pub mod run;
+pub mod system;
+pub mod template;
 pub mod volumes;
 
 use crate::engine::{Engine, Paths};
@@ -55,6 +59,21 @@ pub struct Cli {
     /// Log messages at or above this level: trace, debug, info, warn, error
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
+    /// Print nothing on stdout
+    #[arg(long, global = true)]
+    pub noout: bool,
+    /// Where events are recorded: file (berth's journal) or none
+    #[arg(long, global = true, default_value = "file", value_name = "BACKEND")]
+    pub events_backend: String,
+    /// A flag for the OCI runtime (berth's built-in runtime takes none)
+    #[arg(long, global = true, value_name = "FLAG")]
+    pub runtime_flag: Vec<String>,
+    /// Where named volumes live: berth keeps them in volumes/ of the storage root
+    #[arg(long, global = true, value_name = "DIR")]
+    pub volumepath: Option<PathBuf>,
+    /// Talk to a remote service (berth has none: it runs locally, with no daemon)
+    #[arg(short = 'r', long, global = true)]
+    pub remote: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,53 +81,20 @@ pub struct Cli {
 /// Every command berth has.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a command in a new container
-    Run(Box<run::RunArgs>),
+    /// The container commands (also under `container`)
+    #[command(flatten)]
+    Verb(container_verbs::ContainerVerb),
     /// List containers
     Ps(ps::PsArgs),
-    /// Remove containers
-    Rm(lifecycle::RmArgs),
-    /// Stop running containers (stop signal, then SIGKILL after a timeout)
-    Stop(lifecycle::StopArgs),
-    /// Send a signal to running containers
-    Kill(lifecycle::KillArgs),
-    /// Wait for containers to exit and print their exit codes
-    Wait(lifecycle::WaitArgs),
-    /// Print a container's output
-    Logs(logs::LogsArgs),
-    /// Run a command in a running container
-    Exec(exec::ExecArgs),
-    /// Create a container without starting it
-    Create(Box<run::RunArgs>),
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
-    /// List a container's published ports
-    Port(network::PortArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
-    /// Attach to a running container's terminal or output
-    Attach(attach::AttachArgs),
-    /// Start created or stopped containers
-    Start(lifecycle::StartArgs),
-    /// Restart containers
-    Restart(lifecycle::RestartArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(lifecycle::ContainerCommand),
-    /// Pause containers (cgroup freezer)
-    Pause(lifecycle::PauseArgs),
-    /// Unpause containers
-    Unpause(lifecycle::PauseArgs),
-    /// Rename a container
-    Rename(lifecycle::RenameArgs),
-    /// Show a container's processes
-    Top(lifecycle::TopArgs),
-    /// Copy files between the host and a running container
-    Cp(lifecycle::CpArgs),
-    /// Create an image from a container's changes
-    Commit(lifecycle::CommitArgs),
     /// Build an image from a Containerfile or Dockerfile
     Build(Box<build::BuildArgs>),
     /// Docker's buildx: `buildx build` is `build`
@@ -131,22 +117,11 @@ pub enum Command {
     Untag(history::UntagArgs),
     /// Show how an image was made, layer by layer
     History(history::HistoryArgs),
-    /// List what a container changed in its image (or an image's top layer)
-    Diff(diff::DiffArgs),
-    /// Write a container's root filesystem as a tar
-    Export(diff::ExportArgs),
-    /// Mount a container's root filesystem and print where (none: list the mounted ones)
-    Mount(mount::MountArgs),
-    /// Unmount containers' root filesystems
-    #[command(alias = "unmount")]
-    Umount(mount::UmountArgs),
     /// Run a command in the rootless store's user and mount namespaces
     Unshare(mount::UnshareArgs),
     /// Make and push multi-platform manifest lists
     #[command(subcommand)]
     Manifest(manifest::ManifestCommand),
-    /// Show details of images (as JSON)
-    Inspect(images::InspectArgs),
     /// Create an image from a root filesystem tarball
     Import(images::ImportArgs),
     /// Save images to an archive (docker-archive or oci-archive)
@@ -162,7 +137,13 @@ pub enum Command {
     Image(images::ImageCommand),
     /// Check and manage berth's storage
     #[command(subcommand)]
-    System(images::SystemCommand),
+    System(system::SystemCommand),
+    /// Show what berth runs on: host, store and registries
+    Info(system::InfoArgs),
+    /// Show berth's version
+    Version(system::VersionArgs),
+    /// Show what berth's commands did (containers started, images tagged, …)
+    Events(events::EventsArgs),
 }
 
 /// A failure, already phrased for the user, with its exit code.
@@ -291,14 +272,8 @@ impl Command {
     fn only_prints(&self) -> bool {
         matches!(
             self,
-            Command::Ps(_)
-                | Command::Images(_)
-                | Command::History(_)
-                | Command::Inspect(_)
-                | Command::Diff(_)
-                | Command::Logs(_)
-                | Command::Port(_)
-        )
+            Command::Ps(_) | Command::Images(_) | Command::History(_) | Command::Events(_)
+        ) || matches!(self, Command::Verb(v) if v.only_prints())
     }
 
     fn needs_userns(&self) -> bool {
@@ -308,19 +283,10 @@ impl Command {
             | Command::Rmi(_)
             | Command::Import(_)
             | Command::Load(_)
-            | Command::Run(_)
-            | Command::Create(_)
-            | Command::Start(_)
-            | Command::Restart(_)
-            | Command::Rm(_)
-            | Command::Commit(_)
-            | Command::Export(_)
-            | Command::Diff(_)
-            | Command::Mount(_)
-            | Command::Umount(_)
             | Command::Build(_)
             | Command::Buildx(_)
             | Command::Network(_) => true,
+            Command::Verb(v) => v.needs_userns(),
             Command::Image(c) => c.needs_userns(),
             Command::Container(c) => c.needs_userns(),
             Command::Volume(c) => c.needs_userns(),
@@ -330,8 +296,52 @@ impl Command {
     }
 }
 
+/// Refuses global flags that ask for what berth does not do.
+fn check_global_flags(cli: &Cli) -> Result<(), Failure> {
+    if cli.remote {
+        return Err(Failure::with_code(
+            "berth has no remote mode: it runs containers on this machine with no service; drop --remote",
+            125,
+        ));
+    }
+    if let Some(p) = &cli.volumepath {
+        return Err(Failure::with_code(
+            format!("--volumepath {}: berth keeps named volumes in volumes/ under --root; set --root instead", p.display()),
+            125,
+        ));
+    }
+    if !["file", "journald", "none"].contains(&cli.events_backend.as_str()) {
+        return Err(Failure::with_code(
+            format!(
+                "invalid --events-backend {:?}: use file or none",
+                cli.events_backend
+            ),
+            125,
+        ));
+    }
+    let starts = matches!(
+        &cli.command,
+        Command::Verb(
+            container_verbs::ContainerVerb::Run(_)
+                | container_verbs::ContainerVerb::Create(_)
+                | container_verbs::ContainerVerb::Start(_)
+        )
+    );
+    if let (Some(f), true) = (cli.runtime_flag.first(), starts) {
+        return Err(Failure::with_code(
+            format!("--runtime-flag {f}: berth's built-in runtime takes no flags"),
+            126,
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> CliResult {
+    check_global_flags(&cli)?;
+    if cli.events_backend == "none" {
+        crate::util::events::disable();
+    }
     if cli.command.only_prints() {
         // SAFETY: restoring the default disposition of one signal.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
@@ -343,6 +353,7 @@ pub fn run(cli: Cli) -> CliResult {
         crate::namespaces::userns::enter_store_userns(&paths.runroot)?;
     }
     match cli.command {
+        Command::Version(a) => return system::version(a),
         Command::Login(a) => return login::login(a),
         Command::Logout(a) => return login::logout(a),
         _ => {}
@@ -353,36 +364,15 @@ pub fn run(cli: Cli) -> CliResult {
     crate::engine::hooks_dir::check_named(&cli.hooks_dir)?;
     engine.hooks_dirs = crate::engine::hooks_dir::dirs(&cli.hooks_dir);
     match cli.command {
-        Command::Run(a) => run::run(&engine, *a),
         Command::Ps(a) => ps::ps(&engine, a),
-        Command::Rm(a) => lifecycle::rm(&engine, a),
-        Command::Stop(a) => lifecycle::stop(&engine, a),
-        Command::Kill(a) => lifecycle::kill(&engine, a),
-        Command::Wait(a) => lifecycle::wait(&engine, a),
-        Command::Logs(a) => logs::logs(&engine, a),
-        Command::Exec(a) => exec::exec(&engine, a),
-        Command::Create(a) => run::create(&engine, *a),
-        Command::Start(a) => lifecycle::start(&engine, a),
-        Command::Attach(a) => attach::attach(&engine, a),
         Command::Volume(c) => volumes::volume(&engine, c),
         Command::Network(c) => network::network(&engine, c),
-        Command::Port(a) => network::port(&engine, a),
-        Command::Restart(a) => lifecycle::restart(&engine, a),
+        Command::Verb(v) => container_verbs::dispatch(&engine, v),
         Command::Container(c) => lifecycle::container_command(&engine, c),
-        Command::Pause(a) => lifecycle::pause(&engine, a, true),
-        Command::Unpause(a) => lifecycle::pause(&engine, a, false),
-        Command::Rename(a) => lifecycle::rename(&engine, a),
-        Command::Top(a) => lifecycle::top(&engine, a),
-        Command::Cp(a) => lifecycle::cp(&engine, a),
-        Command::Commit(a) => lifecycle::commit(&engine, a),
         Command::Push(a) => push::push(&engine, a),
         Command::Untag(a) => history::untag(&engine, a),
         Command::History(a) => history::history(&engine, a),
-        Command::Diff(a) => diff::diff(&engine, a),
-        Command::Export(a) => diff::export(&engine, a),
-        Command::Mount(a) => mount::mount(&engine, a),
         Command::Manifest(c) => manifest::manifest(&engine, c),
-        Command::Umount(a) => mount::umount(&engine, a),
         Command::Unshare(a) => mount::unshare(&engine, a),
         Command::Build(a) => build::build(&engine, *a),
         Command::Buildx(build::BuildxCommand::Build(a)) => build::build(&engine, *a),
@@ -391,13 +381,16 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Images(a) => images::list(&engine, a),
         Command::Rmi(a) => images::rmi(&engine, a),
         Command::Tag(a) => images::tag(&engine, a),
-        Command::Inspect(a) => images::inspect(&engine, a),
         Command::Import(a) => images::import(&engine, a),
         Command::Save(a) => images::save(&engine, a),
         Command::Load(a) => images::load(&engine, a),
         Command::Image(c) => images::image_command(&engine, c),
-        Command::System(c) => images::system_command(&engine, c),
-        Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
+        Command::System(c) => system::system_command(&engine, c),
+        Command::Info(a) => system::show_info(&engine, a),
+        Command::Events(a) => events::events(&engine, a, &cli.events_backend),
+        Command::Login(_) | Command::Logout(_) | Command::Version(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -95,6 +95,7 @@ fn ps_value(
             String::new()
         },
         "Names": c.name,
+        "Labels": c.labels,
         "Pid": c.pid.filter(|_| c.is_running()).unwrap_or(0),
         "ExitCode": c.exit_code.unwrap_or(0),
         "Exited": status == "exited",

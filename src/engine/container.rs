@@ -7,6 +7,7 @@
 //! recording an exit, `network connect`, `pause`) never lose each other's
 //! changes.
 
+use crate::util::events::Event;
 use crate::util::fsutil::{atomic_write, create_dir_all_mode, remove_any};
 use crate::util::lock::FileLock;
 use std::path::{Path, PathBuf};
@@ -158,7 +159,18 @@ impl Containers {
     /// Writes a new container's first record (its name is claimed, nobody
     /// else knows its id yet). Later changes go through `update`.
     pub fn create(&self, r: &ContainerRecord) -> Result<(), ContainerError> {
-        self.write(r)
+        self.write(r)?;
+        self.note(r, "create");
+        Ok(())
+    }
+
+    /// Records a container event (`start`, `died`, `kill`, …) in the
+    /// store's journal, with the image and labels podman puts there.
+    pub fn note(&self, r: &ContainerRecord, status: &str) {
+        let mut e = Event::now("container", status, &r.id, &r.name);
+        e.image = r.image.clone();
+        e.attributes = Some(r.labels.clone());
+        crate::util::events::record(&self.store_root(), &e);
     }
 
     /// Changes a record under the container's lock: reads the newest one,
@@ -288,10 +300,10 @@ impl Containers {
         // The caller's name, and the record's own in case a rename the
         // caller did not see changed it (one read, not a scan of every
         // name: removal must not grow with the number of containers).
-        let current = std::fs::read(self.dir(id).join("container.json"))
+        let record = std::fs::read(self.dir(id).join("container.json"))
             .ok()
-            .and_then(|d| serde_json::from_slice::<ContainerRecord>(&d).ok())
-            .map(|r| r.name);
+            .and_then(|d| serde_json::from_slice::<ContainerRecord>(&d).ok());
+        let current = record.as_ref().map(|r| r.name.clone());
         for n in std::iter::once(name).chain(current.as_deref()) {
             let link = self.names().join(n);
             if points_here(&link) {
@@ -301,6 +313,9 @@ impl Containers {
         // Under its lock, so no update writes into a directory on its way out.
         let _lock = self.lock(id);
         remove_any(&self.dir(id)).map_err(io_err("removing the container dir"))?;
+        if let Some(r) = &record {
+            self.note(r, "remove");
+        }
         Ok(())
     }
 }

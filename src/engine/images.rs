@@ -70,6 +70,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<Removal, Remove
     if let Some(name) = &by_name {
         if img.names.len() > 1 {
             store.untag(name)?;
+            note(store, "untag", &img, name);
             return Ok(Removal::Untagged(name.clone()));
         }
     }
@@ -80,10 +81,20 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<Removal, Remove
         tracing::warn!("{e}");
     }
     store.remove_image(&img.manifest_digest)?;
+    for n in img.names.iter().filter(|n| !n.contains('@')) {
+        note(store, "untag", &img, n);
+    }
+    note(store, "remove", &img, img.id.hex());
     Ok(Removal::Deleted {
         untagged: img.names.clone(),
         id: img.id,
     })
+}
+
+/// Records an image event (`pull`, `tag`, `remove`, …) in the store's journal.
+pub fn note(store: &Store, status: &str, img: &ImageRecord, name: &str) {
+    let e = crate::util::events::Event::now("image", status, img.id.hex(), name);
+    crate::util::events::record(store.root(), &e);
 }
 
 fn name_matches(name: &str, query: &str) -> bool {

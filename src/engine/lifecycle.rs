@@ -115,7 +115,9 @@ pub fn kill(containers: &Containers, query: &str, sig: i32) -> Result<(), Lifecy
         r.stopped_by_user = true;
         Ok(())
     })?;
-    signal(containers, &c, sig)
+    signal(containers, &c, sig)?;
+    containers.note(&c, "kill");
+    Ok(())
 }
 
 /// The stop signal, then SIGKILL after `timeout` seconds; returns when the
@@ -138,6 +140,7 @@ pub fn stop(containers: &Containers, query: &str, timeout: u64) -> Result<(), Li
     if !stopping {
         return Ok(());
     }
+    containers.note(&c, "stop");
     let sig = c
         .stop_signal
         .as_deref()
@@ -177,7 +180,9 @@ pub fn pause(containers: &Containers, query: &str, frozen: bool) -> Result<(), L
             State::Running
         };
         Ok(())
-    })
+    })?;
+    containers.note(&c, if frozen { "pause" } else { "unpause" });
+    Ok(())
 }
 
 /// Removes a container with its files and whatever a killed berth left of

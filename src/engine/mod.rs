@@ -9,6 +9,7 @@ pub mod etc_files;
 pub mod exec;
 pub mod hooks_dir;
 pub mod images;
+pub mod info;
 pub mod init;
 pub mod inspect;
 pub mod keep_id;

@@ -160,6 +160,7 @@ impl Supervisor {
             r.net.published = published;
             r.net.addresses = addresses;
         })?;
+        self.containers.note(&self.record, "start");
         Ok(())
     }
 
@@ -243,6 +244,7 @@ impl Supervisor {
 /// (the log filled it) must not lose the exit status: the log's space is
 /// given back and the record written again.
 pub fn record_exit(containers: &Containers, record: &ContainerRecord, code: i32, oom: bool) {
+    containers.note(record, "died");
     let ended = |r: &mut ContainerRecord| {
         r.state = State::Exited;
         r.exit_code = Some(code);

@@ -24,6 +24,20 @@ pub fn size(bytes: u64) -> String {
     format!("{v:.digits$} {}", UNITS[i])
 }
 
+/// A time as Go prints a `time.Time` in a template
+/// (`2006-01-02 15:04:05.999999999 -0700 MST`), which podman users parse.
+pub fn go_time(t: DateTime<Utc>) -> String {
+    let frac = format!("{:09}", t.timestamp_subsec_nanos());
+    let frac = frac.trim_end_matches('0');
+    let dot = if frac.is_empty() { "" } else { "." };
+    format!("{}{dot}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// A time as podman's JSON has it: RFC 3339 with `Z`, nanoseconds trimmed.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 /// "3 seconds ago", "About an hour ago", "5 weeks ago" (docker's wording).
 pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
@@ -53,6 +67,19 @@ pub fn duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_as_go_and_podman_do() {
+        let t = DateTime::parse_from_rfc3339("2022-06-15T00:00:00.120Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(go_time(t), "2022-06-15 00:00:00.12 +0000 UTC");
+        assert_eq!(rfc3339(t), "2022-06-15T00:00:00.120Z");
+        let whole = DateTime::parse_from_rfc3339("2022-06-15T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(go_time(whole), "2022-06-15 00:00:00 +0000 UTC");
+    }
 
     #[test]
     fn sizes() {

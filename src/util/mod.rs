@@ -2,6 +2,7 @@
 //! human-readable sizes and times. Nothing here knows about containers.
 
 pub mod digest;
+pub mod events;
 pub mod fdtree;
 pub mod fsutil;
 pub mod human;

@@ -1,0 +1,221 @@
+//! The podman command line that scripts (and podman's own system tests)
+//! lean on: container verbs under `container`, flags given twice, `--ignore`,
+//! Go templates, `info`/`version`/`system df`, and the event journal.
+
+mod common;
+
+use common::{busybox_image, Env};
+
+#[test]
+fn container_verbs_and_flags_behave_as_podman() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    // Every container verb is also under `container`; an unknown name is 1.
+    env.berth(&["container", "rm", "bogus"])
+        .fails(1, "no such container");
+    env.berth(&["container", "rm", "--ignore", "bogus"]).ok();
+    env.berth(&["rm", "-t", "0", "--all", "--force", "--ignore"])
+        .ok();
+    env.berth(&["rmi", "--ignore", "bogus"]).ok();
+    // The last of a flag given twice wins, as podman's parser has it.
+    env.berth(&["run", "--name", "ignore-me", "--name", "two", img, "true"])
+        .ok();
+    let names = env.berth(&["ps", "-a", "--external", "--format", "{{.Names}}"]);
+    assert_eq!(names.ok().trim(), "two");
+    let out = env.berth(&["container", "inspect", "--format", "{{.Name}}", "two"]);
+    assert_eq!(out.ok().trim(), "two");
+    // --noheading and --sort on ps.
+    env.berth(&["create", "--name", "one", img, "true"]).ok();
+    let rows = env.berth(&["ps", "-a", "--noheading", "--sort", "names"]);
+    let rows: Vec<&str> = rows.ok().lines().collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].ends_with("one") && rows[1].ends_with("two"),
+        "{rows:?}"
+    );
+    env.berth(&["ps", "--sort", "bogus"])
+        .fails(125, "invalid --sort");
+    // --noout keeps stdout empty; the command still does its work.
+    let r = env.berth(&["--noout", "rm", "one", "two"]);
+    assert_eq!(r.ok(), "");
+    assert_eq!(env.berth(&["container", "exists", "one"]).code, 1);
+    // --remote is refused in one line, not taken as a command.
+    env.berth(&["--remote", "ps"]).fails(125, "no remote mode");
+    // podman's own words, first on the line, exit 1.
+    let r = env.berth(&["--log-level=telepathic", "ps"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("Log Level \"telepathic\" is not supported"),
+        "{}",
+        r.stderr
+    );
+    env.assert_consistent();
+}
+
+#[test]
+fn templates_take_pipes_literals_and_functions() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "create",
+        "--name",
+        "tpl",
+        "--label",
+        "team=blue",
+        img,
+        "true",
+    ])
+    .ok();
+    let f = |t: &str| {
+        env.berth(&["ps", "-a", "--format", t])
+            .ok()
+            .trim_end()
+            .to_string()
+    };
+    let id = f("{{.ID}}");
+    assert_eq!(id.len(), 12);
+    assert_eq!(f("{{.ID | upper}}"), id.to_uppercase());
+    assert_eq!(f(r#"{{.Names}}{{"\n"}}"#), "tpl");
+    assert_eq!(f("{{truncate .Names 2}}"), "tp");
+    assert_eq!(f(r#"{{index .Labels "team"}}"#), "blue");
+    assert_eq!(f("{{json .Names}}"), "\"tpl\"");
+    assert_eq!(f("{{if .Names}}named{{end}}"), "named");
+    let r = env.berth(&["ps", "-a", "--format", "{{nosuch .Names}}"]);
+    r.fails(125, "invalid --format template");
+    // Lists print as Go prints them.
+    let cmd = env.berth(&["container", "inspect", "--format", "{{.Config.Cmd}}", "tpl"]);
+    assert_eq!(cmd.ok().trim(), "[true]");
+    env.berth(&["rm", "tpl"]).ok();
+}
+
+#[test]
+fn info_version_and_disk_use_report_the_store() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let info = env.berth(&["info", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(info.ok()).unwrap();
+    assert_eq!(v["store"]["imageStore"]["number"], 1);
+    assert_eq!(
+        v["store"]["graphRoot"].as_str().unwrap(),
+        env.dir.path().join("store").to_str().unwrap()
+    );
+    let t = env.berth(&[
+        "info",
+        "--format",
+        "{{.Host.OCIRuntime.Name}}/{{.Store.ImageStore.Number}}/{{.Host.Security.Rootless}}",
+    ]);
+    assert_eq!(t.ok().trim(), "berth/1/false");
+    let yaml = env.berth(&["info"]);
+    assert!(yaml.ok().contains("graphRoot:"), "{}", yaml.stdout);
+    let ver = env.berth(&["version"]);
+    assert!(ver.ok().starts_with("Version:"), "{}", ver.stdout);
+    let built = ver
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Built:"))
+        .unwrap();
+    assert!(!built.contains("1970"), "{built}");
+    env.berth(&["run", "--name", "c1", "-v", "/data", img, "true"])
+        .ok();
+    let df = env.berth(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}:{{.Total}}:{{.Active}}",
+    ]);
+    assert_eq!(
+        df.ok().lines().collect::<Vec<_>>(),
+        ["Images:1:1", "Containers:1:0", "Local Volumes:1:1"]
+    );
+    env.berth(&["rm", "-v", "c1"]).ok();
+}
+
+#[test]
+fn images_list_digest_names_sorts_and_filters_by_age() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let id = env.berth(&["inspect", "--format", "{{.Id}}", img]);
+    let id = id.ok().trim().to_string();
+    env.berth(&["run", "--name", "c", img, "true"]).ok();
+    env.berth(&["commit", "-q", "c", "newer"]).ok();
+    let f = "{{.Repository}}";
+    let after = env.berth(&[
+        "images",
+        "--noheading",
+        "--filter",
+        &format!("after={id}"),
+        "--format",
+        f,
+    ]);
+    assert_eq!(after.ok().trim(), "localhost/newer");
+    let before = env.berth(&["images", "--filter", "before=newer", "--format", f]);
+    assert_eq!(before.ok().trim(), "localhost/busybox");
+    let sorted = env.berth(&["images", "--sort", "repository", "--format", f]);
+    assert_eq!(
+        sorted.ok().lines().collect::<Vec<_>>(),
+        ["localhost/busybox", "localhost/newer"]
+    );
+    let created = env.berth(&["images", "--format", "{{.CreatedAt}}", "newer"]);
+    assert!(
+        created.ok().trim().ends_with(" +0000 UTC"),
+        "{}",
+        created.stdout
+    );
+    env.berth(&["rm", "c"]).ok();
+}
+
+#[test]
+fn events_journal_what_commands_did() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&["run", "--rm", "--name", "ev", "--label", "k=v", img, "true"])
+        .ok();
+    env.berth(&["tag", img, "evtag"]).ok();
+    let all = env.berth(&["events", "--stream=false"]);
+    let lines: Vec<&str> = all.ok().lines().collect();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["create", "start", "died", "remove", "tag"],
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(&format!("(image={img}, name=ev, k=v)"))
+            || lines[1].contains("name=ev") && lines[1].contains("k=v"),
+        "{}",
+        lines[1]
+    );
+    let f = env.berth(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "container=ev",
+        "--filter",
+        "container=other",
+        "--filter",
+        "event=died",
+        "--format",
+        "{{.Name}}--{{.Status}}",
+    ]);
+    assert_eq!(f.ok().trim(), "ev--died");
+    let label = env.berth(&[
+        "events",
+        "--stream=false",
+        "-f",
+        "label=k=v",
+        "-f",
+        "event=start",
+    ]);
+    assert_eq!(label.ok().lines().count(), 1);
+    // The none backend records nothing and cannot be read.
+    env.berth(&["--events-backend", "none", "untag", img, "evtag"])
+        .ok();
+    let after = env.berth(&["events", "--stream=false", "--filter", "type=image"]);
+    assert_eq!(after.ok().lines().count(), 1, "{}", after.stdout);
+    env.berth(&["--events-backend", "none", "events"])
+        .fails(125, "\"none\" backend");
+}
