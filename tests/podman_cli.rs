@@ -219,3 +219,89 @@ fn events_journal_what_commands_did() {
     env.berth(&["--events-backend", "none", "events"])
         .fails(125, "\"none\" backend");
 }
+
+#[test]
+fn all_and_filter_flags_pick_the_right_containers() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let ok = env.berth(&["run", "--name", "zero", img, "true"]);
+    ok.ok();
+    assert_eq!(env.berth(&["run", "--name", "one", img, "false"]).code, 1);
+    // start --all with names is refused; with a filter it starts only what passes.
+    env.berth(&["start", "--all", "zero"])
+        .fails(125, "either start all containers or the container(s)");
+    let started = env.berth(&["start", "--all", "--filter", "exited=0"]);
+    assert_eq!(started.ok().trim().len(), 64, "{}", started.stdout);
+    let zero = env.berth(&["inspect", "--format", "{{.Id}}", "zero"]);
+    assert_eq!(started.stdout.trim(), zero.ok().trim());
+    env.berth(&["wait", "zero"]).ok();
+    let none = env.berth(&["start", "--filter", "restart-policy=always", "one"]);
+    assert_eq!(none.ok().trim(), "");
+    env.berth(&["start", "--filter", "restart-policy=bogus", "one"])
+        .fails(125, "bogus invalid restart policy");
+    let exited = env.berth(&["ps", "-a", "--filter", "exited=1", "--format", "{{.Names}}"]);
+    assert_eq!(exited.ok().trim(), "one");
+    // stop --ignore says nothing of a name it does not know.
+    env.berth(&["stop", "nosuch"]).fails(
+        125,
+        "no container with name or ID \"nosuch\" found: no such container",
+    );
+    assert_eq!(env.berth(&["stop", "--ignore", "nosuch"]).ok(), "");
+    // kill -a signals only running containers (none here).
+    assert_eq!(env.berth(&["kill", "-a"]).ok(), "");
+    env.berth(&["rm", "zero", "one"]).ok();
+}
+
+#[test]
+fn logs_of_several_containers_carry_their_ids() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&["run", "--name", "a", img, "echo", "from-a"])
+        .ok();
+    env.berth(&["run", "--name", "b", img, "echo", "from-b"])
+        .ok();
+    let id = |n: &str| {
+        let r = env.berth(&["inspect", "--format", "{{.Id}}", n]);
+        r.ok().trim()[..12].to_string()
+    };
+    let out = env.berth(&["logs", "a", "b"]);
+    assert_eq!(
+        out.ok().lines().collect::<Vec<_>>(),
+        [format!("{} from-a", id("a")), format!("{} from-b", id("b"))]
+    );
+    // One container: no prefix, as before.
+    assert_eq!(env.berth(&["logs", "a"]).ok(), "from-a\n");
+    env.berth(&["rm", "a", "b"]).ok();
+}
+
+#[test]
+fn volumes_filter_by_regex_and_refuse_removal_in_use_with_2() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    for v in ["volume_1a", "volume_1b", "other"] {
+        env.berth(&["volume", "create", v]).ok();
+    }
+    let r = env.berth(&[
+        "volume",
+        "ls",
+        "--filter",
+        "name=volume_1.+",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(
+        r.ok().lines().collect::<Vec<_>>(),
+        ["volume_1a", "volume_1b"]
+    );
+    let bare = env.berth(&["volume", "ls", "--noheading"]);
+    assert_eq!(bare.ok().lines().count(), 3, "{}", bare.stdout);
+    env.berth(&["create", "--name", "user", "-v", "other:/data", img, "true"])
+        .ok();
+    env.berth(&["volume", "rm", "other"])
+        .fails(2, "being used by");
+    env.berth(&["volume", "rm", "--force", "other"]).ok();
+    assert_eq!(env.berth(&["container", "exists", "user"]).code, 1);
+    // --memory 0 means no limit, as podman has it.
+    let r = env.berth(&["run", "--rm", "--memory", "0", img, "echo", "hi"]);
+    assert_eq!(r.ok(), "hi\n");
+}

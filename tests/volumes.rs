@@ -93,7 +93,7 @@ fn volume_checks(env: &Env) {
     ])
     .ok();
     let rm = env.berth(&["volume", "rm", "data"]);
-    assert_eq!(rm.code, 125, "{}", rm.stderr);
+    assert_eq!(rm.code, 2, "{}", rm.stderr);
     assert!(
         rm.stderr.contains("being used by container(s) holder"),
         "{}",

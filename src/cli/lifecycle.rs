@@ -76,11 +76,14 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
 pub struct StopArgs {
     pub containers: Vec<String>,
     /// Seconds to wait before killing the container (default: its --stop-timeout, else 10)
-    #[arg(short = 't', long = "time")]
+    #[arg(short = 't', long = "time", visible_alias = "timeout")]
     pub time: Option<u64>,
     /// Stop all running containers
     #[arg(short, long)]
     pub all: bool,
+    /// Say nothing of containers that do not exist
+    #[arg(short, long)]
+    pub ignore: bool,
 }
 
 /// Stops containers: stop signal, then SIGKILL after the timeout.
@@ -104,6 +107,7 @@ pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
             .and_then(|c| lifecycle::stop(&cs, &t, timeout(c)))
         {
             Ok(()) => println!("{t}"),
+            Err(LifecycleError::Container(ContainerError::NotFound(_))) if a.ignore => {}
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 125;
@@ -120,13 +124,43 @@ pub struct KillArgs {
     /// Signal to send (default KILL)
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
+    /// Signal every running container
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// The containers a verb with `--all` acts on: those named, or every one
+/// that `keep` picks (by id).
+fn all_or_named(
+    verb: &str,
+    cs: &Containers,
+    all: bool,
+    named: &[String],
+    keep: impl Fn(&ContainerRecord) -> bool,
+) -> Result<Vec<String>, Failure> {
+    if all && !named.is_empty() {
+        return Err(Failure::with_code(
+            format!("either {verb} all containers or the container(s) provided in the arguments"),
+            125,
+        ));
+    }
+    Ok(if all {
+        cs.list()
+            .into_iter()
+            .filter(|c| keep(c))
+            .map(|c| c.id)
+            .collect()
+    } else {
+        named.to_vec()
+    })
 }
 
 /// Sends a signal to containers.
 pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     let sig = lifecycle::parse_signal(&a.signal)?;
-    for t in &a.containers {
+    let targets = all_or_named("kill", &cs, a.all, &a.containers, |c| c.is_running())?;
+    for t in &targets {
         lifecycle::kill(&cs, t, sig)?;
         println!("{t}");
     }
@@ -168,6 +202,12 @@ pub struct StartArgs {
     /// Forward signals berth receives to the container (with -a)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub sig_proxy: bool,
+    /// Start every container that is not running
+    #[arg(long)]
+    pub all: bool,
+    /// Only containers that pass these filters (as `ps --filter`)
+    #[arg(long)]
+    pub filter: Vec<String>,
 }
 
 /// Starts created or exited containers under a monitor.
@@ -180,8 +220,13 @@ pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
         ));
     }
     let keys = super::attach::detach_keys(&a.detach_keys)?;
-    for t in &a.containers {
+    let filters = super::ps::parse_filters(&a.filter)?;
+    let targets = all_or_named("start", &cs, a.all, &a.containers, |c| !c.is_running())?;
+    for t in &targets {
         let c = cs.find(t)?;
+        if !super::ps::ps_matches(&c, &filters)? {
+            continue;
+        }
         if c.is_running() && c.status() != crate::engine::record::State::Paused {
             if a.attach {
                 return Err(Failure::with_code(
@@ -280,12 +325,24 @@ pub fn container_command(engine: &Engine, c: ContainerCommand) -> CliResult {
 #[derive(Args, Debug)]
 pub struct PauseArgs {
     pub containers: Vec<String>,
+    /// Every running (to pause) or paused (to unpause) container
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 /// Freezes or thaws containers with the cgroup freezer.
 pub fn pause(engine: &Engine, a: PauseArgs, frozen: bool) -> CliResult {
     let cs = Containers::new(engine.store.root());
-    for t in &a.containers {
+    let paused = |c: &ContainerRecord| c.status() == crate::engine::record::State::Paused;
+    let verb = if frozen { "pause" } else { "unpause" };
+    let targets = all_or_named(verb, &cs, a.all, &a.containers, |c| {
+        if frozen {
+            c.is_running() && !paused(c)
+        } else {
+            paused(c)
+        }
+    })?;
+    for t in &targets {
         lifecycle::pause(&cs, t, frozen)?;
         println!("{t}");
     }

@@ -8,7 +8,9 @@ use clap::Args;
 /// `berth logs`
 #[derive(Args, Debug)]
 pub struct LogsArgs {
-    pub container: String,
+    /// Containers; with more than one, each line starts with its container's id
+    #[arg(required = true)]
+    pub containers: Vec<String>,
     /// Keep printing new output until the container exits
     #[arg(short, long)]
     pub follow: bool,
@@ -52,7 +54,9 @@ pub(super) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Failu
     Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
 }
 
-pub(super) fn print_entries(entries: &[crate::monitor::logfile::Entry], timestamps: bool) {
+/// Prints log entries, each line after `prefix` (a container's id, when
+/// `logs` shows several).
+fn print_entries(entries: &[crate::monitor::logfile::Entry], timestamps: bool, prefix: &str) {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for e in entries {
@@ -61,6 +65,7 @@ pub(super) fn print_entries(entries: &[crate::monitor::logfile::Entry], timestam
         } else {
             &mut out
         };
+        let _ = w.write_all(prefix.as_bytes());
         if timestamps {
             let _ = write!(w, "{} ", e.timestamp);
         }
@@ -72,11 +77,14 @@ pub(super) fn print_entries(entries: &[crate::monitor::logfile::Entry], timestam
     }
 }
 
-/// Prints a container's log, stdout to stdout and stderr to stderr.
+/// Prints containers' logs, stdout to stdout and stderr to stderr; with
+/// `-f`, follows them all until every one has exited.
 pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
-    let c = cs.find(&a.container)?;
-    let path = cs.log_path(&c.id);
+    let mut targets = Vec::new();
+    for name in &a.containers {
+        targets.push(cs.find(name)?);
+    }
     let since = a.since.as_deref().map(parse_time).transpose()?;
     let until = a.until.as_deref().map(parse_time).transpose()?;
     let in_window = |e: &crate::monitor::logfile::Entry| {
@@ -86,34 +94,53 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
         since.is_none_or(|s| t.is_some_and(|t| t >= s))
             && until.is_none_or(|u| t.is_some_and(|t| t <= u))
     };
-    let all: Vec<_> = crate::monitor::logfile::read_all(&path)?
-        .into_iter()
-        .filter(|e| in_window(e))
-        .collect();
-    let skip = a
-        .tail
-        .map(|n| all.iter().filter(|e| e.full).count().saturating_sub(n))
-        .unwrap_or(0);
-    let mut full_seen = 0;
-    let start = all.iter().position(|e| {
-        let ok = full_seen >= skip;
-        if e.full {
-            full_seen += 1;
+    let many = targets.len() > 1;
+    let prefix = |c: &crate::engine::container::ContainerRecord| {
+        if many {
+            format!("{} ", &c.id[..12])
+        } else {
+            String::new()
         }
-        ok
-    });
-    let first = start.unwrap_or(all.len());
-    print_entries(&all[first..], a.timestamps);
+    };
+    // How many entries of each log were printed.
+    let mut seen = Vec::new();
+    for c in &targets {
+        let all = crate::monitor::logfile::read_all(&cs.log_path(&c.id))?;
+        seen.push(all.len());
+        let all: Vec<_> = all.into_iter().filter(|e| in_window(e)).collect();
+        let skip = a
+            .tail
+            .map(|n| all.iter().filter(|e| e.full).count().saturating_sub(n))
+            .unwrap_or(0);
+        let mut full_seen = 0;
+        let start = all.iter().position(|e| {
+            let ok = full_seen >= skip;
+            if e.full {
+                full_seen += 1;
+            }
+            ok
+        });
+        let first = start.unwrap_or(all.len());
+        print_entries(&all[first..], a.timestamps, &prefix(c));
+    }
     if !a.follow {
         return Ok(0);
     }
-    let mut seen = all.len();
     loop {
-        let running = cs.find(&c.id).map(|r| r.is_running()).unwrap_or(false);
-        let now = crate::monitor::logfile::read_all(&path)?;
-        if now.len() > seen {
-            print_entries(&now[seen..], a.timestamps);
-            seen = now.len();
+        let mut running = false;
+        // New entries of every log, in time order across containers.
+        let mut fresh = Vec::new();
+        for (i, c) in targets.iter().enumerate() {
+            running |= cs.find(&c.id).map(|r| r.is_running()).unwrap_or(false);
+            let now = crate::monitor::logfile::read_all(&cs.log_path(&c.id)).unwrap_or_default();
+            if now.len() > seen[i] {
+                fresh.extend(now.into_iter().skip(seen[i]).map(|e| (i, e)));
+            }
+        }
+        fresh.sort_by(|x, y| x.1.timestamp.cmp(&y.1.timestamp));
+        for (i, e) in fresh {
+            seen[i] += 1;
+            print_entries(std::slice::from_ref(&e), a.timestamps, &prefix(&targets[i]));
         }
         if !running {
             return Ok(0);

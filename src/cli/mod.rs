@@ -72,7 +72,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub volumepath: Option<PathBuf>,
     /// Talk to a remote service (berth has none: it runs locally, with no daemon)
-    #[arg(short = 'r', long, global = true)]
+    #[arg(long, global = true)]
     pub remote: bool,
     #[command(subcommand)]
     pub command: Command,

@@ -26,7 +26,7 @@ pub struct PsArgs {
     /// Show the most recently created container (all states)
     #[arg(short, long)]
     pub latest: bool,
-    /// Filter: name=, status=, ancestor=, id=, label=KEY[=VALUE]
+    /// Filter: name=, status=, exited=, ancestor=, id=, label=KEY[=VALUE], restart-policy=
     #[arg(short, long)]
     pub filter: Vec<String>,
     /// table, json, or a Go template such as '{{.Names}} {{.Status}}'
@@ -102,36 +102,64 @@ fn ps_value(
     })
 }
 
-fn ps_matches(c: &ContainerRecord, filters: &[(String, String)]) -> Result<bool, Failure> {
+/// Parses `--filter KEY=VALUE` options.
+pub(super) fn parse_filters(list: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    list.iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    Failure::with_code(format!("invalid filter {f:?}: expected KEY=VALUE"), 125)
+                })
+        })
+        .collect()
+}
+
+/// Whether a container passes podman's container filters (also used by
+/// `start --filter`). Values of one key are alternatives.
+pub(super) fn ps_matches(
+    c: &ContainerRecord,
+    filters: &[(String, String)],
+) -> Result<bool, Failure> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<bool>> = Default::default();
     for (k, v) in filters {
-        let ok = match k.as_str() {
-            "name" => c.name.contains(v.as_str()),
-            "id" => c.id.starts_with(v.as_str()),
-            "status" => {
-                crate::engine::inspect::status(c) == v
-                    || (v == "stopped" && crate::engine::inspect::status(c) == "exited")
-            }
-            "ancestor" => {
-                c.image == *v
-                    || c.image_id.starts_with(v.as_str())
-                    || crate::image::store::find_in_names(&c.image, v)
-            }
-            "label" => match v.split_once('=') {
-                Some((k, val)) => c.labels.get(k).is_some_and(|x| x == val),
-                None => c.labels.contains_key(v.as_str()),
-            },
-            other => {
-                return Err(Failure::with_code(
-                    format!("invalid filter {other:?}: use name=, id=, status=, ancestor=, label="),
-                    125,
-                ))
-            }
-        };
-        if !ok {
-            return Ok(false);
-        }
+        by_key.entry(k).or_default().push(one_filter(c, k, v)?);
     }
-    Ok(true)
+    Ok(by_key.values().all(|hits| hits.iter().any(|h| *h)))
+}
+
+fn one_filter(c: &ContainerRecord, k: &str, v: &str) -> Result<bool, Failure> {
+    let status = crate::engine::inspect::status(c);
+    Ok(match k {
+        "name" => c.name.contains(v),
+        "id" => c.id.starts_with(v),
+        "status" => status == v || (v == "stopped" && status == "exited"),
+        "exited" => status == "exited" && c.exit_code.map(|e| e.to_string()).as_deref() == Some(v),
+        "ancestor" => {
+            c.image == *v
+                || c.image_id.starts_with(v)
+                || crate::image::store::find_in_names(&c.image, v)
+        }
+        "label" => match v.split_once('=') {
+            Some((k, val)) => c.labels.get(k).is_some_and(|x| x == val),
+            None => c.labels.contains_key(v),
+        },
+        "restart-policy" => {
+            let policy = c.restart.as_deref().unwrap_or("no");
+            let policy = policy.split(':').next().unwrap_or("no");
+            match v {
+                "none" | "no" => policy == "no" || policy.is_empty(),
+                "always" | "on-failure" | "unless-stopped" => policy == v,
+                _ => return Err(Failure::with_code(format!("{v} invalid restart policy"), 125)),
+            }
+        }
+        other => {
+            return Err(Failure::with_code(
+                format!("invalid filter {other:?}: use name=, id=, status=, exited=, ancestor=, label=, restart-policy="),
+                125,
+            ))
+        }
+    })
 }
 
 /// Orders the list as `--sort FIELD` asks; newest first for `created`, as podman.
@@ -159,17 +187,11 @@ fn sort(list: &mut [ContainerRecord], field: &str) -> Result<(), Failure> {
 /// Lists containers with podman's columns. Reads one small record per
 /// container and nothing else, so it stays fast with thousands of them.
 pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
-    let mut filters = Vec::new();
-    for f in &a.filter {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            Failure::with_code(format!("invalid filter {f:?}: expected KEY=VALUE"), 125)
-        })?;
-        filters.push((k.to_string(), v.to_string()));
-    }
+    let filters = parse_filters(&a.filter)?;
     let mut list = Containers::new(engine.store.root()).list();
     sort(&mut list, &a.sort)?;
     let limit = if a.latest { Some(1) } else { a.last };
-    if !a.all && limit.is_none() && !filters.iter().any(|(k, _)| k == "status") {
+    if !a.all && limit.is_none() && !filters.iter().any(|(k, _)| k == "status" || k == "exited") {
         list.retain(|c| c.is_running());
     }
     let mut kept = Vec::new();

@@ -64,6 +64,9 @@ pub struct LsArgs {
     /// json, table, or a template such as {{.Name}}
     #[arg(long)]
     pub format: Option<String>,
+    /// Print no header line
+    #[arg(long)]
+    pub noheading: bool,
 }
 
 #[derive(Args, Debug)]
@@ -179,7 +182,13 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                     Failure::with_code(format!("invalid filter {f:?}: expected KEY=VALUE"), 125)
                 })?;
                 match k {
-                    "name" => list.retain(|v| v.name.contains(want)),
+                    // A regular expression, as podman matches names.
+                    "name" => {
+                        let re = regex::Regex::new(want).map_err(|e| {
+                            Failure::with_code(format!("invalid filter {f:?}: {e}"), 125)
+                        })?;
+                        list.retain(|v| re.is_match(&v.name))
+                    }
                     "label" => list.retain(|v| label_matches(v, want)),
                     "driver" => list.retain(|v| v.driver == want),
                     "dangling" => {
@@ -207,9 +216,19 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                 Some("json") => {
                     println!("{}", serde_json::to_string_pretty(&values).expect("json"))
                 }
-                Some(t) if t != "table" => print!("{}", super::format::template_table(t, &values)?),
+                Some(t) if t != "table" => {
+                    let t = if a.noheading {
+                        t.trim_start_matches("table")
+                    } else {
+                        t
+                    };
+                    print!("{}", super::format::template_table(t, &values)?)
+                }
                 _ => {
                     let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
+                    if a.noheading {
+                        rows.clear();
+                    }
                     rows.extend(list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
                     print!("{}", columns(&rows));
                 }
@@ -242,7 +261,8 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                         eprintln!("Error: {e}");
                         code = match e {
                             VolumeError::NotFound(_) => code.max(1),
-                            VolumeError::InUse { .. } => 125,
+                            // podman's code for a volume in use.
+                            VolumeError::InUse { .. } => code.max(2),
                             _ => 125,
                         };
                     }

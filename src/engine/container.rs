@@ -19,7 +19,7 @@ pub enum ContainerError {
     NameInUse(String, String),
     #[error("invalid container name {0:?}: names are [a-zA-Z0-9][a-zA-Z0-9_.-]*")]
     BadName(String),
-    #[error("no such container: {0}")]
+    #[error("no container with name or ID \"{0}\" found: no such container")]
     NotFound(String),
     #[error("{0} matches more than one container; use more of the id")]
     Ambiguous(String),

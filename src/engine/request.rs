@@ -220,7 +220,13 @@ impl CreateRequest {
                 ))
             }
         };
-        let memory = o.memory.as_deref().map(spec::parse_size).transpose()?;
+        // `--memory 0`, as podman: no limit.
+        let memory = o
+            .memory
+            .as_deref()
+            .filter(|m| *m != "0")
+            .map(spec::parse_size)
+            .transpose()?;
         let cpu_quota = match o.cpus.as_deref() {
             Some(c) => {
                 let v: f64 = c.parse().map_err(|_| {

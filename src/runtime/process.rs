@@ -284,7 +284,7 @@ impl ExecPlan {
             Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EISDIR) | Some(libc::EPERM) => {
                 fail(
                     Step::CannotExecute,
-                    format!("{name}: permission denied: the file cannot be executed ({e})"),
+                    format!("exec {name}: permission denied: the file cannot be executed ({e})"),
                 )
             }
             _ => fail(Step::CannotExecute, format!("{name}: {e}")),
