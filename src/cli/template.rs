@@ -131,11 +131,17 @@ fn to_value(v: &Json) -> Value {
         },
         Json::String(s) => Value::from(s.as_str()),
         Json::Array(a) => Value::Array(a.iter().map(to_value).collect()),
-        Json::Object(o) => Value::Map(
-            o.iter()
-                .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
+        Json::Object(o) => {
+            let mut m: HashMap<_, _> = o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect();
+            // podman's JSON says "Id" where its Go field (what templates
+            // name) is ID: both spellings reach the value.
+            for (from, to) in [("Id", "ID"), ("ID", "Id")] {
+                if let (Some(v), false) = (o.get(from), m.contains_key(to)) {
+                    m.insert(to.to_string(), to_value(v));
+                }
+            }
+            Value::Map(m)
+        }
     }
 }
 
@@ -281,6 +287,7 @@ mod tests {
             "Size": 5, "Nets": {"n": {"IPAddress": "10.0.0.2"}}, "Labels": {"b": "2", "a": "1"}});
         let r = |t: &str| render(t, &v).unwrap();
         assert_eq!(r("{{.Id}} {{.Size}}"), "abc 5");
+        assert_eq!(r("{{.ID}}"), "abc");
         assert_eq!(r("{{.Config.Cmd}}"), "[sh -c]");
         assert_eq!(r("{{.Labels}}"), "map[a:1 b:2]");
         assert_eq!(r("{{len .Config.Cmd}}"), "2");
