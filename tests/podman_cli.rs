@@ -81,6 +81,9 @@ fn templates_take_pipes_literals_and_functions() {
     assert_eq!(f(r#"{{index .Labels "team"}}"#), "blue");
     assert_eq!(f("{{json .Names}}"), "\"tpl\"");
     assert_eq!(f("{{if .Names}}named{{end}}"), "named");
+    assert_eq!(f("table {{.Names}}"), "NAMES\ntpl");
+    let bare = env.berth(&["ps", "-a", "--noheading", "--format", "table {{.Names}}"]);
+    assert_eq!(bare.ok(), "tpl\n");
     let r = env.berth(&["ps", "-a", "--format", "{{nosuch .Names}}"]);
     r.fails(125, "invalid --format template");
     // Lists print as Go prints them.

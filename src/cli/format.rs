@@ -54,14 +54,15 @@ pub fn table_header(tpl: &str) -> String {
 }
 
 /// Renders `--format` templates over rows of values; "table ..." adds a
-/// header row from the field names, and tabs align as columns.
-pub fn template_table(t: &str, values: &[Value]) -> Result<String, TemplateError> {
+/// header row from the field names (unless `noheading`), and tabs align
+/// as columns.
+pub fn template_table(t: &str, values: &[Value], noheading: bool) -> Result<String, TemplateError> {
     let (tpl, header) = match t.strip_prefix("table") {
         Some(rest) => (rest.trim_start(), true),
         None => (t, false),
     };
     let mut table = Vec::new();
-    if header {
+    if header && !noheading {
         table.push(table_header(tpl).split('\t').map(String::from).collect());
     }
     for v in values {

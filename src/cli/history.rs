@@ -83,7 +83,7 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> CliResult {
             return Ok(0);
         }
         Some(t) => {
-            print!("{}", template_table(t, &rows)?);
+            print!("{}", template_table(t, &rows, false)?);
             return Ok(0);
         }
         None => {}

@@ -1,7 +1,7 @@
 //! Image commands: pull, images, rmi, tag, inspect, import, save, load, and
 //! `system check`.
 
-use super::format::{columns, go_string, render, table_header};
+use super::format::{columns, go_string, render, template_table};
 use super::{progress, CliResult, Failure};
 use crate::engine::images::{collect_garbage, remove, Removal};
 use crate::engine::Engine;
@@ -152,6 +152,15 @@ fn rows(images: &[ImageRecord]) -> Vec<Row<'_>> {
     out
 }
 
+/// The image's labels (none when its config has no `Labels`).
+fn labels(img: &ImageRecord) -> std::collections::BTreeMap<String, String> {
+    img.config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+}
+
 fn created(img: &ImageRecord) -> chrono::DateTime<chrono::Utc> {
     img.config
         .created
@@ -193,17 +202,9 @@ fn matches_filters(row: &Row<'_>, filters: &[Filter]) -> bool {
         Filter::Dangling(d) => row.img.names.is_empty() == *d,
         Filter::Before(t) => created(row.img) < *t,
         Filter::After(t) => created(row.img) > *t,
-        Filter::Label(k, v) => {
-            let labels = row
-                .img
-                .config
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.as_ref());
-            labels
-                .and_then(|l| l.get(k))
-                .is_some_and(|x| v.as_ref().is_none_or(|v| v == x))
-        }
+        Filter::Label(k, v) => labels(row.img)
+            .get(k)
+            .is_some_and(|x| v.as_ref().is_none_or(|v| v == x)),
         Filter::Reference(v) => {
             glob_match(v, &format!("{}:{}", row.repository, row.tag))
                 || glob_match(v, &row.repository)
@@ -292,7 +293,7 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
             "Created": created(r.img).timestamp(),
             "Size": human::size(r.img.size),
             "VirtualSize": human::size(r.img.size),
-            "Labels": r.img.config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default(),
+            "Labels": labels(r.img),
             "Names": r.img.names,
             "Dangling": r.img.names.is_empty(),
             "Containers": 0,
@@ -313,7 +314,7 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
                         "Size": r.img.size,
                         "SharedSize": 0,
                         "VirtualSize": r.img.size,
-                        "Labels": r.img.config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default(),
+                        "Labels": labels(r.img),
                         "Containers": 0,
                         "Names": r.img.names,
                         "Digest": r.img.manifest_digest.to_string(),
@@ -330,23 +331,8 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> CliResult {
             );
         }
         Some(t) if t != "table" => {
-            let (tpl, header) = match t.strip_prefix("table") {
-                Some(rest) => (rest.trim_start(), true),
-                None => (t, false),
-            };
-            let mut table = Vec::new();
-            if header && !a.noheading {
-                table.push(table_header(tpl).split('\t').map(String::from).collect());
-            }
-            for r in &rows {
-                table.push(
-                    render(tpl, &value(r))?
-                        .split('\t')
-                        .map(String::from)
-                        .collect(),
-                );
-            }
-            let _ = write!(out, "{}", columns(&table));
+            let values: Vec<_> = rows.iter().map(value).collect();
+            let _ = write!(out, "{}", template_table(t, &values, a.noheading)?);
         }
         _ => {
             let mut table: Vec<Vec<String>> = Vec::new();

@@ -246,7 +246,7 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                         .iter()
                         .map(|n| json!({"Name": n.name, "ID": &n.id[..12], "Driver": n.driver, "Subnets": n.subnet, "Internal": n.internal}))
                         .collect();
-                    print!("{}", super::format::template_table(t, &caps)?)
+                    print!("{}", super::format::template_table(t, &caps, false)?)
                 }
                 _ => {
                     let mut rows = vec![vec![

@@ -223,12 +223,11 @@ pub fn ps(engine: &Engine, a: PsArgs) -> CliResult {
             );
         }
         Some(t) if t != "table" => {
-            let t = if a.noheading {
-                t.trim_start_matches("table")
-            } else {
-                t
-            };
-            let _ = write!(out, "{}", super::format::template_table(t, &values)?);
+            let _ = write!(
+                out,
+                "{}",
+                super::format::template_table(t, &values, a.noheading)?
+            );
         }
         _ => {
             let mut rows = vec![[

@@ -197,6 +197,6 @@ pub fn df(engine: &Engine, a: DfArgs) -> CliResult {
     let table = a.format.unwrap_or_else(|| {
         "table {{.Type}}\t{{.Total}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into()
     });
-    print!("{}", super::format::template_table(&table, &rows)?);
+    print!("{}", super::format::template_table(&table, &rows, false)?);
     Ok(0)
 }

@@ -217,12 +217,10 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
                     println!("{}", serde_json::to_string_pretty(&values).expect("json"))
                 }
                 Some(t) if t != "table" => {
-                    let t = if a.noheading {
-                        t.trim_start_matches("table")
-                    } else {
-                        t
-                    };
-                    print!("{}", super::format::template_table(t, &values)?)
+                    print!(
+                        "{}",
+                        super::format::template_table(t, &values, a.noheading)?
+                    )
                 }
                 _ => {
                     let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
