@@ -132,6 +132,28 @@ fn info_version_and_disk_use_report_the_store() {
         ["Images:1:1", "Containers:1:0", "Local Volumes:1:1"]
     );
     env.berth(&["rm", "-v", "c1"]).ok();
+    // A volume's symlink to the host's / is counted as a link, never followed.
+    env.berth(&["volume", "create", "hostile"]).ok();
+    env.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "hostile:/v",
+        img,
+        "ln",
+        "-s",
+        "/",
+        "/v/root",
+    ])
+    .ok();
+    let vols = env.berth(&["system", "df", "--format", "{{.Type}}={{.Size}}"]);
+    let line = vols
+        .ok()
+        .lines()
+        .find(|l| l.starts_with("Local Volumes="))
+        .unwrap()
+        .to_string();
+    assert!(line.ends_with(" B") && !line.contains("kB"), "{line}");
 }
 
 #[test]
