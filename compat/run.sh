@@ -38,28 +38,49 @@ insecure = true
 CONF
 export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
 [ "$(basename "$engine")" != podman ] || podman_conf "$work"
-if ! "$berth" image exists "$image" 2>/dev/null; then
-	mkdir -p "$work/root/bin" "$work/root/home/podman" "$work/root/tmp" "$work/root/etc"
-	cp /bin/busybox "$work/root/bin/busybox"
+fixture=4 # bump when the stand-in changes, so that a cached older one is rebuilt
+# build_standin TAG ID: the stand-in, whose /home/podman/testimage-id says ID
+build_standin() {
+	local ref=$1 id=$2 root=$work/root-$2
+	if [ "$("$berth" image inspect --format '{{index .Labels "berth.compat.fixture"}}' "$ref" 2>/dev/null)" = "$fixture" ]; then
+		return
+	fi
+	"$berth" rmi -f "$ref" >/dev/null 2>&1 || true
+	mkdir -p "$root/bin" "$root/home/podman" "$root/tmp" "$root/etc" "$root/usr/bin" "$root/sbin" "$root/usr/sbin"
+	cp /bin/busybox "$root/bin/busybox"
 	for a in $(/bin/busybox --list); do
-		[ -e "$work/root/bin/$a" ] || ln -s busybox "$work/root/bin/$a"
+		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 	done
-	mkdir -p "$work/root/usr/bin" "$work/root/sbin" "$work/root/usr/sbin"
-	for a in env top nc; do ln -sf ../../bin/busybox "$work/root/usr/bin/$a"; done
-	echo 20220615 >"$work/root/home/podman/testimage-id"
-	touch --date=@1600000000 "$work/root/home/podman/testimage-id"
-	printf '%s\n' 'echo Confirmed: testimage pause invoked as $0' 'while :; do' '    sleep 0.1' 'done' >"$work/root/home/podman/pause"
-	chmod 755 "$work/root/home/podman/pause"
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/root/etc/passwd"
-	printf 'root:x:0:\nnobody:x:65534:\n' >"$work/root/etc/group"
-	tar -C "$work/root" -cf "$work/root.tar" .
+	for a in env top nc; do ln -sf ../../bin/busybox "$root/usr/bin/$a"; done
+	# Debian's busybox has no printenv applet; the real test image (alpine) has
+	printf '%s\n' '#!/bin/sh' '[ $# -eq 0 ] && exec env' 'rc=0' \
+		'for v; do eval "[ -n \"\${$v+x}\" ]" && eval "printf \"%s\\n\" \"\$$v\"" || rc=1; done' \
+		'exit $rc' >"$root/usr/bin/printenv"
+	chmod 755 "$root/usr/bin/printenv"
+	ln -sf ../proc/mounts "$root/etc/mtab"
+	echo "$id" >"$root/home/podman/testimage-id"
+	touch --date=@1600000000 "$root/home/podman/testimage-id"
+	printf '%s\n' '#!/bin/sh' 'echo Confirmed: testimage pause invoked as $0' 'while :; do' '    sleep 0.1' 'done' >"$root/home/podman/pause"
+	chmod 755 "$root/home/podman/pause"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
+	chmod 555 "$root" # as the real test image has it
+	tar -C "$root" -cf "$root.tar" .
 	"$berth" import -q \
 		--change 'WORKDIR /home/podman' \
 		--change 'CMD ["/bin/echo", "This container is intended for podman CI testing"]' \
 		--change 'LABEL created_by=test/system/build-testimage' \
 		--change 'LABEL created_at=2022-06-15T00:00:00Z' \
-		"$work/root.tar" "$image" >/dev/null
-fi
+		--change "LABEL berth.compat.fixture=$fixture" \
+		"$root.tar" "$ref" >/dev/null
+	chmod 755 "$root"
+}
+build_standin "$image" 20220615
+# the "non-local" image that the pull tests fetch: a different image
+nonlocal=quay.io/libpod/testimage:00000004
+build_standin "$nonlocal" 00000004
+"$berth" push -q --tls-verify=false "$nonlocal" "127.0.0.1:$port/libpod/testimage:00000004"
+"$berth" rmi "$nonlocal" >/dev/null
 "$berth" push -q --tls-verify=false "$image" "127.0.0.1:$port/libpod/testimage:20220615"
 
 scratch=$(mktemp -d /tmp/berth-compat.XXXXXX)

@@ -109,7 +109,7 @@ fn an_image_device_node_gives_no_host_device() {
         img,
         "true",
     ])
-    .fails(125, "invalid device rule");
+    .fails(125, "invalid device type in device-access-add: x");
 }
 
 #[test]

@@ -83,17 +83,7 @@ impl BuildError {
     }
 }
 
-/// When to pull a stage's base image (`--pull`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PullPolicy {
-    /// Only when it is not in the store (podman's default).
-    #[default]
-    Missing,
-    /// Every time (`--pull`, `--pull=always`, `newer`).
-    Always,
-    /// Never: a missing base is an error.
-    Never,
-}
+pub use crate::image::pull::PullPolicy;
 
 /// What to build and how.
 #[derive(Clone, Debug, Default)]

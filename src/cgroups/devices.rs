@@ -33,7 +33,58 @@ pub struct RuleError {
     pub why: &'static str,
 }
 
+/// Why a `--device-cgroup-rule` was refused, in podman's words (scripts
+/// match on them).
+#[derive(Debug, thiserror::Error)]
+pub enum FlagRuleError {
+    #[error("invalid device cgroup rule requires type, major:Minor, and access rules: {0:?}")]
+    Fields(String),
+    #[error("invalid device type in device-access-add: {0}")]
+    Type(String),
+    #[error("invalid device access in device-access-add: {0}")]
+    Access(char),
+    #[error("invalid device number {0:?} in --device-cgroup-rule: use a number or *")]
+    Number(String),
+}
+
 impl DeviceRule {
+    /// Parses a `--device-cgroup-rule` as podman does: exactly TYPE,
+    /// MAJOR[:MINOR] and ACCESS (`c 1:3 rwm`, `a 7 rwm`: any minor).
+    pub fn parse_flag(s: &str) -> Result<DeviceRule, FlagRuleError> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        let [kind, numbers, access] = parts.as_slice() else {
+            return Err(FlagRuleError::Fields(s.to_string()));
+        };
+        let kind = match *kind {
+            "a" => 'a',
+            "b" => 'b',
+            "c" => 'c',
+            other => return Err(FlagRuleError::Type(other.to_string())),
+        };
+        let num = |v: &str| -> Result<Option<u32>, FlagRuleError> {
+            match v {
+                "*" => Ok(None),
+                _ => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| FlagRuleError::Number(v.to_string())),
+            }
+        };
+        let (major, minor) = match numbers.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(numbers)?, None),
+        };
+        if let Some(bad) = access.chars().find(|c| !"rwm".contains(*c)) {
+            return Err(FlagRuleError::Access(bad));
+        }
+        Ok(DeviceRule {
+            kind,
+            major,
+            minor,
+            access: access.to_string(),
+        })
+    }
+
     /// Parses `c 1:3 rwm`, `b *:* m`, `a` or `a *:* rwm`.
     pub fn parse(s: &str) -> Result<DeviceRule, RuleError> {
         let err = |why| RuleError {
@@ -263,6 +314,19 @@ pub fn apply_v2(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flag_rules_parse_as_podman_has_them() {
+        let r = DeviceRule::parse_flag("a 7 rmw").unwrap();
+        assert_eq!((r.kind, r.major, r.minor), ('a', Some(7), None));
+        let r = DeviceRule::parse_flag("b 7:* rw").unwrap();
+        assert_eq!((r.kind, r.major, r.minor), ('b', Some(7), None));
+        let e = |s| DeviceRule::parse_flag(s).unwrap_err().to_string();
+        assert_eq!(e("b 7:* rmX"), "invalid device access in device-access-add: X");
+        assert!(e("b 7:2").starts_with("invalid device cgroup rule requires type"));
+        assert_eq!(e("x 7:* rmw"), "invalid device type in device-access-add: x");
+        assert!(e("a a:* rmw").contains("\"a\""));
+    }
 
     fn run(rules: &[DeviceRule], kind: u32, access: u32, major: u32, minor: u32) -> u64 {
         let code = program(rules);

@@ -243,16 +243,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> CliResult {
                 .map(|t| (t, n.to_string()))
         }),
     };
-    let pull = match a.pull.as_deref() {
-        None | Some("missing") | Some("false") => PullPolicy::Missing,
-        Some("always") | Some("true") | Some("newer") => PullPolicy::Always,
-        Some("never") => PullPolicy::Never,
-        Some(o) => {
-            return Err(usage(format!(
-                "invalid --pull {o:?}: use always, missing, never or newer"
-            )))
-        }
-    };
+    let pull = PullPolicy::parse(a.pull.as_deref()).ok_or_else(|| {
+        usage(format!(
+            "invalid --pull {:?}: use always, missing, never or newer",
+            a.pull.as_deref().unwrap_or_default()
+        ))
+    })?;
     let timestamp =
         match a.timestamp {
             Some(t) => Some(t),

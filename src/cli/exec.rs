@@ -28,6 +28,9 @@ pub struct ExecArgs {
     /// All capabilities and no seccomp filter for this process
     #[arg(long)]
     pub privileged: bool,
+    /// Pass berth's descriptors 3..3+N on to the process
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
     /// The container
     pub container: String,
     /// Command and arguments
@@ -47,6 +50,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> CliResult {
         interactive: a.interactive,
         detach: a.detach,
         privileged: a.privileged,
+        preserve_fds: a.preserve_fds,
     };
     crate::engine::exec::exec(engine, o).map_err(|e| {
         let code = e.exit_code();

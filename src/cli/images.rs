@@ -462,9 +462,12 @@ pub fn tag(engine: &Engine, a: TagArgs) -> CliResult {
 /// `berth inspect` / `berth image inspect`
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// Images to inspect
-    #[arg(required = true)]
+    /// Containers or images to inspect
+    #[arg(required_unless_present = "latest")]
     pub names: Vec<String>,
+    /// The container created last
+    #[arg(short, long, conflicts_with = "names")]
+    pub latest: bool,
     /// Go template for each object, e.g. '{{.Id}}' or '{{json .Config}}'
     #[arg(short, long)]
     pub format: Option<String>,
@@ -485,7 +488,15 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> CliResult {
     let containers = crate::engine::container::Containers::new(engine.store.root());
     let mut docs = Vec::new();
     let mut missing = Vec::new();
-    for n in &a.names {
+    let names = if a.latest {
+        let Some(last) = containers.latest() else {
+            return Err(Failure::with_code("--latest: there are no containers", 125));
+        };
+        vec![last.id]
+    } else {
+        a.names.clone()
+    };
+    for n in &names {
         if kind != "image" {
             if let Ok(c) = containers.find(n) {
                 docs.push(crate::engine::inspect::container_json(&containers, &c));

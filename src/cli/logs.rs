@@ -83,7 +83,18 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
     let mut targets = Vec::new();
     for name in &a.containers {
-        targets.push(cs.find(name)?);
+        let c = cs.find(name)?;
+        if matches!(c.log_driver.as_deref(), Some("none") | Some("passthrough")) {
+            return Err(Failure::with_code(
+                format!(
+                    "{}: this container is using the '{}' log driver, cannot read logs: run it with --log-driver k8s-file to keep its output",
+                    c.name,
+                    c.log_driver.as_deref().unwrap_or_default()
+                ),
+                125,
+            ));
+        }
+        targets.push(c);
     }
     let since = a.since.as_deref().map(parse_time).transpose()?;
     let until = a.until.as_deref().map(parse_time).transpose()?;

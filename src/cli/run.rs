@@ -174,6 +174,33 @@ pub struct RunArgs {
     /// Do not print pull progress
     #[arg(short, long)]
     pub quiet: bool,
+    /// When to pull the image: missing (default), always, never or newer
+    #[arg(long, num_args = 0..=1, default_missing_value = "always", value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Remove the image once the container exits, unless another container uses it (implies --rm)
+    #[arg(long)]
+    pub rmi: bool,
+    /// Time zone: a name under /usr/share/zoneinfo (e.g. Europe/Berlin), or local
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Attach to stdin, stdout or stderr only (repeatable; default all)
+    #[arg(short, long, value_name = "STREAM")]
+    pub attach: Vec<String>,
+    /// Kill the container after this many seconds (it exits 255)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Pass berth's descriptors 3..3+N on to the container
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Do not give the container this default or image variable
+    #[arg(long, value_name = "KEY")]
+    pub unsetenv: Vec<String>,
+    /// Give the container no default or image variables at all
+    #[arg(long)]
+    pub unsetenv_all: bool,
+    /// No longer supported (the kernel dropped it); ignored with a warning
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
     /// Image to run (or a directory with --rootfs)
     pub image: String,
     /// Command and arguments (default: the image's)
@@ -195,7 +222,15 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
     let mut log_max_size = None;
     for o in &a.log_opt {
         match o.split_once('=') {
-            Some(("max-size", v)) => log_max_size = Some(crate::engine::spec::parse_size(v)?),
+            Some(("max-size", v)) => {
+                log_max_size =
+                    Some(crate::util::human::parse_si_size(v).ok_or_else(|| {
+                        Failure::with_code(
+                            format!("invalid --log-opt max-size={v:?}: use a number with an optional unit k, m or g"),
+                            125,
+                        )
+                    })? as i64)
+            }
             _ => {
                 return Err(Failure::with_code(
                     format!("unsupported --log-opt {o:?}: berth knows max-size=SIZE"),
@@ -204,6 +239,18 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
             }
         }
     }
+    if a.kernel_memory.is_some() {
+        tracing::warn!("The --kernel-memory flag is no longer supported. This flag is a noop.");
+    }
+    let pull_policy = crate::image::pull::PullPolicy::parse(a.pull.as_deref()).ok_or_else(|| {
+        Failure::with_code(
+            format!(
+                "invalid --pull {:?}: use always, missing, never or newer",
+                a.pull.as_deref().unwrap_or_default()
+            ),
+            125,
+        )
+    })?;
     if let Some(s) = &a.stop_signal {
         parse_signal(s)?;
     }
@@ -223,6 +270,8 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
             ));
         }
     }
+    // With stdout not attached, podman prints the container's id instead.
+    let print_id = !a.attach.is_empty() && !a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdout"));
     let opts = RunOptions {
         image: a.image,
         command: a.command,
@@ -233,7 +282,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         user: a.user,
         hostname: a.hostname,
         name: a.name,
-        remove: a.rm,
+        remove: a.rm || a.rmi,
         interactive: a.interactive,
         tty: a.tty,
         init: a.init,
@@ -279,10 +328,23 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         log_max_size,
         stop_timeout: a.stop_timeout,
         labels: a.label,
+        unsetenv: a.unsetenv,
+        unsetenv_all: a.unsetenv_all,
+        pull_policy,
+        rmi: a.rmi,
+        tz: a.tz,
+        attach: a.attach.iter().map(|s| s.to_lowercase()).collect(),
+        timeout: a.timeout,
+        preserve_fds: a.preserve_fds,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {
-        Ok(crate::engine::run::RunOutcome::Exited { code, .. }) => Ok(code),
+        Ok(crate::engine::run::RunOutcome::Exited { code, id }) => {
+            if print_id {
+                println!("{id}");
+            }
+            Ok(code)
+        }
         Ok(crate::engine::run::RunOutcome::Detached(id)) => {
             println!("{id}");
             Ok(0)

@@ -238,6 +238,11 @@ impl Containers {
             .collect()
     }
 
+    /// The container created last (podman's `--latest`).
+    pub fn latest(&self) -> Option<ContainerRecord> {
+        self.list().into_iter().max_by(|a, b| a.created.cmp(&b.created))
+    }
+
     /// Finds a container by name, id or unique id prefix.
     pub fn find(&self, q: &str) -> Result<ContainerRecord, ContainerError> {
         if let Ok(id) = std::fs::read_link(self.names().join(q)) {

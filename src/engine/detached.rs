@@ -276,6 +276,7 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
             null_stdin: !interactive,
             output: None,
             input: None,
+            preserve_fds: 0,
         };
         let io = ContainerIo {
             sources: [Some(pty.master), None],
@@ -301,6 +302,7 @@ fn container_stdio(tty: bool, interactive: bool) -> Result<(Stdio, ContainerIo),
         null_stdin: !interactive,
         output: Some((out_w, err_w)),
         input,
+        preserve_fds: 0,
     };
     let io = ContainerIo {
         sources: [Some(out_r), Some(err_r)],

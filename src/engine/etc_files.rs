@@ -41,6 +41,40 @@ pub(super) fn write_etc_files(
     ])
 }
 
+/// What /run/.containerenv says of a `--privileged` container (others get
+/// an empty file, as in podman: a program may learn it runs in a
+/// container, but not which).
+pub(super) struct ContainerEnv<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub image: &'a str,
+    pub image_id: &'a str,
+    pub rootless: bool,
+}
+
+/// Writes the container's /run/.containerenv into its userdata dir and
+/// returns its (destination, source) for the spec.
+pub(super) fn container_env(
+    dir: &Path,
+    about: Option<ContainerEnv<'_>>,
+) -> std::io::Result<(String, PathBuf)> {
+    let text = match about {
+        None => String::new(),
+        Some(c) => format!(
+            "engine=\"berth-{}\"\nname=\"{}\"\nid=\"{}\"\nimage=\"{}\"\nimageid=\"{}\"\nrootless={}\n",
+            env!("CARGO_PKG_VERSION"),
+            c.name,
+            c.id,
+            c.image,
+            c.image_id,
+            u8::from(c.rootless)
+        ),
+    };
+    let p = dir.join("containerenv");
+    std::fs::write(&p, text)?;
+    Ok(("/run/.containerenv".into(), p))
+}
+
 /// The container's resolv.conf: --dns/--dns-search/--dns-option over the
 /// host's (whose loopback resolvers cannot be reached from a container).
 fn resolv_conf(o: &RunOptions, slirp: bool) -> String {

@@ -19,6 +19,8 @@ pub struct ExecOptions {
     pub interactive: bool,
     pub detach: bool,
     pub privileged: bool,
+    /// `--preserve-fds N`
+    pub preserve_fds: u32,
 }
 
 fn usage(s: impl Into<String>) -> RunError {
@@ -124,6 +126,7 @@ pub fn exec(engine: &Engine, o: ExecOptions) -> Result<i32, RunError> {
                 null_stdin: true,
                 output: None,
                 input: None,
+                preserve_fds: 0,
             },
         )?;
         return Ok(0);
@@ -131,8 +134,8 @@ pub fn exec(engine: &Engine, o: ExecOptions) -> Result<i32, RunError> {
     let ptmx = std::path::PathBuf::from(format!("/proc/{pid}/root/dev/pts/ptmx"));
     Ok(relay(
         IoMode {
-            tty: o.tty,
-            interactive: o.interactive,
+            preserve_fds: o.preserve_fds,
+            ..IoMode::plain(o.tty, o.interactive)
         },
         Some(&ptmx),
         None,

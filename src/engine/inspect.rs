@@ -135,6 +135,7 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
         },
         "Image": r.image_id,
         "ImageName": r.image,
+        "ImageDigest": r.image_digest,
         "Rootfs": "",
         "NetworkSettings": {
             "IPAddress": first_ip,
@@ -172,7 +173,22 @@ pub fn container_json(containers: &Containers, r: &ContainerRecord) -> Value {
             "AutoRemove": r.remove,
             "ReadonlyRootfs": spec_json["root"]["readonly"],
             "CgroupParent": r.cgroup.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-            "LogConfig": {"Type": "k8s-file", "Path": dir.join("userdata/ctr.log")},
+            "LogConfig": log_config(r, &dir),
         },
     })
+}
+
+/// HostConfig.LogConfig as podman shows it: the driver as given, the log
+/// file (none without a log) and the rotation size in podman's units.
+fn log_config(r: &ContainerRecord, dir: &std::path::Path) -> serde_json::Value {
+    let driver = r.log_driver.clone().unwrap_or_else(|| "k8s-file".into());
+    let path = match driver.as_str() {
+        "none" | "passthrough" => String::new(),
+        _ => dir.join("userdata/ctr.log").display().to_string(),
+    };
+    let size = r
+        .log_max_size
+        .map(crate::util::human::size_compact)
+        .unwrap_or_else(|| "0B".into());
+    json!({"Type": driver, "Path": path, "Size": size})
 }

@@ -64,6 +64,11 @@ pub struct NetFlags<'a> {
     pub exposed: Vec<String>,
 }
 
+/// Network modes in which -p/-P are dropped with a warning, as podman does.
+pub fn ports_discarded(mode: &str) -> bool {
+    mode == "host" || mode == "none" || mode.starts_with("container:") || mode.starts_with("ns:")
+}
+
 /// Turns flags into a NetConfig; `rootless` picks pasta as the default.
 pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, NetSetupError> {
     let mut ports = Vec::new();
@@ -139,6 +144,12 @@ pub fn parse(f: &NetFlags<'_>, rootless: bool) -> Result<NetConfig, NetSetupErro
         }
     } else if ip.is_some() || !f.aliases.is_empty() {
         return Err(NetSetupError::NeedsBridge(mode));
+    }
+    // The host's, another container's or no network: podman drops the
+    // ports (`run` says so), as there is nothing of the container's own
+    // to forward to.
+    if ports_discarded(&mode) {
+        ports.clear();
     }
     if !ports.is_empty() && !matches!(mode.as_str(), "bridge" | "pasta" | "slirp4netns") {
         return Err(NetSetupError::Unreachable(mode));
@@ -542,9 +553,15 @@ mod tests {
             publish: &p,
             ..Default::default()
         };
+        assert!(parse(&none, false).unwrap().ports.is_empty());
+        let private = NetFlags {
+            network: Some("private"),
+            publish: &p,
+            ..Default::default()
+        };
         assert!(matches!(
-            parse(&none, false),
-            Err(NetSetupError::Unreachable(m)) if m == "none"
+            parse(&private, false),
+            Err(NetSetupError::Unreachable(m)) if m == "private"
         ));
         let udp = vec!["53:53/udp".to_string()];
         let rootless = NetFlags {

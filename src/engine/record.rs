@@ -211,7 +211,7 @@ pub struct ContainerRecord {
     /// down until it is started again (podman's StoppedByUser).
     #[serde(default)]
     pub stopped_by_user: bool,
-    /// k8s-file (default) or none.
+    /// k8s-file (default), json-file (the same files) or none.
     #[serde(default)]
     pub log_driver: Option<String>,
     /// Rotate the log past this many bytes.
@@ -241,6 +241,12 @@ pub struct ContainerRecord {
     /// Its networking as asked, and while it runs, as given.
     #[serde(default)]
     pub net: NetConfig,
+    /// The digest of its image's manifest (podman's ImageDigest).
+    #[serde(default)]
+    pub image_digest: String,
+    /// Remove its image too when it is removed (`--rmi`).
+    #[serde(default)]
+    pub remove_image: bool,
 }
 
 impl ContainerRecord {

@@ -91,6 +91,22 @@ pub struct RunOptions {
     pub stop_timeout: Option<u64>,
     /// `--label KEY=VALUE`
     pub labels: Vec<String>,
+    /// `--unsetenv KEY`: a default or image variable the container does not get.
+    pub unsetenv: Vec<String>,
+    /// `--unsetenv-all`: no default or image variables at all.
+    pub unsetenv_all: bool,
+    /// `--pull`: when to pull the image.
+    pub pull_policy: crate::image::pull::PullPolicy,
+    /// `--rmi`: remove the image too once the container is removed (`--rm`).
+    pub rmi: bool,
+    /// `--tz`: a zone of the host's /usr/share/zoneinfo, or `local`.
+    pub tz: Option<String>,
+    /// `--attach stdin|stdout|stderr` (empty: all of them).
+    pub attach: Vec<String>,
+    /// `--timeout`: seconds before the container is killed.
+    pub timeout: Option<u64>,
+    /// `--preserve-fds N`
+    pub preserve_fds: u32,
 }
 
 /// A flag that cannot be used, found before anything was done.
@@ -141,6 +157,34 @@ pub struct CreateRequest {
     pub annotations: std::collections::BTreeMap<String, String>,
     /// How the root filesystem is made (decided once, here).
     pub rootfs_driver: super::rootfs::RootfsDriver,
+    /// `--tz`: the host's zone file that becomes /etc/localtime.
+    pub localtime: Option<PathBuf>,
+}
+
+/// The host's zone file for `--tz ZONE` (`local`: the host's own
+/// /etc/localtime). A zone is a name under /usr/share/zoneinfo; `..` in it
+/// is refused, so `--tz` reads nothing else.
+fn timezone(tz: &str) -> Result<PathBuf, RequestError> {
+    const ZONES: &str = "/usr/share/zoneinfo";
+    let path = if tz == "local" {
+        std::fs::canonicalize("/etc/localtime")
+            .map_err(|e| invalid(format!("--tz local: the host's /etc/localtime: {e}")))?
+    } else {
+        let clean = !tz.is_empty()
+            && !tz.starts_with('/')
+            && tz.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        let p = std::path::Path::new(ZONES).join(tz);
+        let real = std::fs::canonicalize(&p).ok().filter(|r| clean && r.starts_with(ZONES));
+        real.ok_or_else(|| {
+            invalid(format!(
+                "invalid --tz {tz:?}: no such time zone in {ZONES} (e.g. Europe/Berlin, UTC, or local)"
+            ))
+        })?
+    };
+    if !path.is_file() {
+        return Err(invalid(format!("invalid --tz {tz:?}: {} is not a zone file", path.display())));
+    }
+    Ok(path)
 }
 
 /// The kernel parameters a container may set: those of its own IPC and
@@ -242,12 +286,28 @@ impl CreateRequest {
             None => None,
         };
         if let Some(d) = &o.log_driver {
-            if !["k8s-file", "none", "passthrough"].contains(&d.as_str()) {
+            if !["k8s-file", "json-file", "none", "passthrough"].contains(&d.as_str()) {
                 return Err(invalid(format!(
-                    "unsupported --log-driver {d:?}: use k8s-file, none or passthrough"
+                    "unsupported --log-driver {d:?}: use k8s-file, json-file, none or passthrough"
                 )));
             }
         }
+        for a in &o.attach {
+            if !["stdin", "stdout", "stderr"].contains(&a.as_str()) {
+                return Err(invalid(format!(
+                    "invalid stream {a:?} for --attach: must be one of stdin, stdout, or stderr"
+                )));
+            }
+        }
+        if !o.attach.is_empty() && o.detach {
+            return Err(invalid("--attach and --detach cannot be used together"));
+        }
+        if o.preserve_fds > 0 && (o.detach || o.create_only) {
+            return Err(invalid(
+                "--preserve-fds passes this berth's descriptors: it works for foreground `run` only",
+            ));
+        }
+        let localtime = o.tz.as_deref().map(timezone).transpose()?;
         if let Some(r) = &o.restart {
             if !super::record::valid_restart(r) {
                 return Err(invalid(format!(
@@ -323,6 +383,7 @@ impl CreateRequest {
             sysctls,
             annotations,
             rootfs_driver,
+            localtime,
             o,
             keep_id,
             caps,
@@ -367,7 +428,9 @@ fn seccomp(
     Ok((profile, nnp))
 }
 
-/// The env the container gets: PATH default, image Env, --env-file, -e, HOSTNAME, TERM.
+/// The env the container gets, as podman builds it: the defaults (PATH,
+/// container, TERM), the image's Env, less --unsetenv (all of it with
+/// --unsetenv-all), then --env-file, -e and HOSTNAME.
 pub(super) fn environment(
     img_env: &[String],
     o: &RunOptions,
@@ -382,9 +445,17 @@ pub(super) fn environment(
     let mut set = |kv: String| set_in(&mut env, kv);
     set(spec::DEFAULT_PATH.into());
     set("container=berth".into());
+    set("TERM=xterm".into());
     for e in img_env {
         set(e.clone());
     }
+    if o.unsetenv_all {
+        env.clear();
+    }
+    for k in &o.unsetenv {
+        env.retain(|e| e.split('=').next() != Some(k.as_str()));
+    }
+    let mut set = |kv: String| set_in(&mut env, kv);
     let mut user_env = Vec::new();
     for f in &o.env_files {
         let text = std::fs::read_to_string(f)
@@ -406,9 +477,8 @@ pub(super) fn environment(
             set(format!("{e}={v}"));
         }
     }
-    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        set_in(&mut env, "TERM=xterm".into());
+    if !o.unsetenv_all {
+        set_in(&mut env, format!("HOSTNAME={hostname}"));
     }
-    set_in(&mut env, format!("HOSTNAME={hostname}"));
     Ok(env)
 }

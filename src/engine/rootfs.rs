@@ -187,6 +187,61 @@ pub fn copy_layers(lowers: &[PathBuf], root: &Path) -> Result<(), CopyLayersErro
     })
 }
 
+/// Gives a container whose image has no /etc/mtab the symlink to
+/// /proc/mounts that podman adds (tools such as `df` read it). It goes into
+/// the container's own upper dir, whose new /etc takes the mode and owner
+/// of the image's, so the merged /etc looks as it did. Nothing is written
+/// when an image's /etc is not a plain directory.
+pub fn add_mtab(lowers: &[PathBuf], upper: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Top layer first; a layer's etc is only looked into when it is a real
+    // directory, so no path here leaves the layers.
+    let mut etc_meta = None;
+    for l in lowers {
+        let Ok(m) = std::fs::symlink_metadata(l.join("etc")) else {
+            if std::fs::symlink_metadata(l.join(".wh.etc")).is_ok() {
+                break;
+            }
+            continue;
+        };
+        if !m.is_dir() {
+            if etc_meta.is_none() {
+                return Ok(()); // an /etc that is not a directory
+            }
+            break;
+        }
+        if let Ok(m) = std::fs::symlink_metadata(l.join("etc/mtab")) {
+            use std::os::unix::fs::FileTypeExt;
+            // A 0:0 character device is an overlay whiteout: it was removed.
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                break;
+            }
+            return Ok(());
+        }
+        let opaque = std::fs::symlink_metadata(l.join("etc/.wh..wh..opq")).is_ok();
+        etc_meta.get_or_insert(m);
+        if opaque || std::fs::symlink_metadata(l.join("etc/.wh.mtab")).is_ok() {
+            break;
+        }
+    }
+    let etc = upper.join("etc");
+    match std::fs::symlink_metadata(&etc) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Ok(()),
+        Err(_) => {
+            std::fs::create_dir(&etc)?;
+            if let Some(m) = &etc_meta {
+                std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+                let _ = std::os::unix::fs::lchown(&etc, Some(m.uid()), Some(m.gid()));
+            }
+        }
+    }
+    match std::os::unix::fs::symlink("/proc/mounts", etc.join("mtab")) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,8 @@ pub enum RunError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("workdir {workdir:?} does not exist on container {id}")]
+    NoWorkdir { workdir: String, id: String },
 }
 
 impl RunError {
@@ -79,6 +81,7 @@ impl RunError {
         match self {
             RunError::Runtime(e) => e.container_code(),
             RunError::Lifecycle(e) => e.container_code(),
+            RunError::NoWorkdir { .. } => Some(126),
             _ => None,
         }
         .unwrap_or(125)
@@ -134,8 +137,11 @@ fn supervise_here(
             prestart: Some(&hook),
         },
         IoMode {
-            tty: o.tty,
-            interactive: o.interactive,
+            attach_out: o.attach.is_empty() || o.attach.iter().any(|s| s == "stdout"),
+            attach_err: o.attach.is_empty() || o.attach.iter().any(|s| s == "stderr"),
+            preserve_fds: o.preserve_fds,
+            timeout: o.timeout.map(std::time::Duration::from_secs),
+            ..IoMode::plain(o.tty, o.interactive)
         },
         sup.cgroup(),
         log,
@@ -143,7 +149,8 @@ fn supervise_here(
     match outcome {
         Ok(done) => {
             let (_, code, oom) = sup.exited(done.exit_code, false);
-            sup.finish(code, oom);
+            // podman records a --timeout kill as -1, and exits 255.
+            sup.finish(if done.timed_out { -1 } else { code }, oom);
             Ok(code)
         }
         Err(e) => {
@@ -170,13 +177,15 @@ pub fn run(
         }
         (None, vec![dir])
     } else {
-        let found = match &o.base {
-            Some(b) => Ok((**b).clone()),
-            None => engine.store.find(&o.image),
+        use crate::image::pull::PullPolicy;
+        let found = match (&o.base, o.pull_policy) {
+            (Some(b), _) => Ok((**b).clone()),
+            (None, PullPolicy::Always) => Err(StoreError::NotKnown(o.image.clone())),
+            (None, _) => engine.store.find(&o.image),
         };
         let img = match found {
             Ok(i) => i,
-            Err(StoreError::NotKnown(_)) => {
+            Err(StoreError::NotKnown(_)) if o.pull_policy != PullPolicy::Never => {
                 crate::image::pull::pull(&engine.store, &engine.conf, &o.image, &o.pull, progress)?
                     .image
             }
@@ -209,6 +218,13 @@ pub fn run(
         },
         engine.paths.rootless,
     )?;
+    if net.ports.is_empty()
+        && (!o.publish.is_empty() || o.publish_all)
+        && super::netsetup::ports_discarded(&net.mode)
+    {
+        // podman's words, on stderr before the container's output.
+        eprintln!("Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use");
+    }
     let network_host = net.mode == "host";
     let args = spec::command(&cfg, o.entrypoint.as_deref(), &o.command);
     if args.is_empty() {
@@ -270,7 +286,15 @@ pub fn run(
     let mut record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
-        image: o.image.clone(),
+        image: image
+            .as_ref()
+            .and_then(|i| crate::image::store::matched_name(i, &o.image))
+            .unwrap_or_else(|| o.image.clone()),
+        image_digest: image
+            .as_ref()
+            .map(|i| i.manifest_digest.to_string())
+            .unwrap_or_default(),
+        remove_image: o.rmi,
         image_id: image
             .as_ref()
             .map(|i| i.id.hex().to_string())
@@ -346,6 +370,14 @@ pub fn run(
             for d in [&upper, &work] {
                 std::fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
             }
+            // The overlay's root shows the upper dir's mode: the image's.
+            if let Ok(m) = std::fs::metadata(&lowers[0]) {
+                let _ = std::fs::set_permissions(&upper, m.permissions());
+            }
+            // (not for a build step, whose upper dir becomes a layer)
+            if !o.rootfs && o.base.is_none() {
+                super::rootfs::add_mtab(&lowers, &upper).map_err(io_err("adding /etc/mtab"))?;
+            }
             if let Some(k) = &req.keep_id {
                 // The overlay's root shows the upper dir's owner: root's.
                 let (uid, gid) = k.owner(0, 0);
@@ -389,6 +421,22 @@ pub fn run(
             o,
         )
         .map_err(io_err("writing the container's /etc files"))?;
+        etc_files.push(super::etc_files::container_env(
+            &userdata,
+            o.privileged.then(|| super::etc_files::ContainerEnv {
+                id: &id,
+                name: &name,
+                image: &record.image,
+                image_id: &record.image_id,
+                rootless: engine.paths.rootless,
+            }),
+        )
+        .map_err(io_err("writing /run/.containerenv"))?);
+        if let Some(zone) = &req.localtime {
+            let p = userdata.join("localtime");
+            std::fs::copy(zone, &p).map_err(io_err(format!("copying {}", zone.display())))?;
+            etc_files.push(("/etc/localtime".into(), p));
+        }
         if let Some(text) = &keep_id_passwd {
             let p = userdata.join("passwd");
             std::fs::write(&p, text).map_err(io_err("writing passwd"))?;
@@ -405,6 +453,24 @@ pub fn run(
             return Err(usage(format!(
                 "invalid --workdir {cwd:?}: must be an absolute path"
             )));
+        }
+        // podman makes the image's WORKDIR, but not one given with
+        // --workdir, unless a mount provides it.
+        if let Some(w) = o.workdir.as_deref().filter(|_| !o.rootfs) {
+            let under_mount = user_mounts.iter().any(|m| {
+                let d = m.destination.trim_end_matches('/');
+                let w = w.trim_end_matches('/');
+                d == w || d.starts_with(&format!("{w}/")) || w.starts_with(&format!("{d}/"))
+            });
+            let exists = lowers
+                .iter()
+                .any(|l| crate::util::secure_path::is_dir_in_root(l, w));
+            if !under_mount && !exists && w != "/" {
+                return Err(RunError::NoWorkdir {
+                    workdir: w.to_string(),
+                    id: id.clone(),
+                });
+            }
         }
         let mut env =
             super::request::environment(cfg.env.as_deref().unwrap_or_default(), o, &hostname)?;

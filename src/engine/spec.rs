@@ -363,7 +363,7 @@ pub fn device_rules(
     }
     for r in extra {
         rules
-            .push(DeviceRule::parse(r).map_err(|e| invalid(format!("--device-cgroup-rule: {e}")))?);
+            .push(DeviceRule::parse_flag(r).map_err(|e| invalid(e.to_string()))?);
     }
     Ok((!privileged && !rootless).then_some(rules))
 }
@@ -465,7 +465,11 @@ pub fn command(
 ) -> Vec<String> {
     let entry: Vec<String> = match entrypoint {
         Some("") => Vec::new(),
-        Some(e) => vec![e.to_string()],
+        // podman takes a JSON array too: --entrypoint '["/bin/sh","-c"]'
+        Some(e) => match serde_json::from_str::<Vec<String>>(e) {
+            Ok(v) if e.trim_start().starts_with('[') => v,
+            _ => vec![e.to_string()],
+        },
         None => cfg.entrypoint.clone().unwrap_or_default(),
     };
     let cmd: Vec<String> = if !user_cmd.is_empty() {
@@ -626,6 +630,11 @@ mod tests {
             ["/bin/echo", "a"]
         );
         assert_eq!(command(&cfg, Some(""), &["sh".into()]), ["sh"]);
+        assert_eq!(
+            command(&cfg, Some(r#"["/bin/echo","x y"]"#), &["z".into()]),
+            ["/bin/echo", "x y", "z"]
+        );
+        assert_eq!(command(&cfg, Some("[oops"), &[]), ["[oops"]);
     }
 
     #[test]

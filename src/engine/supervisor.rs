@@ -240,6 +240,23 @@ impl Supervisor {
     }
 }
 
+/// `--rmi`: the removed container's image goes too, unless another
+/// container still uses it (podman's rule).
+fn remove_image_of(containers: &Containers, record: &ContainerRecord) {
+    let Ok(store) = crate::image::store::Store::open(&containers.store_root(), false) else {
+        return;
+    };
+    match super::images::remove(&store, &record.image_id, false) {
+        Ok(_) => {
+            if let Err(e) = super::images::collect_garbage(&store) {
+                tracing::warn!("--rmi: {e}");
+            }
+        }
+        Err(super::images::RemoveError::InUse(_)) => {}
+        Err(e) => tracing::warn!("--rmi: {e}"),
+    }
+}
+
 /// Records that a container ended (or removes a `--rm` one). A full disk
 /// (the log filled it) must not lose the exit status: the log's space is
 /// given back and the record written again.
@@ -258,6 +275,9 @@ pub fn record_exit(containers: &Containers, record: &ContainerRecord, code: i32,
         let _ = containers.remove(&record.id, &record.name);
         let vols = super::volumes::Volumes::new(&containers.store_root());
         super::volumes::remove_anonymous(&vols, containers, &record.anonymous_volumes);
+        if record.remove_image {
+            remove_image_of(containers, record);
+        }
     } else if let Err(ContainerError::Io { .. }) = containers.update(&record.id, ended) {
         let log = containers.log_path(&record.id);
         for p in [log.with_extension("log.1"), log.clone()] {

@@ -24,6 +24,30 @@ const PARALLEL_LAYERS: usize = 4;
 /// Largest config blob berth accepts.
 const MAX_CONFIG: u64 = 16 << 20;
 
+/// When `run`, `create` or `build` pull an image (`--pull`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Only when it is not in the store (podman's default).
+    #[default]
+    Missing,
+    /// Every time (`--pull`, `--pull=always`, `newer`).
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    /// Parses podman's `--pull` values (true/false as always/missing).
+    pub fn parse(v: Option<&str>) -> Option<PullPolicy> {
+        Some(match v {
+            None | Some("missing") | Some("false") => PullPolicy::Missing,
+            Some("always") | Some("true") | Some("newer") => PullPolicy::Always,
+            Some("never") => PullPolicy::Never,
+            Some(_) => return None,
+        })
+    }
+}
+
 /// Options of `berth pull` (and of `run` when it pulls).
 #[derive(Clone, Debug)]
 pub struct PullOptions {

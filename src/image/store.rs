@@ -43,7 +43,7 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("image not known: {0}")]
+    #[error("{0}: image not known")]
     NotKnown(String),
     #[error("{0} matches more than one image: {1}; use a longer id or the full name")]
     Ambiguous(String, String),
@@ -762,6 +762,20 @@ pub fn match_image(images: &[ImageKeys], query: &str) -> Result<usize, StoreErro
     hits.first()
         .map(|h| h.1)
         .ok_or_else(|| StoreError::NotKnown(query.into()))
+}
+
+/// The stored name of `img` that `query` refers to (the name podman shows
+/// as a container's ImageName): `x` is `localhost/x:latest` when that is
+/// what matched. An id (or an unparsable query) gives the image's first name.
+pub fn matched_name(img: &ImageRecord, query: &str) -> Option<String> {
+    let best = Parsed::parse(query).ok().and_then(|q| {
+        img.names
+            .iter()
+            .filter_map(|n| name_rank(n, &q).map(|r| (r, n)))
+            .min_by_key(|h| h.0)
+            .map(|h| h.1.clone())
+    });
+    best.or_else(|| img.names.first().cloned())
 }
 
 /// Whether a stored name answers to what the user typed, and how well

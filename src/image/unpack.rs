@@ -184,7 +184,19 @@ impl Unpacker {
         let raw_path = e.path_bytes().into_owned();
         let comps = clean_components(&raw_path);
         let Some((name, parent)) = comps.split_last() else {
-            return Ok(()); // the layer root itself
+            // The layer root itself: a layer's root takes the entry's mode
+            // and owner (an image's `/` is often 0555), as containers/storage
+            // does; `cp` leaves the destination as it is.
+            let h = e.header();
+            if self.opts.copy.is_none() && h.entry_type() == tar::EntryType::Directory {
+                let mode = h.mode().unwrap_or(0o755) & 0o7777;
+                let (uid, gid) = (h.uid().unwrap_or(0), h.gid().unwrap_or(0));
+                let root = self.root.as_raw_fd();
+                self.chown(root, None, uid, gid)?;
+                // SAFETY: fd we own.
+                check(unsafe { libc::fchmod(root, mode) })?;
+            }
+            return Ok(());
         };
         let (name, parent) = (name.to_vec(), parent.to_vec());
         let h = e.header().clone();

@@ -21,6 +21,8 @@ pub struct Outcome {
     pub exit_code: i32,
     /// The kernel's OOM killer ended it.
     pub oom_killed: bool,
+    /// `--timeout` ended it (podman then records exit code -1).
+    pub timed_out: bool,
 }
 
 /// Terminal and stdin wishes of the user.
@@ -28,6 +30,28 @@ pub struct Outcome {
 pub struct IoMode {
     pub tty: bool,
     pub interactive: bool,
+    /// Which of stdout and stderr reach berth's own (`--attach`); the
+    /// others are only logged.
+    pub attach_out: bool,
+    pub attach_err: bool,
+    /// Descriptors 3..3+N passed on (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Killed after this long (`run --timeout`); it then exits 255.
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl IoMode {
+    /// Plain terminal wishes: both streams shown, nothing else.
+    pub fn plain(tty: bool, interactive: bool) -> IoMode {
+        IoMode {
+            tty,
+            interactive,
+            attach_out: true,
+            attach_err: true,
+            preserve_fds: 0,
+            timeout: None,
+        }
+    }
 }
 
 /// Opens a pty from the devpts instance whose ptmx is `ptmx` (an `exec -t`
@@ -95,6 +119,8 @@ pub fn run(
     cgroup: Option<&dyn Cgroup>,
     log: Option<&mut LogWriter>,
 ) -> Result<Outcome, RuntimeError> {
+    let timeout = io.timeout;
+    let started = std::time::Instant::now();
     let code = relay(io, None, log, |stdio| {
         let launch = Launch {
             spec: c.spec,
@@ -110,7 +136,9 @@ pub fn run(
         // dropping `launch` closes our copy of the pty slave
     })?;
     let oom = cgroup.is_some_and(|c| c.oom_killed());
+    let timed_out = code == 255 && timeout.is_some_and(|t| started.elapsed() >= t);
     Ok(Outcome {
+        timed_out,
         exit_code: if oom && code == 128 + libc::SIGKILL {
             137
         } else {
@@ -164,9 +192,11 @@ pub fn relay(
     } else {
         None
     };
-    // Logged without a terminal: stdout and stderr come through pipes.
+    // Logged (or only partly shown) without a terminal: stdout and
+    // stderr come through pipes.
     let mut pipes: [Option<OwnedFd>; 2] = [None, None];
-    let output = if log.is_some() && !io.tty {
+    let shown = [io.attach_out, io.attach_err];
+    let output = if (log.is_some() || shown.contains(&false)) && !io.tty {
         let pipe = || {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                 .map_err(|e| RuntimeError::Sys("output pipes", e))
@@ -183,6 +213,7 @@ pub fn relay(
         null_stdin: !io.interactive,
         output,
         input: None,
+        preserve_fds: io.preserve_fds,
     });
     let pid = match result {
         Ok(p) => p,
@@ -197,6 +228,8 @@ pub fn relay(
         None
     };
     let mut status: Option<i32> = None;
+    let deadline = io.timeout.map(|t| std::time::Instant::now() + t);
+    let mut timed_out = false;
     let mut stdin_open = io.tty && io.interactive;
     let mut master_open = master.is_some();
     let mut buf = vec![0u8; 32 * 1024];
@@ -221,11 +254,22 @@ pub fn relay(
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             slots.push(Slot::Stdin);
         }
-        let timeout = if status.is_some() {
-            PollTimeout::from(200u16)
-        } else {
-            PollTimeout::NONE
+        let timeout = match (status, deadline) {
+            (Some(_), _) => PollTimeout::from(200u16),
+            (None, Some(d)) if !timed_out => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                PollTimeout::from(left.as_millis().min(60_000) as u16 + 1)
+            }
+            _ => PollTimeout::NONE,
         };
+        if let (None, Some(d), false) = (status, deadline, timed_out) {
+            if std::time::Instant::now() >= d {
+                // --timeout: podman kills it and reports 255.
+                timed_out = true;
+                // SAFETY: plain kill of our child.
+                unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
+            }
+        }
         match poll(&mut fds, timeout) {
             Ok(0) if status.is_some() => break, // output drained after exit
             Ok(_) => {}
@@ -276,7 +320,9 @@ pub fn relay(
                     match nix::unistd::read(fd, &mut buf) {
                         Ok(0) | Err(_) => pipes[*i] = None,
                         Ok(n) => {
-                            if *i == 0 {
+                            if !shown[*i] {
+                                // not attached (--attach): only logged
+                            } else if *i == 0 {
                                 let mut out = std::io::stdout().lock();
                                 let _ = out.write_all(&buf[..n]);
                                 let _ = out.flush();
@@ -307,6 +353,9 @@ pub fn relay(
         }
     }
     let _ = relay.thread_unblock();
+    if timed_out {
+        return Ok(255);
+    }
     Ok(status.unwrap_or(125))
 }
 

@@ -45,6 +45,8 @@ pub(crate) struct ChildPlan {
     pub stdio: StdFds,
     /// The pty slave's path, for /dev/console.
     pub console_path: Option<PathBuf>,
+    /// Descriptors 3..3+N that stay open (`--preserve-fds`).
+    pub preserve_fds: u32,
     /// The mount plan and what it runs on.
     pub rootfs: PathBuf,
     pub userns: bool,
@@ -127,9 +129,13 @@ impl ChildPlan {
             unsafe { libc::close(fd) };
         }
         // Nothing of berth's leaks into the container: every fd above
-        // stderr closes on exec (the error pipe stays usable until then).
+        // stderr (and the --preserve-fds ones) closes on exec (the error
+        // pipe stays usable until then). berth opens all of its own
+        // descriptors close-on-exec, so among 3..3+N only the inherited
+        // ones the user asked for stay open.
+        let first = 3u32.saturating_add(self.preserve_fds);
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
+        unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32) };
         // Created: the setup is done. Say so, and wait for `start`.
         let b = [CREATED];
         // SAFETY: one byte to a pipe we own.

@@ -126,8 +126,11 @@ pub fn spawn(x: &ExecInto<'_>, stdio: Stdio) -> Result<Pid, RuntimeError> {
             if let Err(msg) = super::session::begin(fds) {
                 super::die(efd, ChildError::new(Step::Session, msg.to_string()));
             }
+            // Only the inherited --preserve-fds ones stay open (berth's
+            // own are all close-on-exec).
+            let first = 3u32.saturating_add(stdio.preserve_fds);
             // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32) };
+            unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32) };
             let failure = exec.exec(x.seccomp.as_deref());
             super::die(efd, failure)
         }

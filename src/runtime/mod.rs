@@ -108,6 +108,9 @@ pub struct Stdio {
     /// Read end of a pipe for stdin (detached `-i`: the monitor feeds it
     /// from attached clients).
     pub input: Option<OwnedFd>,
+    /// `--preserve-fds N`: berth's inherited descriptors 3..3+N pass into
+    /// the container as they are (berth's own are close-on-exec anyway).
+    pub preserve_fds: u32,
 }
 
 /// What to start.
@@ -200,6 +203,7 @@ fn child_plan(
             stderr: output.map(|(_, e)| e.as_raw_fd()),
         },
         console_path: l.stdio.console.as_ref().map(|(_, p)| p.clone()),
+        preserve_fds: l.stdio.preserve_fds,
         rootfs: l.rootfs.clone(),
         userns: l.userns,
         mounts: plan::build(l.spec, &l.rootfs, l.stdio.console.is_some())?,

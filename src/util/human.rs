@@ -24,6 +24,42 @@ pub fn size(bytes: u64) -> String {
     format!("{v:.digits$} {}", UNITS[i])
 }
 
+/// A size as podman's inspect prints one (go-units' HumanSize: four
+/// significant digits, SI units, no space): "5.041MB".
+pub fn size_compact(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let decimals = 3usize.saturating_sub(v.abs().log10().floor().max(0.0) as usize);
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", UNITS[i])
+}
+
+/// Parses a size with an SI unit (k, m, g, t; 1k = 1000), as podman's
+/// `--log-opt max-size` does (go-units' FromHumanSize).
+pub fn parse_si_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_lowercase();
+    let t = t.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1e3),
+        Some('m') => (&t[..t.len() - 1], 1e6),
+        Some('g') => (&t[..t.len() - 1], 1e9),
+        Some('t') => (&t[..t.len() - 1], 1e12),
+        _ => (t, 1.0),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n > 0.0).then(|| (n * mult).round() as u64)
+}
+
 /// A time as Go prints a `time.Time` in a template
 /// (`2006-01-02 15:04:05.999999999 -0700 MST`), which podman users parse.
 pub fn go_time(t: DateTime<Utc>) -> String {
@@ -85,6 +121,11 @@ mod tests {
     fn sizes() {
         assert_eq!(size(999), "999 B");
         assert_eq!(size(4_261_000), "4.26 MB");
+        assert_eq!(size_compact(5_041_000), "5.041MB");
+        assert_eq!(size_compact(1_010_000), "1.01MB");
+        assert_eq!(size_compact(500), "500B");
+        assert_eq!(parse_si_size("5.041m"), Some(5_041_000));
+        assert_eq!(parse_si_size("10k"), Some(10_000));
         assert_eq!(size(123_400_000), "123 MB");
         assert_eq!(size(12_340), "12.3 kB");
     }

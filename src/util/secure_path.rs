@@ -188,6 +188,25 @@ pub fn read_file_in_root(root: &std::path::Path, path: &str) -> Option<Vec<u8>> 
     read_file_at_root(dir.as_raw_fd(), path)
 }
 
+/// True when `path` is a directory inside `root` (symlinks resolved
+/// inside it, never outside).
+pub fn is_dir_in_root(root: &std::path::Path, path: &str) -> bool {
+    let Ok(dir) = open_at(
+        libc::AT_FDCWD,
+        root.as_os_str().as_encoded_bytes(),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    ) else {
+        return false;
+    };
+    open_in_root(
+        dir.as_raw_fd(),
+        path.trim_start_matches('/').as_bytes(),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .is_ok()
+}
+
 /// [`read_file_in_root`] for a root that is already open.
 pub fn read_file_at_root(root: RawFd, path: &str) -> Option<Vec<u8>> {
     use std::io::Read;
