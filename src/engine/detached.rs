@@ -158,11 +158,12 @@ pub fn monitor_main(engine: &Engine, id: &str) -> i32 {
         Err(e) => {
             // Recorded before the starter hears of it, so what it reads
             // next is final (and a --rm container is already gone).
+            let code = e.exit_code();
             if let Ok(r) = containers.find(id) {
-                record_exit(&containers, &r, 125, false);
+                record_exit(&containers, &r, code, false);
             }
-            report(ready, &format!("err 125 {e}"));
-            return 125;
+            report(ready, &format!("err {code} {e}"));
+            return code;
         }
     };
     let fail = |sup: Supervisor, ready: Option<std::fs::File>, code: i32, msg: String| {

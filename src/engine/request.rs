@@ -235,11 +235,19 @@ impl CreateRequest {
         }
         let caps = spec::capabilities(&o.cap_add, &o.cap_drop, o.privileged)?;
         let (seccomp, nnp) = seccomp(&o, &caps)?;
-        let devices = o
+        let mut devices = o
             .devices
             .iter()
             .map(|d| spec::parse_device(d))
             .collect::<Result<Vec<_>, _>>()?;
+        if o.privileged && !engine.paths.rootless {
+            let asked: Vec<String> = devices.iter().map(|d| d.container.clone()).collect();
+            devices.extend(
+                spec::host_devices()
+                    .into_iter()
+                    .filter(|d| !asked.contains(&d.container)),
+            );
+        }
         let mut device_rules = spec::device_rules(
             o.privileged,
             engine.paths.rootless,

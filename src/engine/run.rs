@@ -82,6 +82,7 @@ impl RunError {
             RunError::Runtime(e) => e.container_code(),
             RunError::Lifecycle(e) => e.container_code(),
             RunError::NoWorkdir { .. } => Some(126),
+            RunError::Supervise(e) => Some(e.exit_code()),
             _ => None,
         }
         .unwrap_or(125)
@@ -169,9 +170,16 @@ pub fn run(
     let req = CreateRequest::check(o, engine)?;
     let o = &req.o;
     // The image (or plain directory) the rootfs comes from.
+    // `--rootfs DIR:O`: DIR is an overlay's lower layer, left unchanged.
+    let rootfs_dir = match o.image.strip_suffix(":O") {
+        Some(d) if o.rootfs => d,
+        _ => o.image.as_str(),
+    };
+    // The directory itself is the root (changes land in it).
+    let direct = o.rootfs && rootfs_dir.len() == o.image.len();
     let (image, lowers): (Option<ImageRecord>, Vec<PathBuf>) = if o.rootfs {
-        let dir = std::fs::canonicalize(&o.image)
-            .map_err(|e| usage(format!("--rootfs {}: {e}", o.image)))?;
+        let dir = std::fs::canonicalize(rootfs_dir)
+            .map_err(|e| usage(format!("--rootfs {rootfs_dir}: {e}")))?;
         if !dir.is_dir() {
             return Err(usage(format!("--rootfs {}: not a directory", o.image)));
         }
@@ -278,7 +286,7 @@ pub fn run(
     };
     let cgroup_target =
         cgroup_parent(o, engine.paths.rootless, &res).map(|parent| (parent, format!("berth-{id}")));
-    let rootfs_mount = if o.rootfs {
+    let rootfs_mount = if direct {
         lowers[0].clone()
     } else {
         dir.join("rootfs")
@@ -363,7 +371,7 @@ pub fn run(
         for d in [&userdata, &rootfs] {
             std::fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
-        let overlay = if o.rootfs {
+        let overlay = if direct {
             None
         } else {
             let (upper, work) = (dir.join("upper"), dir.join("work"));
@@ -481,7 +489,7 @@ pub fn run(
             ));
         }
         let cgroup_v2 = cgroups::detect() == cgroups::Mode::V2;
-        let root_path = if o.rootfs {
+        let root_path = if direct {
             lowers[0].clone()
         } else if overlay.is_none() {
             // The vfs driver: the copied layers are the root.

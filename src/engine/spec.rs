@@ -281,6 +281,11 @@ pub struct DeviceNode {
     pub major: u32,
     pub minor: u32,
     pub access: String,
+    /// The host node's permission bits and owner, which the container's
+    /// node keeps (a disk the host keeps 0660 is not 0666 inside).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Parses `--device HOST[:CONTAINER][:PERMISSIONS]`; HOST must be a
@@ -319,7 +324,58 @@ pub fn parse_device(d: &str) -> Result<DeviceNode, SpecError> {
         major: libc::major(m.rdev()),
         minor: libc::minor(m.rdev()),
         access: access.into(),
+        mode: m.mode() & 0o777,
+        uid: m.uid(),
+        gid: m.gid(),
     })
+}
+
+/// The host's device nodes a `--privileged` container gets, as podman
+/// gives them: every character and block device under /dev, but not
+/// those of the container's own /dev (null, tty, ptys, shm, mqueue …).
+pub fn host_devices() -> Vec<DeviceNode> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    const OWN: [&str; 9] = [
+        "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", "fuse",
+    ];
+    let mut out = Vec::new();
+    let mut dirs = vec![(PathBuf::from("/dev"), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ft = m.file_type();
+            if ft.is_dir() {
+                if depth < 3 && !["pts", "shm", "mqueue"].contains(&name.as_str()) {
+                    dirs.push((path, depth + 1));
+                }
+                continue;
+            }
+            if !(ft.is_char_device() || ft.is_block_device()) || (depth == 0 && OWN.contains(&name.as_str())) {
+                continue;
+            }
+            let container = path.display().to_string();
+            out.push(DeviceNode {
+                host: path,
+                container,
+                block: ft.is_block_device(),
+                major: libc::major(m.rdev()),
+                minor: libc::minor(m.rdev()),
+                access: "rwm".into(),
+                mode: m.mode() & 0o777,
+                uid: m.uid(),
+                gid: m.gid(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.container.cmp(&b.container));
+    out
 }
 
 /// What every container may use, as runc and crun allow: mknod of any
@@ -577,7 +633,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<oci_spec::runtime::Spec, SpecError> {
         linux["devices"] = json!(i
             .devices
             .iter()
-            .map(|d| json!({"path": d.container, "type": if d.block { "b" } else { "c" }, "major": d.major, "minor": d.minor, "fileMode": 0o666}))
+            .map(|d| json!({"path": d.container, "type": if d.block { "b" } else { "c" }, "major": d.major, "minor": d.minor, "fileMode": d.mode, "uid": d.uid, "gid": d.gid}))
             .collect::<Vec<_>>());
     }
     if !i.privileged {

@@ -29,6 +29,18 @@ pub enum SuperviseError {
     Net(#[from] NetSetupError),
 }
 
+impl SuperviseError {
+    /// podman's code for a container that could not start: 126 when a
+    /// host port it publishes is taken, 125 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SuperviseError::Net(NetSetupError::PublishedBy { .. }) => 126,
+            SuperviseError::Net(NetSetupError::Network(crate::network::NetworkError::PortInUse { .. })) => 126,
+            _ => 125,
+        }
+    }
+}
+
 /// What happens after the container's process ended.
 pub enum AfterExit {
     /// Start it again (its restart policy; nobody asked it to stop).
