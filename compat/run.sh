@@ -38,7 +38,7 @@ insecure = true
 CONF
 export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
 [ "$(basename "$engine")" != podman ] || podman_conf "$work"
-fixture=4 # bump when the stand-in changes, so that a cached older one is rebuilt
+fixture=6 # bump when the stand-in changes, so that a cached older one is rebuilt
 # build_standin TAG ID: the stand-in, whose /home/podman/testimage-id says ID
 build_standin() {
 	local ref=$1 id=$2 root=$work/root-$2
@@ -46,7 +46,10 @@ build_standin() {
 		return
 	fi
 	"$berth" rmi -f "$ref" >/dev/null 2>&1 || true
-	mkdir -p "$root/bin" "$root/home/podman" "$root/tmp" "$root/etc" "$root/usr/bin" "$root/sbin" "$root/usr/sbin"
+	# alpine's top-level directories, which tests use as --workdir and mount points
+	mkdir -p "$root/bin" "$root/home/podman" "$root/tmp" "$root/etc" "$root/usr/bin" "$root/sbin" "$root/usr/sbin" \
+		"$root/srv" "$root/mnt" "$root/opt" "$root/media" "$root/root" "$root/run" "$root/var/tmp" \
+		"$root/var/log" "$root/usr/local/bin" "$root/lib"
 	cp /bin/busybox "$root/bin/busybox"
 	for a in $(/bin/busybox --list); do
 		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
@@ -64,16 +67,25 @@ build_standin() {
 	chmod 755 "$root/home/podman/pause"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 	printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
+	ln -sf busybox "$root/bin/busybox-extras" # alpine's httpd and friends
+	printf '%s\n' 'ftp-data 20/tcp' 'ftp 21/tcp' 'ssh 22/tcp' 'http 80/tcp www' >"$root/etc/services"
 	chmod 555 "$root" # as the real test image has it
 	tar -C "$root" -cf "$root.tar" .
-	"$berth" import -q \
-		--change 'WORKDIR /home/podman' \
-		--change 'CMD ["/bin/echo", "This container is intended for podman CI testing"]' \
-		--change 'LABEL created_by=test/system/build-testimage' \
-		--change 'LABEL created_at=2022-06-15T00:00:00Z' \
-		--change "LABEL berth.compat.fixture=$fixture" \
-		"$root.tar" "$ref" >/dev/null
 	chmod 755 "$root"
+	# As build-testimage makes it: a squashed base, then these steps (so
+	# that `history` shows them), with a fixed timestamp.
+	"$berth" import -q "$root.tar" "localhost/interim-$id" >/dev/null
+	mkdir -p "$work/ctx-$id"
+	cat >"$work/ctx-$id/Containerfile" <<-EOF
+		FROM localhost/interim-$id
+		LABEL created_by=test/system/build-testimage
+		LABEL created_at=2022-06-15T00:00:00Z
+		LABEL berth.compat.fixture=$fixture
+		WORKDIR /home/podman
+		CMD ["/bin/echo", "This container is intended for podman CI testing"]
+	EOF
+	"$berth" build -q --timestamp 1655251200 -t "$ref" "$work/ctx-$id" >/dev/null
+	"$berth" rmi "localhost/interim-$id" >/dev/null
 }
 build_standin "$image" 20220615
 # the "non-local" image that the pull tests fetch: a different image

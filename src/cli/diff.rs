@@ -9,7 +9,11 @@ use std::path::PathBuf;
 /// `berth diff [--format json] CONTAINER|IMAGE`
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    pub name: String,
+    /// A container or an image
+    #[arg(required_unless_present = "latest")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub latest: super::Latest,
     /// Output format: json
     #[arg(long)]
     pub format: Option<String>,
@@ -18,7 +22,8 @@ pub struct DiffArgs {
 /// Lists what a container changed in its image (or what an image's top
 /// layer changed), as podman: `A`, `C` or `D` and the path.
 pub fn diff(engine: &Engine, a: DiffArgs) -> CliResult {
-    let list = crate::engine::changes::of(engine, &a.name)?;
+    let names = a.latest.pick(engine, a.name.into_iter().collect())?;
+    let list = crate::engine::changes::of(engine, &names[0])?;
     match a.format.as_deref() {
         None => {
             for c in &list {

@@ -55,12 +55,21 @@ pub fn table_header(tpl: &str) -> String {
 
 /// Renders `--format` templates over rows of values; "table ..." adds a
 /// header row from the field names (unless `noheading`), and tabs align
-/// as columns.
+/// as columns. Any other template prints as it renders, tabs and all, as
+/// podman's does (scripts split its output on them).
 pub fn template_table(t: &str, values: &[Value], noheading: bool) -> Result<String, TemplateError> {
     let (tpl, header) = match t.strip_prefix("table") {
         Some(rest) => (rest.trim_start(), true),
         None => (t, false),
     };
+    if !header {
+        let mut out = String::new();
+        for v in values {
+            out.push_str(&render(tpl, v)?);
+            out.push('\n');
+        }
+        return Ok(out);
+    }
     let mut table = Vec::new();
     if header && !noheading {
         table.push(table_header(tpl).split('\t').map(String::from).collect());

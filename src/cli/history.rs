@@ -48,6 +48,7 @@ fn rows(engine: &Engine, image: &str) -> Result<Vec<serde_json::Value>, Failure>
         out.push(json!({
             "ID": "<missing>",
             "Created": h.created.clone().unwrap_or_default(),
+            "CreatedAt": created.map(crate::util::human::go_time).unwrap_or_default(),
             "CreatedSince": created.map(|t| crate::util::human::ago(t, now)).unwrap_or_default(),
             "CreatedBy": h.created_by.clone().unwrap_or_default(),
             "Size": size,
@@ -77,18 +78,41 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> CliResult {
         }
         return Ok(0);
     }
+    let human = a.human != "false";
     match a.format.as_deref() {
         Some("json") => {
-            println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+            // podman's JSON keys for history entries.
+            let entries: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r["ID"], "created": r["Created"], "CreatedBy": r["CreatedBy"],
+                        "size": r["Size"], "comment": r["Comment"],
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&entries).expect("json"));
             return Ok(0);
         }
         Some(t) => {
-            print!("{}", template_table(t, &rows, false)?);
+            // In templates, as podman: .Created is "N ago" (RFC 3339 with
+            // --human=false), .Size is human-readable.
+            let shown: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    if human {
+                        r["Created"] = r["CreatedSince"].clone();
+                    }
+                    r["Size"] = json!(crate::util::human::size(r["Size"].as_u64().unwrap_or(0)));
+                    r
+                })
+                .collect();
+            print!("{}", template_table(t, &shown, false)?);
             return Ok(0);
         }
         None => {}
     }
-    let human = a.human != "false";
     let mut table = vec![vec![
         "ID".to_string(),
         "CREATED".into(),

@@ -13,6 +13,8 @@ use clap::Args;
 /// `berth rm`
 #[derive(Args, Debug)]
 pub struct RmArgs {
+    #[command(flatten)]
+    pub latest: super::Latest,
     /// Containers (names, ids or id prefixes)
     pub containers: Vec<String>,
     /// Remove all containers
@@ -33,7 +35,8 @@ pub struct RmArgs {
 }
 
 /// Removes exited containers and their files.
-pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
+pub fn rm(engine: &Engine, mut a: RmArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     let targets: Vec<String> = if a.all {
         cs.list().into_iter().map(|c| c.id).collect()
@@ -74,6 +77,8 @@ pub fn rm(engine: &Engine, a: RmArgs) -> CliResult {
 /// `berth stop`
 #[derive(Args, Debug)]
 pub struct StopArgs {
+    #[command(flatten)]
+    pub latest: super::Latest,
     pub containers: Vec<String>,
     /// Seconds to wait before killing the container (default: its --stop-timeout, else 10)
     #[arg(short = 't', long = "time", visible_alias = "timeout")]
@@ -87,7 +92,8 @@ pub struct StopArgs {
 }
 
 /// Stops containers: stop signal, then SIGKILL after the timeout.
-pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
+pub fn stop(engine: &Engine, mut a: StopArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     let targets: Vec<String> = if a.all {
         cs.list()
@@ -120,6 +126,8 @@ pub fn stop(engine: &Engine, a: StopArgs) -> CliResult {
 /// `berth kill`
 #[derive(Args, Debug)]
 pub struct KillArgs {
+    #[command(flatten)]
+    pub latest: super::Latest,
     pub containers: Vec<String>,
     /// Signal to send (default KILL)
     #[arg(short, long, default_value = "KILL")]
@@ -156,7 +164,8 @@ fn all_or_named(
 }
 
 /// Sends a signal to containers.
-pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
+pub fn kill(engine: &Engine, mut a: KillArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     let sig = lifecycle::parse_signal(&a.signal)?;
     let targets = all_or_named("kill", &cs, a.all, &a.containers, |c| c.is_running())?;
@@ -170,11 +179,14 @@ pub fn kill(engine: &Engine, a: KillArgs) -> CliResult {
 /// `berth wait`
 #[derive(Args, Debug)]
 pub struct WaitArgs {
+    #[command(flatten)]
+    pub latest: super::Latest,
     pub containers: Vec<String>,
 }
 
 /// Waits for containers to exit and prints their exit codes.
-pub fn wait(engine: &Engine, a: WaitArgs) -> CliResult {
+pub fn wait(engine: &Engine, mut a: WaitArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     for t in &a.containers {
         let c = cs.find(t)?;
@@ -189,6 +201,8 @@ pub fn wait(engine: &Engine, a: WaitArgs) -> CliResult {
 /// `berth start`
 #[derive(Args, Debug)]
 pub struct StartArgs {
+    #[command(flatten)]
+    pub latest: super::Latest,
     pub containers: Vec<String>,
     /// Attach to the container's output (stdout and stderr apart) until it exits
     #[arg(short, long)]
@@ -211,7 +225,8 @@ pub struct StartArgs {
 }
 
 /// Starts created or exited containers under a monitor.
-pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
+pub fn start(engine: &Engine, mut a: StartArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     if a.attach && a.containers.len() != 1 {
         return Err(Failure::with_code(
@@ -255,6 +270,8 @@ pub fn start(engine: &Engine, a: StartArgs) -> CliResult {
 /// `berth restart`
 #[derive(Args, Debug)]
 pub struct RestartArgs {
+    #[command(flatten)]
+    pub latest: super::Latest,
     pub containers: Vec<String>,
     /// Seconds to wait for the stop before killing (default: its --stop-timeout, else 10)
     #[arg(short = 't', long = "time")]
@@ -262,7 +279,8 @@ pub struct RestartArgs {
 }
 
 /// Stops (if running) and starts containers again.
-pub fn restart(engine: &Engine, a: RestartArgs) -> CliResult {
+pub fn restart(engine: &Engine, mut a: RestartArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     for t in &a.containers {
         lifecycle::restart(engine, &cs, t, a.time)?;

@@ -9,8 +9,10 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct LogsArgs {
     /// Containers; with more than one, each line starts with its container's id
-    #[arg(required = true)]
+    #[arg(required_unless_present = "latest")]
     pub containers: Vec<String>,
+    #[command(flatten)]
+    pub latest: super::Latest,
     /// Keep printing new output until the container exits
     #[arg(short, long)]
     pub follow: bool,
@@ -79,7 +81,8 @@ fn print_entries(entries: &[crate::monitor::logfile::Entry], timestamps: bool, p
 
 /// Prints containers' logs, stdout to stdout and stderr to stderr; with
 /// `-f`, follows them all until every one has exited.
-pub fn logs(engine: &Engine, a: LogsArgs) -> CliResult {
+pub fn logs(engine: &Engine, mut a: LogsArgs) -> CliResult {
+    a.containers = a.latest.pick(engine, std::mem::take(&mut a.containers))?;
     let cs = Containers::new(engine.store.root());
     let mut targets = Vec::new();
     for name in &a.containers {

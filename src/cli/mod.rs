@@ -402,3 +402,33 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 }
+
+/// `-l/--latest`: act on the container created last instead of named ones
+/// (podman's flag on the container verbs).
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct Latest {
+    /// Act on the container created last
+    #[arg(short = 'l', long = "latest")]
+    pub latest: bool,
+}
+
+impl Latest {
+    /// The containers to act on: `names`, or with --latest the newest one
+    /// (names and --latest together are refused, as podman does).
+    pub fn pick(self, engine: &Engine, names: Vec<String>) -> Result<Vec<String>, Failure> {
+        if !self.latest {
+            return Ok(names);
+        }
+        if !names.is_empty() {
+            return Err(Failure::with_code(
+                "--latest and containers cannot be used together: give one or the other",
+                125,
+            ));
+        }
+        let cs = crate::engine::container::Containers::new(engine.store.root());
+        match cs.latest() {
+            Some(c) => Ok(vec![c.id]),
+            None => Err(Failure::with_code("--latest: there are no containers", 125)),
+        }
+    }
+}

@@ -67,6 +67,9 @@ pub struct LsArgs {
     /// json, table, or a template such as {{.Name}}
     #[arg(long)]
     pub format: Option<String>,
+    /// Leave out the header row
+    #[arg(long, alias = "noheading", short = 'n')]
+    pub no_heading: bool,
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +85,9 @@ pub struct RmArgs {
     /// Remove the containers using it first
     #[arg(short, long)]
     pub force: bool,
+    /// With -f: seconds to wait after the stop signal before killing those containers
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -246,14 +252,13 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                         .iter()
                         .map(|n| json!({"Name": n.name, "ID": &n.id[..12], "Driver": n.driver, "Subnets": n.subnet, "Internal": n.internal}))
                         .collect();
-                    print!("{}", super::format::template_table(t, &caps, false)?)
+                    print!("{}", super::format::template_table(t, &caps, a.no_heading)?)
                 }
                 _ => {
-                    let mut rows = vec![vec![
-                        "NETWORK ID".to_string(),
-                        "NAME".into(),
-                        "DRIVER".into(),
-                    ]];
+                    let mut rows = Vec::new();
+                    if !a.no_heading {
+                        rows.push(vec!["NETWORK ID".to_string(), "NAME".into(), "DRIVER".into()]);
+                    }
                     rows.extend(
                         list.iter().map(|n| {
                             vec![n.id[..12].to_string(), n.name.clone(), n.driver.clone()]
@@ -299,7 +304,12 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                     continue;
                 }
                 for c in using {
-                    crate::engine::lifecycle::remove_forced(&cs, &c.id)?;
+                    let o = crate::engine::lifecycle::RemoveOptions {
+                        force: true,
+                        stop_timeout: a.time,
+                        ..Default::default()
+                    };
+                    crate::engine::lifecycle::remove(&cs, &c.id, o)?;
                 }
                 remove_network(&nets, name).map_err(fail)?;
                 println!("{name}");

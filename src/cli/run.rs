@@ -195,6 +195,9 @@ pub struct RunArgs {
     /// Do not give the container this default or image variable
     #[arg(long, value_name = "KEY")]
     pub unsetenv: Vec<String>,
+    /// Pass the caller's proxy variables (http_proxy, https_proxy, ...) into the container
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub http_proxy: bool,
     /// Give the container no default or image variables at all
     #[arg(long)]
     pub unsetenv_all: bool,
@@ -336,6 +339,7 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         attach: a.attach.iter().map(|s| s.to_lowercase()).collect(),
         timeout: a.timeout,
         preserve_fds: a.preserve_fds,
+        http_proxy: a.http_proxy,
     };
     let progress = progress::for_stderr(a.quiet);
     match crate::engine::run::run(engine, opts, progress.as_ref()) {

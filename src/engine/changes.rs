@@ -38,7 +38,14 @@ pub fn of(engine: &Engine, query: &str) -> Result<Vec<Change>, ChangesError> {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        return changes(&containers.dir(&c.id).join("upper"), &lowers).map_err(io(&c.name));
+        // What the runtime made for its mounts is not the container's
+        // change (podman's diff leaves these out too).
+        let made = super::lifecycle::runtime_made(&containers.dir(&c.id), &lowers);
+        let all = changes(&containers.dir(&c.id).join("upper"), &lowers).map_err(io(&c.name))?;
+        return Ok(all
+            .into_iter()
+            .filter(|ch| !made.contains(std::path::Path::new(ch.path.trim_start_matches('/'))))
+            .collect());
     }
     let img = engine.store.find(query)?;
     let chains = img.chain_ids();

@@ -334,6 +334,13 @@ pub fn runtime_made(dir: &Path, lowers: &[PathBuf]) -> BTreeSet<PathBuf> {
         .and_then(|b| serde_json::from_slice(&b).ok());
     let Some(spec) = spec else { return made };
     let upper = dir.join("upper");
+    // The /etc/mtab that `run` adds (rootfs::add_mtab).
+    let mtab = Path::new("etc/mtab");
+    if std::fs::read_link(upper.join(mtab)).is_ok_and(|t| t == Path::new("/proc/mounts"))
+        && !crate::image::diff::in_lowers(lowers, mtab)
+    {
+        made.insert(mtab.to_path_buf());
+    }
     let mut dests: Vec<PathBuf> = spec
         .mounts()
         .iter()

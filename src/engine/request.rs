@@ -107,7 +107,16 @@ pub struct RunOptions {
     pub timeout: Option<u64>,
     /// `--preserve-fds N`
     pub preserve_fds: u32,
+    /// `--http-proxy` (podman's default true): the caller's proxy
+    /// variables pass into the container.
+    pub http_proxy: bool,
 }
+
+/// The proxy variables `--http-proxy` passes on.
+const PROXY_VARS: [&str; 8] = [
+    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ftp_proxy", "FTP_PROXY",
+    "no_proxy", "NO_PROXY",
+];
 
 /// A flag that cannot be used, found before anything was done.
 #[derive(Debug, thiserror::Error)]
@@ -462,6 +471,13 @@ pub(super) fn environment(
     }
     for k in &o.unsetenv {
         env.retain(|e| e.split('=').next() != Some(k.as_str()));
+    }
+    if o.http_proxy {
+        for k in PROXY_VARS {
+            if let Ok(v) = std::env::var(k) {
+                set_in(&mut env, format!("{k}={v}"));
+            }
+        }
     }
     let mut set = |kv: String| set_in(&mut env, kv);
     let mut user_env = Vec::new();
