@@ -421,12 +421,23 @@ pub struct CpArgs {
     /// Let a directory replace a file (and a file a directory) at the destination
     #[arg(long)]
     pub overwrite: bool,
+    /// Keep the files' owners (default); false: what goes into the container belongs to its root
+    #[arg(short, long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub archive: bool,
+    /// Accepted for podman's scripts: berth resolves every path inside the
+    /// container's root (openat2), so a copy is safe without pausing it
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub pause: bool,
 }
 
 /// Copies files between the host and a running container.
 pub fn cp(engine: &Engine, a: CpArgs) -> CliResult {
     let cs = Containers::new(engine.store.root());
-    crate::engine::copy::copy(&cs, &a.source, &a.destination, &engine.paths, a.overwrite)?;
+    let flags = crate::engine::copy::CopyFlags {
+        overwrite: a.overwrite,
+        archive: a.archive,
+    };
+    crate::engine::copy::copy(&cs, &a.source, &a.destination, &engine.paths, flags)?;
     Ok(0)
 }
 

@@ -239,9 +239,9 @@ fn host_destination(
         Ok(m) if m.is_dir() => Ok((to.to_path_buf(), base.to_string())),
         Ok(m) if m.is_file() => {
             if source_is_dir {
-                return Err(usage(format!(
-                    "{shown}: file exists: cannot copy a directory onto a file"
-                )));
+                return Err(usage(
+                    "destination must be a directory when copying a directory",
+                ));
             }
             let real = std::fs::canonicalize(to).map_err(failed(shown.to_string()))?;
             let name = real
@@ -276,93 +276,243 @@ fn host_destination(
     }
 }
 
-/// Copies between host and container, as `podman cp SRC DST`;
-/// `overwrite` lets a directory and a non-directory replace each other.
+/// How `cp` copies (its flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyFlags {
+    /// Let a directory and a non-directory replace each other.
+    pub overwrite: bool,
+    /// Keep the files' owners (`-a`, podman's default); without it, what
+    /// goes into a container belongs to its root.
+    pub archive: bool,
+}
+
+/// A path in container `r` as `cp` means it: relative paths start at its
+/// working directory, as podman resolves them.
+fn in_container(containers: &Containers, r: &ContainerRecord, path: &str) -> String {
+    if path.starts_with('/') {
+        return path.to_string();
+    }
+    let cwd = std::fs::read(containers.dir(&r.id).join("userdata/config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+        .and_then(|v| v["process"]["cwd"].as_str().map(String::from))
+        .unwrap_or_else(|| "/".into());
+    format!("{}/{path}", cwd.trim_end_matches('/'))
+}
+
+/// podman's words for a path that is not there (scripts match on them).
+fn not_found_in(name: &str, path: &str) -> CopyError {
+    usage(format!(
+        "{path:?} could not be found on container {name}: no such file or directory"
+    ))
+}
+
+/// Opens `path` in the container's root (O_PATH), or says it is not there.
+/// (`shown` is the path as the user gave it, for the message.)
+fn open_in_container(
+    root: &OwnedFd,
+    name: &str,
+    path: &str,
+    shown: &str,
+    flags: i32,
+) -> Result<OwnedFd, CopyError> {
+    open_in_root(root.as_raw_fd(), path.as_bytes(), flags).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) {
+            not_found_in(name, shown)
+        } else {
+            failed(format!("{name}:{path}"))(e)
+        }
+    })
+}
+
+/// Where a copy into a container lands: into an existing directory under
+/// the source's name, or as `path`'s last name in its (existing) parent.
+fn container_destination(
+    root: &OwnedFd,
+    name: &str,
+    path: &str,
+    source_name: &str,
+    source_is_dir: bool,
+) -> Result<(OwnedFd, String), CopyError> {
+    if let Ok(d) = open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH | libc::O_DIRECTORY) {
+        return Ok((d, source_name.to_string()));
+    }
+    if path.ends_with('/') {
+        return Err(not_found_in(name, path));
+    }
+    if source_is_dir && open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH).is_ok() {
+        return Err(usage("destination must be a directory when copying a directory"));
+    }
+    let p = Path::new(path);
+    let parent = p
+        .parent()
+        .map(|x| x.display().to_string())
+        .unwrap_or_default();
+    let d = open_in_root(root.as_raw_fd(), parent.as_bytes(), libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|_| not_found_in(name, path))?;
+    let base = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((d, base))
+}
+
+/// Unpack rules for what goes into a container (owners kept with `-a`,
+/// device nodes allowed) or onto the host (owners are the caller's, no
+/// device nodes).
+fn rules(into_container: bool, flags: CopyFlags, rootless: bool) -> UnpackOptions {
+    UnpackOptions {
+        rootless: rootless && into_container,
+        copy: Some(CopyRules {
+            overwrite: flags.overwrite,
+            keep_owners: into_container && flags.archive,
+            devices: into_container,
+        }),
+    }
+}
+
+/// Writes container `name`'s `path` as a tar stream to `out` (`cp CTR:PATH -`
+/// and the first half of a copy between containers).
+fn container_to_tar(
+    containers: &Containers,
+    name: &str,
+    path: &str,
+    paths: &super::Paths,
+    out: std::fs::File,
+    top_name: Option<&str>,
+) -> Result<(), CopyError> {
+    let r = containers.find(name)?;
+    let given = path;
+    let path = in_container(containers, &r, path);
+    with_container_root(containers, name, paths, |root| {
+        let src = open_in_container(root, name, &path, given, libc::O_PATH)?;
+        let src = open_source(src, &format!("{name}:{path}"))?;
+        let base = top_name.map(String::from).unwrap_or_else(|| {
+            Path::new(&path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| ".".into())
+        });
+        let out = out.try_clone().map_err(failed("the output"))?;
+        let mut b = tar::Builder::new(std::io::BufWriter::new(out));
+        let written = match fdtree::kind(fdtree::fstat(src.as_raw_fd()).map_err(failed("stat"))?.st_mode) {
+            libc::S_IFDIR => fdtree::tar_dir(&mut b, src.as_raw_fd(), Path::new(&base)),
+            _ => fdtree::tar_file(&mut b, &src, Path::new(&base)),
+        };
+        written
+            .and_then(|_| b.into_inner())
+            .and_then(|mut w| std::io::Write::flush(&mut w))
+            .map_err(failed("writing the tar"))
+    })
+}
+
+/// Unpacks the tar stream `input` into the directory `path` of container
+/// `name` (`cp - CTR:DIR`, and the second half of a copy between containers).
+fn tar_to_container(
+    containers: &Containers,
+    name: &str,
+    path: &str,
+    paths: &super::Paths,
+    input: std::fs::File,
+    flags: CopyFlags,
+) -> Result<(), CopyError> {
+    let r = containers.find(name)?;
+    let given = path;
+    let path = in_container(containers, &r, path);
+    let opts = rules(true, flags, paths.rootless);
+    with_container_root(containers, name, paths, |root| {
+        let dir = open_in_container(root, name, &path, given, libc::O_PATH | libc::O_DIRECTORY)?;
+        let input = input.try_clone().map_err(failed("the input"))?;
+        let tar = crate::image::manifest::Compression::decoding(std::io::BufReader::new(input))
+            .map_err(failed("reading the tar"))?;
+        unpack(tar, Path::new(&fd_path(&dir)), opts).map_err(failed("copying"))?;
+        Ok(())
+    })
+}
+
+/// Copies between host and container, or between two containers, as
+/// `podman cp SRC DST`; `-` as SRC is a tar on stdin, as DST a tar on stdout.
 pub fn copy(
     containers: &Containers,
     src: &str,
     dst: &str,
     paths: &super::Paths,
-    overwrite: bool,
+    flags: CopyFlags,
 ) -> Result<(), CopyError> {
     let rootless = paths.rootless;
+    let stdio = |fd: i32| -> Result<std::fs::File, CopyError> {
+        // SAFETY: dup of our own stdin/stdout gives a descriptor we own.
+        let d = unsafe { libc::dup(fd) };
+        if d < 0 {
+            return Err(failed("stdio")(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `d` is a new descriptor nothing else owns.
+        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(d) })
+    };
     match (Location::parse(src), Location::parse(dst)) {
+        (Location::Host(from), Location::Container { name, path })
+            if from == Path::new("-") || from == Path::new("/dev/stdin") =>
+        {
+            tar_to_container(containers, &name, &path, paths, stdio(0)?, flags)
+        }
+        (Location::Container { name, path }, Location::Host(to)) if to == Path::new("-") => {
+            container_to_tar(containers, &name, &path, paths, stdio(1)?, None)
+        }
         (Location::Host(from), Location::Container { name, path }) => {
+            let shown = from.display().to_string();
             let source = crate::util::secure_path::open_at(
                 libc::AT_FDCWD,
                 from.as_os_str().as_encoded_bytes(),
                 libc::O_PATH,
                 0,
             )
-            .map_err(failed(format!("{}", from.display())))?;
-            let source = open_source(source, &from.display().to_string())?;
-            let opts = UnpackOptions {
-                rootless,
-                copy: Some(CopyRules {
-                    overwrite,
-                    keep_owners: true,
-                    devices: true,
-                }),
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => usage(format!(
+                    "{shown:?} could not be found on the host: no such file or directory"
+                )),
+                _ => failed(shown.clone())(e),
+            })?;
+            let source = open_source(source, &shown)?;
+            let is_dir = fdtree::kind(fdtree::fstat(source.as_raw_fd()).map_err(failed(shown.clone()))?.st_mode)
+                == libc::S_IFDIR;
+            // `DIR/.` copies what is in DIR, not DIR itself (docker's rule).
+            let source_name = if is_dir && (src == "." || src.ends_with("/.")) {
+                ".".to_string()
+            } else {
+                from.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             };
+            let r = containers.find(&name)?;
+            let path = in_container(containers, &r, &path);
+            let opts = rules(true, flags, rootless);
             with_container_root(containers, &name, paths, |root| {
-                // An existing directory receives the source under its own name.
-                let (dir, base) = match open_in_root(
-                    root.as_raw_fd(),
-                    path.as_bytes(),
-                    libc::O_PATH | libc::O_DIRECTORY,
-                ) {
-                    Ok(d) => (
-                        d,
-                        from.file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                    ),
-                    Err(_) => {
-                        let p = Path::new(&path);
-                        let parent = p
-                            .parent()
-                            .map(|x| x.as_os_str().as_encoded_bytes().to_vec())
-                            .unwrap_or_default();
-                        let d = open_in_root(
-                            root.as_raw_fd(),
-                            &parent,
-                            libc::O_PATH | libc::O_DIRECTORY,
-                        )
-                        .map_err(failed(format!("{name}:{path}")))?;
-                        (
-                            d,
-                            p.file_name()
-                                .map(|n| n.to_string_lossy().into_owned())
-                                .unwrap_or_default(),
-                        )
-                    }
-                };
+                let (dir, base) = container_destination(root, &name, &path, &source_name, is_dir)?;
                 tar_into(source, &base, Path::new(&fd_path(&dir)), opts)
             })
         }
         (Location::Container { name, path }, Location::Host(to)) => {
-            let opts = UnpackOptions {
-                rootless: false,
-                copy: Some(CopyRules {
-                    overwrite,
-                    keep_owners: false,
-                    devices: false,
-                }),
-            };
+            let r = containers.find(&name)?;
+            let given = path.clone();
+            let path = in_container(containers, &r, &path);
+            let opts = rules(false, flags, rootless);
             with_container_root(containers, &name, paths, |root| {
                 let what = format!("{name}:{path}");
-                let src = open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH)
-                    .map_err(failed(what.clone()))?;
+                let src = open_in_container(root, &name, &path, &given, libc::O_PATH)?;
                 let src = open_source(src, &what)?;
                 let is_dir = fdtree::kind(
                     fdtree::fstat(src.as_raw_fd())
                         .map_err(failed(what.clone()))?
                         .st_mode,
                 ) == libc::S_IFDIR;
-                let base = Path::new(&path)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "root".into());
+                let base = if is_dir && (path.ends_with("/.") || path == ".") {
+                    ".".to_string()
+                } else {
+                    Path::new(&path)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "root".into())
+                };
                 let (dir, base) = host_destination(&to, &base, is_dir)?;
                 tar_into(src, &base, &dir, opts)
             })
@@ -370,10 +520,57 @@ pub fn copy(
         (Location::Host(_), Location::Host(_)) => {
             Err(usage("one side of berth cp must be CONTAINER:PATH"))
         }
-        _ => Err(usage(
-            "copying between two containers is not supported: copy through the host",
-        )),
+        (Location::Container { name: from, path: from_path }, Location::Container { name: to, path: to_path }) => {
+            // Through a tar in the store's tmp dir: each side is read or
+            // written with its own root, never both at once.
+            let tmp = containers.store_root().join("tmp");
+            std::fs::create_dir_all(&tmp).map_err(failed("the store's tmp dir"))?;
+            let r = containers.find(&to)?;
+            let given = to_path.clone();
+            let to_path = in_container(containers, &r, &to_path);
+            // Into DST when it is a directory; else as DST's name in its
+            // parent directory.
+            let (dir, top) = if !given.ends_with('/') && !is_dir_in(containers, &to, &to_path, paths) {
+                let p = Path::new(&to_path);
+                let parent = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
+                if !is_dir_in(containers, &to, &parent, paths) {
+                    return Err(not_found_in(&to, &given));
+                }
+                (parent, p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            } else {
+                (to_path, None)
+            };
+            let mut file = tempfile_in(&tmp)?;
+            let copy_of = file.try_clone().map_err(failed("tmp"))?;
+            container_to_tar(containers, &from, &from_path, paths, copy_of, top.as_deref())?;
+            std::io::Seek::rewind(&mut file).map_err(failed("tmp"))?;
+            tar_to_container(containers, &to, &dir, paths, file, flags)
+        }
     }
+}
+
+/// An unnamed temporary file in `dir` (O_TMPFILE: gone when closed).
+fn tempfile_in(dir: &Path) -> Result<std::fs::File, CopyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+        .map_err(failed(format!("a temporary file in {}", dir.display())))
+}
+
+/// Whether `path` is a directory in container `name`.
+fn is_dir_in(containers: &Containers, name: &str, path: &str, paths: &super::Paths) -> bool {
+    let r = with_container_root(containers, name, paths, |root| {
+        if open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH | libc::O_DIRECTORY).is_ok() {
+            Ok(())
+        } else {
+            Err(usage("no dir"))
+        }
+    });
+    r.is_ok()
 }
 
 /// `export`: the container's root filesystem as one flat tar on `out`,

@@ -13,7 +13,7 @@ use crate::util::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The two archive formats.
@@ -246,16 +246,7 @@ pub fn load(
     store.clean_stale_temp();
     let _guard = store.writer_guard()?;
     let tmp = store.temp_path("load")?;
-    let mut input = BufReader::new(input);
-    let head = input.fill_buf().map_err(ioe("reading archive"))?;
-    let compression = Compression::sniff(head);
-    let reader: Box<dyn Read> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compression::Zstd => {
-            Box::new(zstd::Decoder::with_buffer(input).map_err(ioe("reading archive"))?)
-        }
-    };
+    let reader = Compression::decoding(BufReader::new(input)).map_err(ioe("reading archive"))?;
     extract(reader, tmp.path())?;
     let dir = tmp.path();
     if dir.join("manifest.json").exists() {

@@ -313,6 +313,18 @@ pub enum Compression {
 
 impl Compression {
     /// Sniffs the magic number at the start of a stream.
+    /// `input`, decompressed by what its first bytes say it is (a tar as
+    /// `load` and `cp -` take it: plain, gzip or zstd).
+    pub fn decoding<'a, R: std::io::BufRead + 'a>(
+        mut input: R,
+    ) -> std::io::Result<Box<dyn std::io::Read + 'a>> {
+        Ok(match Compression::sniff(input.fill_buf()?) {
+            Compression::None => Box::new(input),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            Compression::Zstd => Box::new(zstd::Decoder::with_buffer(input)?),
+        })
+    }
+
     pub fn sniff(head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
             Compression::Gzip
