@@ -330,3 +330,77 @@ fn volumes_filter_by_regex_and_refuse_removal_in_use_with_2() {
     let r = env.berth(&["run", "--rm", "--memory", "0", img, "echo", "hi"]);
     assert_eq!(r.ok(), "hi\n");
 }
+
+#[test]
+fn cp_takes_tars_paths_relative_to_workdir_and_copies_between_containers() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&["run", "-d", "--name", "a", "-w", "/tmp", img, "sleep", "60"])
+        .ok();
+    env.berth(&["create", "--name", "b", img, "true"]).ok();
+    // A gzipped tar on stdin unpacks into a directory of the container.
+    let src = env.dir.path().join("home/src");
+    std::fs::create_dir_all(src.join("dir/sub")).unwrap();
+    std::fs::write(src.join("dir/sub/f"), "in the tar\n").unwrap();
+    let tgz = env.dir.path().join("home/t.tgz");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-zcf")
+        .arg(&tgz)
+        .arg("dir")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut c = env.cmd(&["cp", "-", "a:/tmp"]);
+    c.stdin(std::fs::File::open(&tgz).unwrap());
+    common::Run::from(c.output().unwrap()).ok();
+    // Relative container paths start at the workdir.
+    let got = env.berth(&["exec", "a", "cat", "dir/sub/f"]);
+    assert_eq!(got.ok(), "in the tar\n");
+    // `-` as the destination is a tar on stdout.
+    let out = env.cmd(&["cp", "a:dir/sub", "-"]).output().unwrap();
+    assert!(out.status.success());
+    let mut names: Vec<String> = tar::Archive::new(&out.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["sub", "sub/f"]);
+    // DIR/. copies what is in DIR; a container to another (created) one,
+    // under a new name.
+    let dot = format!("{}/dir/.", src.display());
+    env.berth(&["cp", &dot, "a:/tmp/dir"]).ok();
+    env.berth(&["cp", "a:/tmp/dir/sub/f", "b:/renamed"]).ok();
+    env.berth(&["start", "-a", "b"]).ok();
+    let host = env.dir.path().join("home/back");
+    env.berth(&["cp", "b:/renamed", host.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read_to_string(&host).unwrap(), "in the tar\n");
+    // podman's words where scripts look for them.
+    env.berth(&["cp", "a:nosuch", "/tmp"])
+        .fails(125, "\"nosuch\" could not be found on container a");
+    env.berth(&["cp", "/nonexistent-berth-path", "a:/tmp"])
+        .fails(125, "could not be found on the host");
+    env.berth(&["cp", src.to_str().unwrap(), "a:/bin/sh"])
+        .fails(125, "destination must be a directory when copying a directory");
+    env.berth(&["cp", "--pause=false", "-a=false", &dot, "a:/tmp"]).ok();
+    env.berth(&["rm", "-f", "a", "b"]).ok();
+    env.assert_consistent();
+}
+
+#[test]
+fn history_templates_keep_tabs_and_network_ls_drops_its_header() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    let h = env.berth(&["history", "--format", "{{.ID}}\t{{.Created}}", img]);
+    let line = h.ok().lines().next().unwrap().to_string();
+    assert!(line.contains('\t') && line.ends_with(" ago"), "{line:?}");
+    let j: serde_json::Value =
+        serde_json::from_str(env.berth(&["history", "--format", "json", img]).ok()).unwrap();
+    assert!(j[0]["id"].as_str().unwrap().len() == 64, "{j}");
+    assert!(j[0]["created"].is_string() && j[0]["size"].is_u64(), "{j}");
+    let nets = env.berth(&["network", "ls", "--noheading"]);
+    assert!(!nets.ok().contains("NETWORK ID"), "{}", nets.stdout);
+    assert!(!nets.stdout.trim().is_empty());
+}

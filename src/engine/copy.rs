@@ -172,7 +172,19 @@ fn with_container_root(
     paths: &super::Paths,
     f: impl FnOnce(&OwnedFd) -> Result<(), CopyError>,
 ) -> Result<(), CopyError> {
-    let r = containers.find(name)?;
+    let mut r = containers.find(name)?;
+    // A container whose process just ended has no /proc/PID/root but may
+    // still be recorded as running for a moment: wait for the record.
+    for _ in 0..40 {
+        match r.pid.filter(|_| r.is_running()) {
+            Some(pid) => match running_root(&r, pid) {
+                Ok(root) => return f(&root),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            },
+            None => return with_stopped_root(containers, &r, paths, f),
+        }
+        r = containers.find(name)?;
+    }
     match r.pid.filter(|_| r.is_running()) {
         Some(pid) => f(&running_root(&r, pid)?),
         None => with_stopped_root(containers, &r, paths, f),

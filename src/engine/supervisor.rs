@@ -252,13 +252,16 @@ impl Supervisor {
     }
 }
 
-/// `--rmi`: the removed container's image goes too, unless another
-/// container still uses it (podman's rule).
+/// `--rmi`: the removed container's image goes too (its name, when it
+/// has others), unless another container still uses it (podman's rule).
 fn remove_image_of(containers: &Containers, record: &ContainerRecord) {
     let Ok(store) = crate::image::store::Store::open(&containers.store_root(), false) else {
         return;
     };
-    match super::images::remove(&store, &record.image_id, false) {
+    // By the name it was run as (another name of the image keeps it, as
+    // with podman's rmi of a name), else by id.
+    let by = if record.image.is_empty() { &record.image_id } else { &record.image };
+    match super::images::remove(&store, by, false) {
         Ok(_) => {
             if let Err(e) = super::images::collect_garbage(&store) {
                 tracing::warn!("--rmi: {e}");
