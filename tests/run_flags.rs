@@ -247,6 +247,12 @@ fn devices_rules_and_discarded_ports() {
         let not = sh(&env, &[], img, &format!("test -e {path} && echo there || echo absent"));
         assert_eq!(not.ok().trim(), "absent");
     }
+    // One mount twice is fine; two on one destination are refused.
+    sh(&env, &["--tmpfs", "/m", "--tmpfs", "/m"], img, "true").ok();
+    sh(&env, &["--tmpfs", "/m", "--tmpfs", "/m:ro"], img, "true")
+        .fails(125, "/m: duplicate mount destination");
+    sh(&env, &["-v", "one:/m", "--tmpfs", "/m"], img, "true")
+        .fails(125, "/m: duplicate mount destination");
     // -p with a network that has no ports of its own: podman's warning.
     let r = env.berth(&["run", "--rm", "-p", "8080", "--network", "none", img, "echo", "ran"]);
     assert_eq!(r.ok(), "ran\n");

@@ -94,11 +94,12 @@ fn volume_checks(env: &Env) {
     .ok();
     let rm = env.berth(&["volume", "rm", "data"]);
     assert_eq!(rm.code, 2, "{}", rm.stderr);
-    assert!(
-        rm.stderr.contains("being used by container(s) holder"),
-        "{}",
-        rm.stderr
+    let holder = env.berth(&["inspect", "--format", "{{.Id}}", "holder"]);
+    let want = format!(
+        "volume data is being used by the following container(s): {}: volume is being used",
+        holder.ok().trim()
     );
+    assert!(rm.stderr.contains(&want), "{}", rm.stderr);
     // --volumes-from shares it (read-only here).
     env.berth(&["exec", "holder", "sh", "-c", "echo shared > /data/f"])
         .ok();
@@ -184,4 +185,40 @@ fn volumes_rootless() {
         return;
     };
     volume_checks(&env);
+}
+
+#[test]
+fn volume_export_import_mount_and_a_prune_that_asks() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&["volume", "create", "src"]).ok();
+    env.berth(&["run", "--rm", "-v", "src:/v", img, "sh", "-c", "mkdir /v/d && echo kept > /v/d/f && ln -s /etc/passwd /v/link"])
+        .ok();
+    let tarball = env.dir.path().join("home/vol.tar");
+    env.berth(&["volume", "export", "src", "--output", tarball.to_str().unwrap()])
+        .ok();
+    env.berth(&["volume", "create", "dst"]).ok();
+    env.berth(&["volume", "import", "dst", tarball.to_str().unwrap()])
+        .ok();
+    let got = env.berth(&["run", "--rm", "-v", "dst:/v", img, "sh", "-c", "cat /v/d/f; readlink /v/link"]);
+    assert_eq!(got.ok(), "kept\n/etc/passwd\n");
+    // `volume mount` prints the directory a local volume is.
+    let at = env.berth(&["volume", "mount", "dst"]);
+    let at = at.ok().trim().to_string();
+    assert_eq!(std::fs::read_to_string(format!("{at}/d/f")).unwrap(), "kept\n");
+    env.berth(&["volume", "export", "nosuch"])
+        .fails(125, "no volume with name \"nosuch\" found");
+    // prune asks first; anything but y keeps the volumes.
+    let mut c = env.cmd(&["volume", "prune"]);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"N\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("WARNING!") && text.contains("dst"), "{text}");
+    env.berth(&["volume", "exists", "dst"]).ok();
+    let pruned = env.berth(&["volume", "prune", "-f"]);
+    assert!(pruned.ok().contains("dst") && pruned.stdout.contains("src"));
+    assert_eq!(env.berth(&["volume", "exists", "dst"]).code, 1);
 }

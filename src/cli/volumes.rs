@@ -26,13 +26,46 @@ pub enum VolumeCommand {
     Prune(PruneArgs),
     /// Whether a volume exists (exit 0 if it does, 1 if not)
     Exists(ExistsArgs),
+    /// Write a volume's files as a tar (to stdout, or --output)
+    Export(ExportArgs),
+    /// Unpack a tar (a file, or - for stdin) into a volume
+    Import(ImportArgs),
+    /// Print where a volume's files are (a local volume is a directory: nothing is mounted)
+    Mount(MountArgs),
+    /// The counterpart of `volume mount` (nothing to undo for local volumes)
+    #[command(alias = "umount")]
+    Unmount(MountArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub name: String,
+    /// Write to this file instead of stdout
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    pub name: String,
+    /// A tar file, or - for stdin
+    pub source: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
 }
 
 impl VolumeCommand {
     /// Removing volume files written inside containers needs the
     /// subordinate ids (rootless); so does creating them owned right.
     pub fn needs_userns(&self) -> bool {
-        matches!(self, VolumeCommand::Rm(_) | VolumeCommand::Prune(_))
+        matches!(
+            self,
+            VolumeCommand::Rm(_) | VolumeCommand::Prune(_) | VolumeCommand::Import(_)
+        )
     }
 }
 
@@ -93,7 +126,7 @@ pub struct RmArgs {
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
-    /// Do not ask (berth never asks; kept for podman compatibility)
+    /// Do not ask before removing them
     #[arg(short, long)]
     pub force: bool,
     /// Only volumes matching: label=KEY[=VALUE]
@@ -269,16 +302,79 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
             Ok(code)
         }
         VolumeCommand::Prune(a) => {
-            for v in vols.list() {
-                if !a.filter.iter().all(|f| {
-                    f.strip_prefix("label=")
-                        .is_some_and(|want| label_matches(&v, want))
-                }) {
-                    continue;
-                }
-                if vols.users(&cs, &v.name).is_empty() && vols.remove(&cs, &v.name).is_ok() {
+            let unused: Vec<VolumeRecord> = vols
+                .list()
+                .into_iter()
+                .filter(|v| {
+                    a.filter.iter().all(|f| {
+                        f.strip_prefix("label=")
+                            .is_some_and(|want| label_matches(v, want))
+                    })
+                })
+                .filter(|v| vols.users(&cs, &v.name).is_empty())
+                .collect();
+            if !a.force {
+                // podman's question; anything but y/yes keeps them all.
+                println!("WARNING! This will remove all volumes not used by at least one container. The following volumes will be removed:");
+                for v in &unused {
                     println!("{}", v.name);
                 }
+                print!("Are you sure you want to continue? [y/N] ");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+                    return Ok(0);
+                }
+            }
+            for v in unused {
+                if vols.remove(&cs, &v.name).is_ok() {
+                    println!("{}", v.name);
+                }
+            }
+            Ok(0)
+        }
+        VolumeCommand::Export(a) => {
+            vols.get(&a.name).map_err(fail)?;
+            let out: Box<dyn std::io::Write> = match &a.output {
+                Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
+                    Failure::with_code(format!("--output {}: {e}", p.display()), 125)
+                })?),
+                None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+                    return Err(Failure::with_code(
+                        "refusing to write a tar to the terminal: use --output FILE or redirect stdout",
+                        125,
+                    ))
+                }
+                None => Box::new(std::io::stdout().lock()),
+            };
+            crate::engine::volumes::export(&vols, &a.name, out).map_err(fail)?;
+            Ok(0)
+        }
+        VolumeCommand::Import(a) => {
+            vols.get(&a.name).map_err(fail)?;
+            let input: Box<dyn std::io::Read> = if a.source == std::path::Path::new("-") {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::fs::File::open(&a.source).map_err(|e| {
+                    Failure::with_code(format!("{}: {e}", a.source.display()), 125)
+                })?)
+            };
+            crate::engine::volumes::import(&vols, &a.name, input, engine.paths.rootless)
+                .map_err(fail)?;
+            Ok(0)
+        }
+        VolumeCommand::Mount(a) => {
+            // The local driver's volumes are directories: nothing to mount.
+            for n in &a.names {
+                vols.get(n).map_err(fail)?;
+                println!("{}", vols.data(n).display());
+            }
+            Ok(0)
+        }
+        VolumeCommand::Unmount(a) => {
+            for n in &a.names {
+                vols.get(n).map_err(fail)?;
             }
             Ok(0)
         }

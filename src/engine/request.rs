@@ -362,6 +362,30 @@ impl CreateRequest {
         for t in &o.tmpfs {
             user_mounts.push(spec::parse_tmpfs(t)?);
         }
+        // The same mount twice is one; two different ones on one path are
+        // refused (podman's words).
+        let mut seen: Vec<&UserMount> = Vec::new();
+        for m in &user_mounts {
+            let dest = m.destination.trim_end_matches('/');
+            if let Some(other) = seen
+                .iter()
+                .find(|x| x.destination.trim_end_matches('/') == dest)
+            {
+                let same = other.kind == m.kind && other.source == m.source && other.options == m.options;
+                if !same {
+                    return Err(invalid(format!("{}: duplicate mount destination", m.destination)));
+                }
+            } else {
+                seen.push(m);
+            }
+        }
+        let mut unique: Vec<UserMount> = Vec::new();
+        for m in user_mounts {
+            if !unique.iter().any(|u| u.destination == m.destination) {
+                unique.push(m);
+            }
+        }
+        let user_mounts = unique;
         for h in &o.add_host {
             let ok = h
                 .split_once(':')

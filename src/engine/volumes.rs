@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 /// Why a volume operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
-    #[error("no such volume {0:?}: create it with `berth volume create {0}`, or list them with `berth volume ls`")]
+    #[error("no volume with name {0:?} found: no such volume: create it with `berth volume create {0}`, or list them with `berth volume ls`")]
     NotFound(String),
     #[error("volume {0:?} already exists")]
     Exists(String),
     #[error("invalid volume name {0:?}: use letters, digits and _ . - (starting with a letter or digit)")]
     BadName(String),
-    #[error("volume {name:?} is being used by container(s) {users}: remove them first, or use -f")]
+    #[error("volume {name} is being used by the following container(s): {users}: volume is being used: remove them first, or use -f")]
     InUse { name: String, users: String },
     #[error("unsupported volume option {0:?}: the local driver takes none (o=, type=, device= need mount privileges berth does not use)")]
     BadOption(String),
@@ -159,7 +159,13 @@ impl Volumes {
     pub fn remove(&self, containers: &Containers, name: &str) -> Result<(), VolumeError> {
         self.get(name)?;
         let _l = self.lock()?;
-        let users = self.users(containers, name);
+        // podman's message names them by id.
+        let users: Vec<String> = containers
+            .list()
+            .into_iter()
+            .filter(|c| c.volumes.iter().any(|v| v == name))
+            .map(|c| c.id)
+            .collect();
         if !users.is_empty() {
             return Err(VolumeError::InUse {
                 name: name.into(),
@@ -331,4 +337,44 @@ mod tests {
         assert!(matches!(vols.get("v1"), Err(VolumeError::NotFound(_))));
         std::fs::remove_dir_all(&root).unwrap();
     }
+}
+
+/// `volume export`: the volume's files as a tar stream on `out`, walked
+/// with directory fds and O_NOFOLLOW (a symlink a container left in the
+/// volume is stored as a link, never followed).
+pub fn export(vols: &Volumes, name: &str, out: impl std::io::Write) -> Result<(), VolumeError> {
+    use std::os::fd::AsRawFd;
+    let data = vols.data(name);
+    let dir = crate::util::fdtree::open_dir_at(libc::AT_FDCWD, data.as_os_str().as_encoded_bytes())
+        .map_err(io(format!("opening volume {name}")))?;
+    let skip = std::collections::BTreeSet::new();
+    let w = crate::util::fdtree::tar_contents(dir.as_raw_fd(), std::io::BufWriter::new(out), &skip)
+        .map_err(io(format!("exporting volume {name}")))?;
+    w.into_inner()
+        .map_err(|e| VolumeError::Io(format!("exporting volume {name}"), e.into_error()))?
+        .flush()
+        .map_err(io(format!("exporting volume {name}")))
+}
+
+/// `volume import`: unpacks a tar (plain or compressed) into the volume,
+/// with `cp`'s rules: every entry lands inside the volume's directory.
+pub fn import(
+    vols: &Volumes,
+    name: &str,
+    input: impl std::io::Read,
+    rootless: bool,
+) -> Result<(), VolumeError> {
+    let tar = crate::image::manifest::Compression::decoding(std::io::BufReader::new(input))
+        .map_err(io(format!("reading the tar for volume {name}")))?;
+    let opts = crate::image::unpack::UnpackOptions {
+        rootless,
+        copy: Some(crate::image::unpack::CopyRules {
+            overwrite: true,
+            keep_owners: true,
+            devices: false,
+        }),
+    };
+    crate::image::unpack::unpack(tar, &vols.data(name), opts)
+        .map(|_| ())
+        .map_err(|e| VolumeError::Io(format!("importing into volume {name}"), std::io::Error::other(e)))
 }

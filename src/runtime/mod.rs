@@ -465,6 +465,7 @@ mod tests {
                 null_stdin: true,
                 output: None,
                 input: None,
+                preserve_fds: 0,
             },
             userns: false,
             cache: None,
