@@ -513,7 +513,7 @@ fn history_untag_and_rmi_by_name() {
     assert_eq!(q.ok().lines().next(), Some(id.as_str()));
     let json: serde_json::Value =
         serde_json::from_str(env.berth(&["history", "--format", "json", "hist"]).ok()).unwrap();
-    assert_eq!(json[0]["ID"], id.as_str());
+    assert_eq!(json[0]["id"], id.as_str());
     // rmi -f of one name keeps the image under the other.
     let r = env.berth(&["rmi", "-f", "second"]);
     assert_eq!(r.ok().trim(), "Untagged: localhost/second:latest");

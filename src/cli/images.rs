@@ -740,6 +740,15 @@ pub enum ImageCommand {
     /// Unmount images
     #[command(alias = "unmount")]
     Umount(super::mount::ImageUmountArgs),
+    /// Not supported: berth does not sign images (use skopeo or cosign)
+    Sign(SignArgs),
+}
+
+/// `image sign`: refused clearly, whatever its flags.
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 impl ImageCommand {
@@ -787,6 +796,10 @@ pub fn image_command(engine: &Engine, c: ImageCommand) -> CliResult {
         ImageCommand::Diff(a) => super::diff::diff(engine, a),
         ImageCommand::Mount(a) => super::mount::image_mount(engine, a),
         ImageCommand::Umount(a) => super::mount::image_umount(engine, a),
+        ImageCommand::Sign(_) => Err(Failure::with_code(
+            "image sign is not supported: berth does not make simple signatures; sign with `skopeo copy --sign-by` or cosign",
+            125,
+        )),
         ImageCommand::Ls(a) => list(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),

@@ -14,7 +14,7 @@ pub struct MountArgs {
     #[arg(short, long)]
     pub all: bool,
     /// Do not truncate ids in the listing
-    #[arg(long)]
+    #[arg(long, alias = "notruncate")]
     pub no_trunc: bool,
     /// Print the listing as json
     #[arg(long)]

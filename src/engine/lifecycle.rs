@@ -153,7 +153,14 @@ pub fn stop(containers: &Containers, query: &str, timeout: u64) -> Result<(), Li
             let _ = signal(containers, &now, sig);
         }
         match wait(containers, &c.id, Duration::from_secs(timeout)) {
-            Some(r) if r.is_running() => {}
+            Some(r) if r.is_running() => {
+                // podman's warning: the stop signal was not enough.
+                tracing::warn!(
+                    "StopSignal {} failed to stop container {} in {timeout} seconds, resorting to SIGKILL",
+                    c.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+                    c.name
+                );
+            }
             _ => return Ok(()),
         }
     }
