@@ -892,7 +892,7 @@ fn bad_flags_are_refused_before_anything_is_pulled() {
     for (flags, why) in [
         (&["--add-host", "db"][..], "invalid --add-host"),
         (
-            &["--network", "none", "-p", "8080:80"][..],
+            &["--network", "private", "-p", "8080:80"][..],
             "-p/-P need a network",
         ),
         (

@@ -130,7 +130,7 @@ pub struct KillArgs {
     pub latest: super::Latest,
     pub containers: Vec<String>,
     /// Signal to send (default KILL)
-    #[arg(short, long, default_value = "KILL")]
+    #[arg(short, long, default_value = "KILL", allow_hyphen_values = true)]
     pub signal: String,
     /// Signal every running container
     #[arg(short, long)]
@@ -255,7 +255,10 @@ pub fn start(engine: &Engine, mut a: StartArgs) -> CliResult {
             println!("{t}");
             continue;
         }
-        let conn = lifecycle::start(engine, &cs, &c.id, a.attach)?;
+        // podman's start exits 125 whatever kept the container from
+        // starting (a missing command too, unlike run's 126/127).
+        let conn = lifecycle::start(engine, &cs, &c.id, a.attach)
+            .map_err(|e| Failure::with_code(e.to_string().replace('\n', ": "), 125))?;
         match conn {
             Some(conn) => {
                 let stdin = a.interactive && c.interactive;

@@ -595,6 +595,19 @@ pub fn export(
     paths: &super::Paths,
     out: &std::fs::File,
 ) -> Result<(), CopyError> {
+    // The /etc/mtab `run` added (rootfs::add_mtab) is not the container's.
+    let r = containers.find(name)?;
+    let store = crate::image::store::Store::open(&containers.store_root(), paths.rootless)
+        .map_err(failed("opening the store"))?;
+    let lowers: Vec<PathBuf> = r
+        .layers
+        .iter()
+        .rev()
+        .filter_map(|l| crate::util::digest::Digest::parse_loose(l).ok())
+        .map(|c| store.layer_diff(&c))
+        .collect();
+    let added = super::lifecycle::runtime_made(&containers.dir(&r.id), &lowers)
+        .contains(Path::new("etc/mtab"));
     with_container_root(containers, name, paths, |root| {
         let dir =
             fdtree::open_dir_at(root.as_raw_fd(), b".").map_err(failed("opening the root"))?;
@@ -608,6 +621,7 @@ pub fn export(
             dir.as_raw_fd(),
             Path::new(""),
             &mut |tar, visit| match visit {
+                fdtree::Visit::Entry { path, .. } if added && path == Path::new("etc/mtab") => Ok(true),
                 fdtree::Visit::Entry { path, st }
                     if fdtree::kind(st.st_mode) == libc::S_IFDIR && st.st_dev != dev =>
                 {

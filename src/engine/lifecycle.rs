@@ -31,8 +31,10 @@ pub enum LifecycleError {
         name: String,
         source: std::io::Error,
     },
-    #[error("invalid signal {0:?}: use a name such as TERM or KILL, or a number")]
+    #[error("invalid signal: {0}: use a name such as TERM or KILL, or a number from 1 to 64")]
     BadSignal(String),
+    #[error("valid signals are 1 through 64")]
+    SignalRange,
     #[error(transparent)]
     Monitor(#[from] MonitorError),
     #[error("{0} runs on a directory given with --rootfs, not an image: there is nothing to commit it onto")]
@@ -71,20 +73,36 @@ pub struct RemoveOptions {
 
 /// Parses SIGTERM, TERM, 15, KILL...
 pub fn parse_signal(s: &str) -> Result<i32, LifecycleError> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..65).contains(&n) {
-            return Ok(n);
-        }
+    // podman takes `-9` and `-KILL` too.
+    let t = s.strip_prefix('-').unwrap_or(s);
+    if let Ok(n) = t.parse::<i64>() {
+        return match n {
+            1..=64 => Ok(n as i32),
+            0 => Err(LifecycleError::BadSignal(t.to_string())),
+            _ => Err(LifecycleError::SignalRange),
+        };
     }
-    let up = s.to_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
+    let up = t.to_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    // Real-time signals by offset, as systemd names them (RTMIN+3).
+    let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
+        let n: i32 = if rest.is_empty() { 0 } else { rest.parse().ok()? };
+        Some(base + sign * n).filter(|v| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(v))
     };
-    name.parse::<nix::sys::signal::Signal>()
+    let realtime = if let Some(rest) = name.strip_prefix("RTMIN") {
+        rt(libc::SIGRTMIN(), rest.trim_start_matches('+'), 1)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        rt(libc::SIGRTMAX(), rest.trim_start_matches('-'), -1)
+    } else {
+        None
+    };
+    if let Some(v) = realtime {
+        return Ok(v);
+    }
+    format!("SIG{name}")
+        .parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
-        .map_err(|_| LifecycleError::BadSignal(s.to_string()))
+        .map_err(|_| LifecycleError::BadSignal(t.to_string()))
 }
 
 /// Starts a created or exited container under its monitor and returns
@@ -475,4 +493,23 @@ pub fn remove_stopped(
         tracing::warn!("{e}");
     }
     containers.remove(&record.id, &record.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_as_podman_reads_them() {
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("-9").unwrap(), 9);
+        assert_eq!(parse_signal("-HUP").unwrap(), libc::SIGHUP);
+        assert_eq!(parse_signal("RTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
+        let e = |s| parse_signal(s).unwrap_err().to_string();
+        assert!(e("0").starts_with("invalid signal: 0"));
+        assert!(e("65").starts_with("valid signals are 1 through 64"));
+        assert!(e("BADSIG").starts_with("invalid signal: BADSIG"));
+        assert!(e("-SIG").starts_with("invalid signal: SIG"));
+    }
 }

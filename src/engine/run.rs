@@ -472,7 +472,7 @@ pub fn run(
             });
             let exists = lowers
                 .iter()
-                .any(|l| crate::util::secure_path::is_dir_in_root(l, w));
+                .any(|l| crate::util::secure_path::exists_in_root(l, w));
             if !under_mount && !exists && w != "/" {
                 return Err(RunError::NoWorkdir {
                     workdir: w.to_string(),

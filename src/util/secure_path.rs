@@ -188,9 +188,9 @@ pub fn read_file_in_root(root: &std::path::Path, path: &str) -> Option<Vec<u8>> 
     read_file_at_root(dir.as_raw_fd(), path)
 }
 
-/// True when `path` is a directory inside `root` (symlinks resolved
-/// inside it, never outside).
-pub fn is_dir_in_root(root: &std::path::Path, path: &str) -> bool {
+/// True when `path` exists inside `root` (symlinks resolved inside it,
+/// never outside).
+pub fn exists_in_root(root: &std::path::Path, path: &str) -> bool {
     let Ok(dir) = open_at(
         libc::AT_FDCWD,
         root.as_os_str().as_encoded_bytes(),
@@ -202,7 +202,7 @@ pub fn is_dir_in_root(root: &std::path::Path, path: &str) -> bool {
     open_in_root(
         dir.as_raw_fd(),
         path.trim_start_matches('/').as_bytes(),
-        libc::O_PATH | libc::O_DIRECTORY,
+        libc::O_PATH,
     )
     .is_ok()
 }
