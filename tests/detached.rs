@@ -685,8 +685,10 @@ fn log_drivers_rotation_and_time_windows() {
     .ok();
     assert_eq!(env.berth(&["wait", "quiet"]).ok().trim(), "0");
     // Nothing was kept, and `logs` says so (podman's words).
-    env.berth(&["logs", "quiet"])
-        .fails(125, "this container is using the 'none' log driver, cannot read logs");
+    env.berth(&["logs", "quiet"]).fails(
+        125,
+        "this container is using the 'none' log driver, cannot read logs",
+    );
     env.berth(&["run", "-d", "--log-driver", "passthrough", img, "true"])
         .fails(125, "foreground");
     env.berth(&["run", "-d", "--log-driver", "syslog", img, "true"])

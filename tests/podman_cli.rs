@@ -375,7 +375,8 @@ fn cp_takes_tars_paths_relative_to_workdir_and_copies_between_containers() {
     env.berth(&["cp", "a:/tmp/dir/sub/f", "b:/renamed"]).ok();
     env.berth(&["start", "-a", "b"]).ok();
     let host = env.dir.path().join("home/back");
-    env.berth(&["cp", "b:/renamed", host.to_str().unwrap()]).ok();
+    env.berth(&["cp", "b:/renamed", host.to_str().unwrap()])
+        .ok();
     assert_eq!(std::fs::read_to_string(&host).unwrap(), "in the tar\n");
     // podman's words where scripts look for them.
     env.berth(&["cp", "a:nosuch", "/tmp"])
@@ -383,8 +384,12 @@ fn cp_takes_tars_paths_relative_to_workdir_and_copies_between_containers() {
     env.berth(&["cp", "/nonexistent-berth-path", "a:/tmp"])
         .fails(125, "could not be found on the host");
     env.berth(&["cp", src.to_str().unwrap(), "a:/bin/sh"])
-        .fails(125, "destination must be a directory when copying a directory");
-    env.berth(&["cp", "--pause=false", "-a=false", &dot, "a:/tmp"]).ok();
+        .fails(
+            125,
+            "destination must be a directory when copying a directory",
+        );
+    env.berth(&["cp", "--pause=false", "-a=false", &dot, "a:/tmp"])
+        .ok();
     env.berth(&["rm", "-f", "a", "b"]).ok();
     env.assert_consistent();
 }

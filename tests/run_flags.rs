@@ -26,11 +26,21 @@ fn environment_defaults_unsetenv_and_containerenv() {
     let less = sh(&env, &["--unsetenv", "TERM"], img, "env");
     assert!(!less.ok().contains("TERM="), "{}", less.stdout);
     assert!(less.stdout.contains("container=berth"));
-    let none = env.berth(&["run", "--rm", "--unsetenv-all", "-e", "ONLY=1", img, "/bin/env"]);
+    let none = env.berth(&[
+        "run",
+        "--rm",
+        "--unsetenv-all",
+        "-e",
+        "ONLY=1",
+        img,
+        "/bin/env",
+    ]);
     let none: Vec<&str> = none.ok().lines().collect();
     assert!(none.contains(&"ONLY=1"), "{none:?}");
     assert!(
-        !none.iter().any(|l| l.starts_with("TERM=") || l.starts_with("PATH=") || l.starts_with("container=")),
+        !none.iter().any(|l| l.starts_with("TERM=")
+            || l.starts_with("PATH=")
+            || l.starts_with("container=")),
         "{none:?}"
     );
     // The caller's proxy settings pass in (podman's --http-proxy), unless refused.
@@ -38,7 +48,15 @@ fn environment_defaults_unsetenv_and_containerenv() {
     c.env("http_proxy", "http://proxy.example:3128");
     let out = Run::from(c.output().unwrap());
     assert_eq!(out.ok().trim(), "http://proxy.example:3128");
-    let mut c = env.cmd(&["run", "--rm", "--http-proxy=false", img, "sh", "-c", "echo x$http_proxy"]);
+    let mut c = env.cmd(&[
+        "run",
+        "--rm",
+        "--http-proxy=false",
+        img,
+        "sh",
+        "-c",
+        "echo x$http_proxy",
+    ]);
     c.env("http_proxy", "http://proxy.example:3128");
     assert_eq!(Run::from(c.output().unwrap()).ok().trim(), "x");
     // /run/.containerenv: empty, unless --privileged says what it is.
@@ -51,7 +69,10 @@ fn environment_defaults_unsetenv_and_containerenv() {
         ". /run/.containerenv; echo $engine $name $rootless",
     );
     let said = said.ok();
-    assert!(said.starts_with("berth-") && said.contains(" told 0"), "{said}");
+    assert!(
+        said.starts_with("berth-") && said.contains(" told 0"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -90,7 +111,16 @@ fn mtab_root_mode_and_workdir_follow_podman() {
     let vol = env.dir.path().join("home/wd");
     std::fs::create_dir_all(&vol).unwrap();
     let bind = format!("{}:/made/by/mount", vol.display());
-    let pwd = env.berth(&["run", "--rm", "-v", &bind, "--workdir", "/made/by/mount", img, "pwd"]);
+    let pwd = env.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "--workdir",
+        "/made/by/mount",
+        img,
+        "pwd",
+    ]);
     assert_eq!(pwd.ok().trim(), "/made/by/mount");
     let parent = env.berth(&["run", "--rm", "-v", &bind, "--workdir", "/made", img, "pwd"]);
     assert_eq!(parent.ok().trim(), "/made");
@@ -106,7 +136,12 @@ fn mtab_root_mode_and_workdir_follow_podman() {
 fn tz_pull_rmi_timeout_and_entrypoint() {
     let env = Env::root();
     let img = busybox_image(&env);
-    let tokyo = sh(&env, &["--tz", "UTC", "--tz", "Asia/Tokyo"], img, "date +%Z");
+    let tokyo = sh(
+        &env,
+        &["--tz", "UTC", "--tz", "Asia/Tokyo"],
+        img,
+        "date +%Z",
+    );
     assert_eq!(tokyo.ok().trim(), "JST", "the last --tz wins");
     env.berth(&["run", "--rm", "--tz", "../../../etc/passwd", img, "true"])
         .fails(125, "invalid --tz");
@@ -119,16 +154,41 @@ fn tz_pull_rmi_timeout_and_entrypoint() {
         .fails(125, "invalid --pull");
     // --rmi removes the image once its container is gone (it implies --rm).
     env.berth(&["tag", img, "localhost/doomed:1"]).ok();
-    env.berth(&["run", "--rmi", "localhost/doomed:1", "true"]).ok();
-    assert_eq!(env.berth(&["image", "exists", "localhost/doomed:1"]).code, 1);
+    env.berth(&["run", "--rmi", "localhost/doomed:1", "true"])
+        .ok();
+    assert_eq!(
+        env.berth(&["image", "exists", "localhost/doomed:1"]).code,
+        1
+    );
     assert!(env.berth(&["ps", "-a", "-q"]).ok().trim().is_empty());
     // --timeout kills it: exit 255, recorded as -1.
-    let r = env.berth(&["run", "--name", "late", "--timeout", "1", img, "sleep", "30"]);
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "late",
+        "--timeout",
+        "1",
+        img,
+        "sleep",
+        "30",
+    ]);
     assert_eq!(r.code, 255, "{}", r.stderr);
-    let st = env.berth(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "late"]);
+    let st = env.berth(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "late",
+    ]);
     assert_eq!(st.ok().trim(), "exited -1");
     // A JSON array is an entrypoint with arguments.
-    let j = env.berth(&["run", "--rm", "--entrypoint", r#"["/bin/echo","a b"]"#, img, "c"]);
+    let j = env.berth(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        r#"["/bin/echo","a b"]"#,
+        img,
+        "c",
+    ]);
     assert_eq!(j.ok(), "a b c\n");
     // --kernel-memory is gone from the kernel: a warning, not an error.
     let k = env.berth(&["run", "--rm", "--kernel-memory", "100m", img, "true"]);
@@ -177,10 +237,21 @@ fn preserve_fds_attach_and_inspect_fields() {
         .fails(125, "--preserve-fds");
     // --attach: only the named streams reach berth's; without stdout the
     // container's id is printed.
-    let a = env.berth(&["run", "--rm", "--attach", "stdout", img, "sh", "-c", "echo out; echo err >&2"]);
+    let a = env.berth(&[
+        "run",
+        "--rm",
+        "--attach",
+        "stdout",
+        img,
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
     assert_eq!(a.ok(), "out\n");
     assert!(!a.stderr.contains("err"), "{}", a.stderr);
-    let id = env.berth(&["run", "--name", "att", "--attach", "stdin", img, "echo", "hidden"]);
+    let id = env.berth(&[
+        "run", "--name", "att", "--attach", "stdin", img, "echo", "hidden",
+    ]);
     let full = env.berth(&["inspect", "--format", "{{.Id}}", "att"]);
     assert_eq!(id.ok().trim(), full.ok().trim());
     env.berth(&["run", "--rm", "--attach", "stdfoo", img, "true"])
@@ -188,8 +259,15 @@ fn preserve_fds_attach_and_inspect_fields() {
     // inspect: the name with its tag, the manifest digest, the log config.
     env.berth(&["tag", img, "localhost/short/name"]).ok();
     env.berth(&[
-        "create", "--name", "named", "--log-driver", "none", "--log-opt", "max-size=5.041m",
-        "localhost/short/name", "true",
+        "create",
+        "--name",
+        "named",
+        "--log-driver",
+        "none",
+        "--log-opt",
+        "max-size=5.041m",
+        "localhost/short/name",
+        "true",
     ])
     .ok();
     let f = env.berth(&[
@@ -202,8 +280,10 @@ fn preserve_fds_attach_and_inspect_fields() {
     let digest = env.berth(&["inspect", "--format", "{{.ImageDigest}}", "named"]);
     assert!(digest.ok().starts_with("sha256:"), "{}", digest.stdout);
     env.berth(&["start", "-a", "named"]).ok();
-    env.berth(&["logs", "named"])
-        .fails(125, "this container is using the 'none' log driver, cannot read logs");
+    env.berth(&["logs", "named"]).fails(
+        125,
+        "this container is using the 'none' log driver, cannot read logs",
+    );
     // --latest picks the container created last.
     let latest = env.berth(&["inspect", "-l", "--format", "{{.Name}}"]);
     assert_eq!(latest.ok().trim(), "named");
@@ -221,8 +301,10 @@ fn devices_rules_and_discarded_ports() {
     sh(&env, &["--device-cgroup-rule", "a 7 rmw"], img, "true").ok();
     sh(&env, &["--device-cgroup-rule", "b 7:* rmX"], img, "true")
         .fails(125, "invalid device access in device-access-add: X");
-    sh(&env, &["--device-cgroup-rule", "b 7:2"], img, "true")
-        .fails(125, "invalid device cgroup rule requires type, major:Minor, and access rules");
+    sh(&env, &["--device-cgroup-rule", "b 7:2"], img, "true").fails(
+        125,
+        "invalid device cgroup rule requires type, major:Minor, and access rules",
+    );
     // --privileged gets the host's device nodes, each with its host mode.
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let host = std::fs::read_dir("/dev")
@@ -244,7 +326,12 @@ fn devices_rules_and_discarded_ports() {
         let mode = format!("{:o}", dev.metadata().unwrap().mode() & 0o777);
         let inside = sh(&env, &["--privileged"], img, &format!("stat -c %a {path}"));
         assert_eq!(inside.ok().trim(), mode, "{path}");
-        let not = sh(&env, &[], img, &format!("test -e {path} && echo there || echo absent"));
+        let not = sh(
+            &env,
+            &[],
+            img,
+            &format!("test -e {path} && echo there || echo absent"),
+        );
         assert_eq!(not.ok().trim(), "absent");
     }
     // One mount twice is fine; two on one destination are refused.
@@ -254,7 +341,21 @@ fn devices_rules_and_discarded_ports() {
     sh(&env, &["-v", "one:/m", "--tmpfs", "/m"], img, "true")
         .fails(125, "/m: duplicate mount destination");
     // -p with a network that has no ports of its own: podman's warning.
-    let r = env.berth(&["run", "--rm", "-p", "8080", "--network", "none", img, "echo", "ran"]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-p",
+        "8080",
+        "--network",
+        "none",
+        img,
+        "echo",
+        "ran",
+    ]);
     assert_eq!(r.ok(), "ran\n");
-    assert!(r.stderr.contains("Port mappings have been discarded"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Port mappings have been discarded"),
+        "{}",
+        r.stderr
+    );
 }

@@ -192,20 +192,47 @@ fn volume_export_import_mount_and_a_prune_that_asks() {
     let env = Env::root();
     let img = busybox_image(&env);
     env.berth(&["volume", "create", "src"]).ok();
-    env.berth(&["run", "--rm", "-v", "src:/v", img, "sh", "-c", "mkdir /v/d && echo kept > /v/d/f && ln -s /etc/passwd /v/link"])
-        .ok();
+    env.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "src:/v",
+        img,
+        "sh",
+        "-c",
+        "mkdir /v/d && echo kept > /v/d/f && ln -s /etc/passwd /v/link",
+    ])
+    .ok();
     let tarball = env.dir.path().join("home/vol.tar");
-    env.berth(&["volume", "export", "src", "--output", tarball.to_str().unwrap()])
-        .ok();
+    env.berth(&[
+        "volume",
+        "export",
+        "src",
+        "--output",
+        tarball.to_str().unwrap(),
+    ])
+    .ok();
     env.berth(&["volume", "create", "dst"]).ok();
     env.berth(&["volume", "import", "dst", tarball.to_str().unwrap()])
         .ok();
-    let got = env.berth(&["run", "--rm", "-v", "dst:/v", img, "sh", "-c", "cat /v/d/f; readlink /v/link"]);
+    let got = env.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "dst:/v",
+        img,
+        "sh",
+        "-c",
+        "cat /v/d/f; readlink /v/link",
+    ]);
     assert_eq!(got.ok(), "kept\n/etc/passwd\n");
     // `volume mount` prints the directory a local volume is.
     let at = env.berth(&["volume", "mount", "dst"]);
     let at = at.ok().trim().to_string();
-    assert_eq!(std::fs::read_to_string(format!("{at}/d/f")).unwrap(), "kept\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{at}/d/f")).unwrap(),
+        "kept\n"
+    );
     env.berth(&["volume", "export", "nosuch"])
         .fails(125, "no volume with name \"nosuch\" found");
     // prune asks first; anything but y keeps the volumes.

@@ -322,9 +322,15 @@ mod tests {
         let r = DeviceRule::parse_flag("b 7:* rw").unwrap();
         assert_eq!((r.kind, r.major, r.minor), ('b', Some(7), None));
         let e = |s| DeviceRule::parse_flag(s).unwrap_err().to_string();
-        assert_eq!(e("b 7:* rmX"), "invalid device access in device-access-add: X");
+        assert_eq!(
+            e("b 7:* rmX"),
+            "invalid device access in device-access-add: X"
+        );
         assert!(e("b 7:2").starts_with("invalid device cgroup rule requires type"));
-        assert_eq!(e("x 7:* rmw"), "invalid device type in device-access-add: x");
+        assert_eq!(
+            e("x 7:* rmw"),
+            "invalid device type in device-access-add: x"
+        );
         assert!(e("a a:* rmw").contains("\"a\""));
     }
 

@@ -257,7 +257,11 @@ pub fn network(engine: &Engine, c: NetworkCommand) -> CliResult {
                 _ => {
                     let mut rows = Vec::new();
                     if !a.no_heading {
-                        rows.push(vec!["NETWORK ID".to_string(), "NAME".into(), "DRIVER".into()]);
+                        rows.push(vec![
+                            "NETWORK ID".to_string(),
+                            "NAME".into(),
+                            "DRIVER".into(),
+                        ]);
                     }
                     rows.extend(
                         list.iter().map(|n| {

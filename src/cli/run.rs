@@ -245,15 +245,16 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
     if a.kernel_memory.is_some() {
         tracing::warn!("The --kernel-memory flag is no longer supported. This flag is a noop.");
     }
-    let pull_policy = crate::image::pull::PullPolicy::parse(a.pull.as_deref()).ok_or_else(|| {
-        Failure::with_code(
-            format!(
-                "invalid --pull {:?}: use always, missing, never or newer",
-                a.pull.as_deref().unwrap_or_default()
-            ),
-            125,
-        )
-    })?;
+    let pull_policy =
+        crate::image::pull::PullPolicy::parse(a.pull.as_deref()).ok_or_else(|| {
+            Failure::with_code(
+                format!(
+                    "invalid --pull {:?}: use always, missing, never or newer",
+                    a.pull.as_deref().unwrap_or_default()
+                ),
+                125,
+            )
+        })?;
     if let Some(s) = &a.stop_signal {
         parse_signal(s)?;
     }
@@ -274,7 +275,8 @@ fn run_or_create(engine: &Engine, a: RunArgs, create_only: bool) -> CliResult {
         }
     }
     // With stdout not attached, podman prints the container's id instead.
-    let print_id = !a.attach.is_empty() && !a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdout"));
+    let print_id =
+        !a.attach.is_empty() && !a.attach.iter().any(|s| s.eq_ignore_ascii_case("stdout"));
     let opts = RunOptions {
         image: a.image,
         command: a.command,

@@ -353,13 +353,14 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> CliResult {
         }
         VolumeCommand::Import(a) => {
             vols.get(&a.name).map_err(fail)?;
-            let input: Box<dyn std::io::Read> = if a.source == std::path::Path::new("-") {
-                Box::new(std::io::stdin().lock())
-            } else {
-                Box::new(std::fs::File::open(&a.source).map_err(|e| {
-                    Failure::with_code(format!("{}: {e}", a.source.display()), 125)
-                })?)
-            };
+            let input: Box<dyn std::io::Read> =
+                if a.source == std::path::Path::new("-") {
+                    Box::new(std::io::stdin().lock())
+                } else {
+                    Box::new(std::fs::File::open(&a.source).map_err(|e| {
+                        Failure::with_code(format!("{}: {e}", a.source.display()), 125)
+                    })?)
+                };
             crate::engine::volumes::import(&vols, &a.name, input, engine.paths.rootless)
                 .map_err(fail)?;
             Ok(0)

@@ -240,7 +240,9 @@ impl Containers {
 
     /// The container created last (podman's `--latest`).
     pub fn latest(&self) -> Option<ContainerRecord> {
-        self.list().into_iter().max_by(|a, b| a.created.cmp(&b.created))
+        self.list()
+            .into_iter()
+            .max_by(|a, b| a.created.cmp(&b.created))
     }
 
     /// Finds a container by name, id or unique id prefix.

@@ -346,22 +346,32 @@ fn container_destination(
     source_name: &str,
     source_is_dir: bool,
 ) -> Result<(OwnedFd, String), CopyError> {
-    if let Ok(d) = open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH | libc::O_DIRECTORY) {
+    if let Ok(d) = open_in_root(
+        root.as_raw_fd(),
+        path.as_bytes(),
+        libc::O_PATH | libc::O_DIRECTORY,
+    ) {
         return Ok((d, source_name.to_string()));
     }
     if path.ends_with('/') {
         return Err(not_found_in(name, path));
     }
     if source_is_dir && open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH).is_ok() {
-        return Err(usage("destination must be a directory when copying a directory"));
+        return Err(usage(
+            "destination must be a directory when copying a directory",
+        ));
     }
     let p = Path::new(path);
     let parent = p
         .parent()
         .map(|x| x.display().to_string())
         .unwrap_or_default();
-    let d = open_in_root(root.as_raw_fd(), parent.as_bytes(), libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|_| not_found_in(name, path))?;
+    let d = open_in_root(
+        root.as_raw_fd(),
+        parent.as_bytes(),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .map_err(|_| not_found_in(name, path))?;
     let base = p
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -407,7 +417,11 @@ fn container_to_tar(
         });
         let out = out.try_clone().map_err(failed("the output"))?;
         let mut b = tar::Builder::new(std::io::BufWriter::new(out));
-        let written = match fdtree::kind(fdtree::fstat(src.as_raw_fd()).map_err(failed("stat"))?.st_mode) {
+        let written = match fdtree::kind(
+            fdtree::fstat(src.as_raw_fd())
+                .map_err(failed("stat"))?
+                .st_mode,
+        ) {
             libc::S_IFDIR => fdtree::tar_dir(&mut b, src.as_raw_fd(), Path::new(&base)),
             _ => fdtree::tar_file(&mut b, &src, Path::new(&base)),
         };
@@ -485,8 +499,11 @@ pub fn copy(
                 _ => failed(shown.clone())(e),
             })?;
             let source = open_source(source, &shown)?;
-            let is_dir = fdtree::kind(fdtree::fstat(source.as_raw_fd()).map_err(failed(shown.clone()))?.st_mode)
-                == libc::S_IFDIR;
+            let is_dir = fdtree::kind(
+                fdtree::fstat(source.as_raw_fd())
+                    .map_err(failed(shown.clone()))?
+                    .st_mode,
+            ) == libc::S_IFDIR;
             // `DIR/.` copies what is in DIR, not DIR itself (docker's rule).
             let source_name = if is_dir && (src == "." || src.ends_with("/.")) {
                 ".".to_string()
@@ -532,7 +549,16 @@ pub fn copy(
         (Location::Host(_), Location::Host(_)) => {
             Err(usage("one side of berth cp must be CONTAINER:PATH"))
         }
-        (Location::Container { name: from, path: from_path }, Location::Container { name: to, path: to_path }) => {
+        (
+            Location::Container {
+                name: from,
+                path: from_path,
+            },
+            Location::Container {
+                name: to,
+                path: to_path,
+            },
+        ) => {
             // Through a tar in the store's tmp dir: each side is read or
             // written with its own root, never both at once.
             let tmp = containers.store_root().join("tmp");
@@ -542,19 +568,33 @@ pub fn copy(
             let to_path = in_container(containers, &r, &to_path);
             // Into DST when it is a directory; else as DST's name in its
             // parent directory.
-            let (dir, top) = if !given.ends_with('/') && !is_dir_in(containers, &to, &to_path, paths) {
-                let p = Path::new(&to_path);
-                let parent = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
-                if !is_dir_in(containers, &to, &parent, paths) {
-                    return Err(not_found_in(&to, &given));
-                }
-                (parent, p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            } else {
-                (to_path, None)
-            };
+            let (dir, top) =
+                if !given.ends_with('/') && !is_dir_in(containers, &to, &to_path, paths) {
+                    let p = Path::new(&to_path);
+                    let parent = p
+                        .parent()
+                        .map(|x| x.display().to_string())
+                        .unwrap_or_else(|| "/".into());
+                    if !is_dir_in(containers, &to, &parent, paths) {
+                        return Err(not_found_in(&to, &given));
+                    }
+                    (
+                        parent,
+                        p.file_name().map(|n| n.to_string_lossy().into_owned()),
+                    )
+                } else {
+                    (to_path, None)
+                };
             let mut file = tempfile_in(&tmp)?;
             let copy_of = file.try_clone().map_err(failed("tmp"))?;
-            container_to_tar(containers, &from, &from_path, paths, copy_of, top.as_deref())?;
+            container_to_tar(
+                containers,
+                &from,
+                &from_path,
+                paths,
+                copy_of,
+                top.as_deref(),
+            )?;
             std::io::Seek::rewind(&mut file).map_err(failed("tmp"))?;
             tar_to_container(containers, &to, &dir, paths, file, flags)
         }
@@ -576,7 +616,13 @@ fn tempfile_in(dir: &Path) -> Result<std::fs::File, CopyError> {
 /// Whether `path` is a directory in container `name`.
 fn is_dir_in(containers: &Containers, name: &str, path: &str, paths: &super::Paths) -> bool {
     let r = with_container_root(containers, name, paths, |root| {
-        if open_in_root(root.as_raw_fd(), path.as_bytes(), libc::O_PATH | libc::O_DIRECTORY).is_ok() {
+        if open_in_root(
+            root.as_raw_fd(),
+            path.as_bytes(),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )
+        .is_ok()
+        {
             Ok(())
         } else {
             Err(usage("no dir"))
@@ -621,7 +667,9 @@ pub fn export(
             dir.as_raw_fd(),
             Path::new(""),
             &mut |tar, visit| match visit {
-                fdtree::Visit::Entry { path, .. } if added && path == Path::new("etc/mtab") => Ok(true),
+                fdtree::Visit::Entry { path, .. } if added && path == Path::new("etc/mtab") => {
+                    Ok(true)
+                }
                 fdtree::Visit::Entry { path, st }
                     if fdtree::kind(st.st_mode) == libc::S_IFDIR && st.st_dev != dev =>
                 {

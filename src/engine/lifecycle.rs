@@ -86,7 +86,11 @@ pub fn parse_signal(s: &str) -> Result<i32, LifecycleError> {
     let name = up.strip_prefix("SIG").unwrap_or(&up);
     // Real-time signals by offset, as systemd names them (RTMIN+3).
     let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
-        let n: i32 = if rest.is_empty() { 0 } else { rest.parse().ok()? };
+        let n: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.parse().ok()?
+        };
         Some(base + sign * n).filter(|v| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(v))
     };
     let realtime = if let Some(rest) = name.strip_prefix("RTMIN") {

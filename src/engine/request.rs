@@ -114,8 +114,14 @@ pub struct RunOptions {
 
 /// The proxy variables `--http-proxy` passes on.
 const PROXY_VARS: [&str; 8] = [
-    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ftp_proxy", "FTP_PROXY",
-    "no_proxy", "NO_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "ftp_proxy",
+    "FTP_PROXY",
+    "no_proxy",
+    "NO_PROXY",
 ];
 
 /// A flag that cannot be used, found before anything was done.
@@ -181,9 +187,13 @@ fn timezone(tz: &str) -> Result<PathBuf, RequestError> {
     } else {
         let clean = !tz.is_empty()
             && !tz.starts_with('/')
-            && tz.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+            && tz
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
         let p = std::path::Path::new(ZONES).join(tz);
-        let real = std::fs::canonicalize(&p).ok().filter(|r| clean && r.starts_with(ZONES));
+        let real = std::fs::canonicalize(&p)
+            .ok()
+            .filter(|r| clean && r.starts_with(ZONES));
         real.ok_or_else(|| {
             invalid(format!(
                 "invalid --tz {tz:?}: no such time zone in {ZONES} (e.g. Europe/Berlin, UTC, or local)"
@@ -191,7 +201,10 @@ fn timezone(tz: &str) -> Result<PathBuf, RequestError> {
         })?
     };
     if !path.is_file() {
-        return Err(invalid(format!("invalid --tz {tz:?}: {} is not a zone file", path.display())));
+        return Err(invalid(format!(
+            "invalid --tz {tz:?}: {} is not a zone file",
+            path.display()
+        )));
     }
     Ok(path)
 }
@@ -371,9 +384,13 @@ impl CreateRequest {
                 .iter()
                 .find(|x| x.destination.trim_end_matches('/') == dest)
             {
-                let same = other.kind == m.kind && other.source == m.source && other.options == m.options;
+                let same =
+                    other.kind == m.kind && other.source == m.source && other.options == m.options;
                 if !same {
-                    return Err(invalid(format!("{}: duplicate mount destination", m.destination)));
+                    return Err(invalid(format!(
+                        "{}: duplicate mount destination",
+                        m.destination
+                    )));
                 }
             } else {
                 seen.push(m);

@@ -429,17 +429,19 @@ pub fn run(
             o,
         )
         .map_err(io_err("writing the container's /etc files"))?;
-        etc_files.push(super::etc_files::container_env(
-            &userdata,
-            o.privileged.then(|| super::etc_files::ContainerEnv {
-                id: &id,
-                name: &name,
-                image: &record.image,
-                image_id: &record.image_id,
-                rootless: engine.paths.rootless,
-            }),
-        )
-        .map_err(io_err("writing /run/.containerenv"))?);
+        etc_files.push(
+            super::etc_files::container_env(
+                &userdata,
+                o.privileged.then(|| super::etc_files::ContainerEnv {
+                    id: &id,
+                    name: &name,
+                    image: &record.image,
+                    image_id: &record.image_id,
+                    rootless: engine.paths.rootless,
+                }),
+            )
+            .map_err(io_err("writing /run/.containerenv"))?,
+        );
         if let Some(zone) = &req.localtime {
             let p = userdata.join("localtime");
             std::fs::copy(zone, &p).map_err(io_err(format!("copying {}", zone.display())))?;

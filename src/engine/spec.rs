@@ -357,7 +357,9 @@ pub fn host_devices() -> Vec<DeviceNode> {
                 }
                 continue;
             }
-            if !(ft.is_char_device() || ft.is_block_device()) || (depth == 0 && OWN.contains(&name.as_str())) {
+            if !(ft.is_char_device() || ft.is_block_device())
+                || (depth == 0 && OWN.contains(&name.as_str()))
+            {
                 continue;
             }
             let container = path.display().to_string();
@@ -418,8 +420,7 @@ pub fn device_rules(
         });
     }
     for r in extra {
-        rules
-            .push(DeviceRule::parse_flag(r).map_err(|e| invalid(e.to_string()))?);
+        rules.push(DeviceRule::parse_flag(r).map_err(|e| invalid(e.to_string()))?);
     }
     Ok((!privileged && !rootless).then_some(rules))
 }

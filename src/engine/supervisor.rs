@@ -35,7 +35,9 @@ impl SuperviseError {
     pub fn exit_code(&self) -> i32 {
         match self {
             SuperviseError::Net(NetSetupError::PublishedBy { .. }) => 126,
-            SuperviseError::Net(NetSetupError::Network(crate::network::NetworkError::PortInUse { .. })) => 126,
+            SuperviseError::Net(NetSetupError::Network(
+                crate::network::NetworkError::PortInUse { .. },
+            )) => 126,
             _ => 125,
         }
     }
@@ -260,7 +262,11 @@ fn remove_image_of(containers: &Containers, record: &ContainerRecord) {
     };
     // By the name it was run as (another name of the image keeps it, as
     // with podman's rmi of a name), else by id.
-    let by = if record.image.is_empty() { &record.image_id } else { &record.image };
+    let by = if record.image.is_empty() {
+        &record.image_id
+    } else {
+        &record.image
+    };
     match super::images::remove(&store, by, false) {
         Ok(_) => {
             if let Err(e) = super::images::collect_garbage(&store) {

@@ -306,39 +306,6 @@ pub fn remove_anonymous(vols: &Volumes, containers: &Containers, names: &[String
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert!(valid_name("dbdata") && valid_name("a.b-c_1"));
-        assert!(!valid_name("-x") && !valid_name("") && !valid_name("a/b") && !valid_name(".."));
-    }
-
-    #[test]
-    fn create_get_remove() {
-        let root = std::env::temp_dir().join(format!("berth-vol-{}", std::process::id()));
-        let vols = Volumes::new(&root);
-        let cs = Containers::new(&root);
-        vols.create("v1", pairs(&["a=b".into()]), BTreeMap::new(), false, false)
-            .unwrap();
-        assert!(matches!(
-            vols.create("v1", BTreeMap::new(), BTreeMap::new(), false, false),
-            Err(VolumeError::Exists(_))
-        ));
-        assert!(vols
-            .create("v1", BTreeMap::new(), BTreeMap::new(), false, true)
-            .is_ok());
-        assert_eq!(vols.get("v1").unwrap().labels["a"], "b");
-        assert!(vols.data("v1").is_dir());
-        assert_eq!(vols.list().len(), 1);
-        vols.remove(&cs, "v1").unwrap();
-        assert!(matches!(vols.get("v1"), Err(VolumeError::NotFound(_))));
-        std::fs::remove_dir_all(&root).unwrap();
-    }
-}
-
 /// `volume export`: the volume's files as a tar stream on `out`, walked
 /// with directory fds and O_NOFOLLOW (a symlink a container left in the
 /// volume is stored as a link, never followed).
@@ -376,5 +343,43 @@ pub fn import(
     };
     crate::image::unpack::unpack(tar, &vols.data(name), opts)
         .map(|_| ())
-        .map_err(|e| VolumeError::Io(format!("importing into volume {name}"), std::io::Error::other(e)))
+        .map_err(|e| {
+            VolumeError::Io(
+                format!("importing into volume {name}"),
+                std::io::Error::other(e),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("dbdata") && valid_name("a.b-c_1"));
+        assert!(!valid_name("-x") && !valid_name("") && !valid_name("a/b") && !valid_name(".."));
+    }
+
+    #[test]
+    fn create_get_remove() {
+        let root = std::env::temp_dir().join(format!("berth-vol-{}", std::process::id()));
+        let vols = Volumes::new(&root);
+        let cs = Containers::new(&root);
+        vols.create("v1", pairs(&["a=b".into()]), BTreeMap::new(), false, false)
+            .unwrap();
+        assert!(matches!(
+            vols.create("v1", BTreeMap::new(), BTreeMap::new(), false, false),
+            Err(VolumeError::Exists(_))
+        ));
+        assert!(vols
+            .create("v1", BTreeMap::new(), BTreeMap::new(), false, true)
+            .is_ok());
+        assert_eq!(vols.get("v1").unwrap().labels["a"], "b");
+        assert!(vols.data("v1").is_dir());
+        assert_eq!(vols.list().len(), 1);
+        vols.remove(&cs, "v1").unwrap();
+        assert!(matches!(vols.get("v1"), Err(VolumeError::NotFound(_))));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
