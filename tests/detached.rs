@@ -508,8 +508,14 @@ fn ps_pause_rename_replace_top_and_pidfiles() {
         .fails(125, "can only create exec sessions on running containers");
     env.berth(&["stop", "web"])
         .fails(125, "can only stop created or running containers");
-    env.berth(&["rm", "web"])
-        .fails(2, "cannot remove container web as it is paused");
+    let web = env.berth(&["inspect", "--format", "{{.Id}}", "web"]);
+    env.berth(&["rm", "web"]).fails(
+        2,
+        &format!(
+            "cannot remove container {} as it is paused",
+            web.ok().trim()
+        ),
+    );
     env.berth(&["start", "web"])
         .fails(125, "must be in Created or Stopped state to be started");
     assert_eq!(

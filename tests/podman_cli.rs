@@ -409,3 +409,25 @@ fn history_templates_keep_tabs_and_network_ls_drops_its_header() {
     assert!(!nets.ok().contains("NETWORK ID"), "{}", nets.stdout);
     assert!(!nets.stdout.trim().is_empty());
 }
+
+#[test]
+fn rm_echoes_its_arguments_and_diff_leaves_out_the_runtime_s_files() {
+    let env = Env::root();
+    let img = busybox_image(&env);
+    env.berth(&[
+        "run",
+        "--name",
+        "echoed",
+        img,
+        "sh",
+        "-c",
+        "touch /made; rm /etc/group",
+    ])
+    .ok();
+    // diff: the container's own changes, not /run/.containerenv, /etc/hosts …
+    let d = env.berth(&["diff", "echoed"]);
+    let lines: Vec<&str> = d.ok().lines().collect();
+    assert_eq!(lines, ["C /etc", "D /etc/group", "A /made"], "{}", d.stdout);
+    let r = env.berth(&["rm", "echoed"]);
+    assert_eq!(r.ok(), "echoed\n");
+}

@@ -595,6 +595,9 @@ pub struct SaveArgs {
     /// docker-archive (default) or oci-archive
     #[arg(long, default_value = "docker-archive")]
     pub format: String,
+    /// Accepted for podman's scripts: berth writes layers as it stores them, compressed or not
+    #[arg(long)]
+    pub uncompressed: bool,
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,

@@ -57,7 +57,8 @@ pub fn rm(engine: &Engine, mut a: RmArgs) -> CliResult {
     let mut code = 0;
     for t in targets {
         match lifecycle::remove(&cs, &t, options) {
-            Ok(c) => println!("{}", c.id),
+            // podman echoes what it was given (ids for --all).
+            Ok(_) => println!("{t}"),
             Err(LifecycleError::Container(ContainerError::NotFound(_))) if a.force || a.ignore => {}
             // podman's `rm` says 1 for a name it does not know.
             Err(e @ LifecycleError::Container(ContainerError::NotFound(_))) => {

@@ -41,9 +41,16 @@ pub fn of(engine: &Engine, query: &str) -> Result<Vec<Change>, ChangesError> {
         // What the runtime made for its mounts is not the container's
         // change (podman's diff leaves these out too).
         let made = super::lifecycle::runtime_made(&containers.dir(&c.id), &lowers);
-        let all = changes(&containers.dir(&c.id).join("upper"), &lowers).map_err(io(&c.name))?;
+        let upper = containers.dir(&c.id).join("upper");
+        let all = changes(&upper, &lowers).map_err(io(&c.name))?;
         return Ok(all
             .into_iter()
+            // A directory "changed" only by what the runtime put in it
+            // (/run for /run/.containerenv) is no change either.
+            .filter(|ch| {
+                let rel = std::path::Path::new(ch.path.trim_start_matches('/'));
+                ch.kind != 'C' || !only_made(&upper, rel, &made)
+            })
             .filter(|ch| !made.contains(std::path::Path::new(ch.path.trim_start_matches('/'))))
             .collect());
     }
@@ -58,4 +65,25 @@ pub fn of(engine: &Engine, query: &str) -> Result<Vec<Change>, ChangesError> {
         .map(|c| engine.store.layer_diff(c))
         .collect();
     changes(&engine.store.layer_diff(top), &lowers).map_err(io(query))
+}
+
+/// True when the directory `rel` of `upper` holds nothing but what the
+/// runtime made (`made`), at any depth. Entries are listed, never followed.
+fn only_made(
+    upper: &std::path::Path,
+    rel: &std::path::Path,
+    made: &std::collections::BTreeSet<std::path::PathBuf>,
+) -> bool {
+    let dir = upper.join(rel);
+    let is_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+    let Ok(entries) = std::fs::read_dir(&dir).map(|r| r.flatten().collect::<Vec<_>>()) else {
+        return false;
+    };
+    is_dir
+        && !entries.is_empty()
+        && entries.iter().all(|e| {
+            let child = rel.join(e.file_name());
+            made.contains(&child)
+                || (e.file_type().is_ok_and(|t| t.is_dir()) && only_made(upper, &child, made))
+        })
 }

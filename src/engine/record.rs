@@ -269,7 +269,13 @@ impl ContainerRecord {
 
     /// Whether `action` may happen now (see `State::allows`).
     pub fn allows(&self, action: Action) -> Result<(), StateError> {
-        self.status().allows(action, &self.name)
+        // podman names the container by id when it refuses a removal.
+        let who = if action == Action::Remove {
+            &self.id
+        } else {
+            &self.name
+        };
+        self.status().allows(action, who)
     }
 }
 

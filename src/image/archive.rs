@@ -32,7 +32,9 @@ pub enum ArchiveError {
     Ingest(#[from] IngestError),
     #[error("{0}")]
     Io(String),
-    #[error("not an image archive: {0}")]
+    #[error(
+        "payload does not match any of the supported image formats: not an image archive: {0}"
+    )]
     NotArchive(String),
     #[error("archive is damaged: {0}")]
     Bad(String),

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-/// SI size with three significant digits, as podman's SIZE column.
-pub fn size(bytes: u64) -> String {
+/// `bytes` scaled to its SI unit: (value below 1000, unit).
+fn si(bytes: u64) -> (f64, &'static str) {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -11,7 +11,13 @@ pub fn size(bytes: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    if i == 0 {
+    (v, UNITS[i])
+}
+
+/// SI size with three significant digits, as podman's SIZE column.
+pub fn size(bytes: u64) -> String {
+    let (v, unit) = si(bytes);
+    if unit == "B" {
         return format!("{bytes} B");
     }
     let digits = if v >= 100.0 {
@@ -21,19 +27,13 @@ pub fn size(bytes: u64) -> String {
     } else {
         2
     };
-    format!("{v:.digits$} {}", UNITS[i])
+    format!("{v:.digits$} {unit}")
 }
 
 /// A size as podman's inspect prints one (go-units' HumanSize: four
 /// significant digits, SI units, no space): "5.041MB".
 pub fn size_compact(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
+    let (v, unit) = si(bytes);
     let decimals = 3usize.saturating_sub(v.abs().log10().floor().max(0.0) as usize);
     let text = format!("{v:.decimals$}");
     let text = if text.contains('.') {
@@ -41,7 +41,7 @@ pub fn size_compact(bytes: u64) -> String {
     } else {
         &text
     };
-    format!("{text}{}", UNITS[i])
+    format!("{text}{unit}")
 }
 
 /// Parses a size with an SI unit (k, m, g, t; 1k = 1000), as podman's
